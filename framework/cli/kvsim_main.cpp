@@ -1,0 +1,200 @@
+// kvsim command line: run | validate | info.
+// Exit codes: 0 success, 1 run failure, 2 bad input (config, flags, output path, size).
+#include <mpi.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kvsim/config.hpp"
+#include "kvsim/device_info.hpp"
+#include "kvsim/error.hpp"
+#include "kvsim/experiment.hpp"
+#include "kvsim/kokkos_abstraction.hpp"
+#include "kvsim/result_file.hpp"
+#include "kvsim/version.hpp"
+
+#ifndef KVSIM_SOURCE_PRESET_DIR
+#define KVSIM_SOURCE_PRESET_DIR ""
+#endif
+#ifndef KVSIM_INSTALL_PRESET_DIR
+#define KVSIM_INSTALL_PRESET_DIR ""
+#endif
+
+namespace {
+
+struct Args {
+  std::vector<std::string> kokkos;  // --kokkos-* flags, for Kokkos alone
+  std::vector<std::string> rest;
+};
+
+Args split_args(int argc, char** argv) {
+  Args a;
+  a.kokkos.push_back(argv[0]);
+  for (int i = 1; i < argc; ++i) {
+    std::string s = argv[i];
+    (s.rfind("--kokkos-", 0) == 0 ? a.kokkos : a.rest).push_back(s);
+  }
+  return a;
+}
+
+kvsim::LoadOptions load_options(const std::vector<std::string>& sets) {
+  kvsim::LoadOptions o;
+  o.overrides = sets;
+  for (const char* d : {KVSIM_SOURCE_PRESET_DIR, KVSIM_INSTALL_PRESET_DIR})
+    if (*d) o.preset_dirs.emplace_back(d);
+  return o;
+}
+
+std::string quote_command_line(int argc, char** argv) {
+  std::string out;
+  for (int i = 0; i < argc; ++i) out += (i ? " " : "") + std::string(argv[i]);
+  return out;
+}
+
+// Kokkos lives inside this object; MPI is initialised around it in main().
+class KokkosSession {
+ public:
+  explicit KokkosSession(std::vector<std::string> args) : args_(std::move(args)) {
+    for (auto& s : args_) ptrs_.push_back(s.data());
+    argc_ = static_cast<int>(ptrs_.size());
+    guard_ = std::make_unique<Kokkos::ScopeGuard>(argc_, ptrs_.data());
+  }
+
+ private:
+  std::vector<std::string> args_;
+  std::vector<char*> ptrs_;
+  int argc_ = 0;
+  std::unique_ptr<Kokkos::ScopeGuard> guard_;
+};
+
+std::string human_bytes(std::int64_t b) {
+  std::ostringstream os;
+  os.precision(2);
+  os << std::fixed << double(b) / 1e9 << " GB";
+  return os.str();
+}
+
+int cmd_info(const Args& args) {
+  KokkosSession kokkos(args.kokkos);
+  const kvsim::DeviceInfo dev = kvsim::query_device();
+  std::cout << "kvsim " << kvsim::version() << " (" << kvsim::git_sha() << ")\n"
+            << "backend:        " << dev.backend << "\n"
+            << "device:         " << dev.name << "\n"
+            << "device memory:  " << human_bytes(dev.total_bytes) << " total, " << human_bytes(dev.free_bytes) << " free\n"
+            << "Kokkos:         " << kvsim::kokkos_version_string() << "\n"
+            << "Kokkos Kernels: " << kvsim::kokkos_kernels_version_string() << "\n"
+            << "HDF5:           " << kvsim::hdf5_version_string() << "\n"
+            << "MPI:            " << kvsim::mpi_version_string() << "\n"
+            << "yaml-cpp:       " << kvsim::yaml_cpp_version_string() << "\n";
+  return 0;
+}
+
+int cmd_validate(const std::string& config_path, const std::vector<std::string>& sets, bool print) {
+  const kvsim::ExperimentConfig c = kvsim::load_config(config_path, load_options(sets));
+  std::cout << config_path << ": ok (" << c.name << ", cache " << human_bytes(kvsim::predicted_device_bytes(c))
+            << " on the device)\n";
+  if (print) std::cout << kvsim::to_yaml(c);
+  return 0;
+}
+
+int cmd_run(const Args& args, const std::string& config_path, const std::string& output,
+            const std::vector<std::string>& sets, const std::string& command_line) {
+  kvsim::ExperimentConfig c = kvsim::load_config(config_path, load_options(sets));
+  if (!output.empty()) c.output = output;
+  KokkosSession kokkos(args.kokkos);
+  kvsim::check_fits_device(c);
+  kvsim::ResultFile file(c.output);
+
+  kvsim::RunProvenance prov;
+  const kvsim::DeviceInfo dev = kvsim::query_device();
+  prov.backend = dev.backend;
+  prov.device = dev.name;
+  prov.kokkos_version = kvsim::kokkos_version_string();
+  prov.config_yaml = kvsim::to_yaml(c);
+  prov.config_file = config_path;
+  prov.command_line = command_line;
+  prov.created = kvsim::utc_now_iso8601();
+  std::cerr << "kvsim: " << c.name << " on " << dev.backend << " (" << dev.name << ")\n";
+  prov.copy_GBps = kvsim::measure_copy_GBps(c.run.copy_probe_mb << 20, 10);
+  std::cerr << "kvsim: deep_copy bandwidth " << prov.copy_GBps << " GB/s (read + write)\n";
+
+  std::vector<kvsim::PointResult> points;
+  points.push_back(kvsim::run_point(c, 0, prov.copy_GBps));
+  file.commit(prov, points, kvsim::utc_now_iso8601());
+
+  const auto& r = points.back();
+  std::cout << "point 0: " << r.valid_positions << " positions, cache " << human_bytes(r.kv_cache_bytes) << "\n"
+            << "  fill      " << r.fill_positions_per_s << " positions/s, " << r.fill_GBps << " GB/s\n"
+            << "  retrieve  " << r.retrieve_ops_per_s << " ops/s, " << r.retrieve_GBps << " GB/s ("
+            << 100.0 * r.retrieve_fraction_of_copy << "% of deep_copy " << prov.copy_GBps << " GB/s)\n"
+            << "  verified  " << (r.verified ? "yes" : "no (retrieve.verify: false)") << ", checksum " << std::hex
+            << r.checksum << std::dec << "\n"
+            << "wrote " << file.path() << "\n";
+  return 0;
+}
+
+int dispatch(int argc, char** argv) {
+  const Args args = split_args(argc, argv);
+  CLI::App app{"kvsim: Kokkos KV-cache simulator", "kvsim"};
+  app.set_version_flag("--version", std::string(kvsim::version()) + " (" + kvsim::git_sha() + ")");
+  app.require_subcommand(1);
+
+  std::string config_path, output;
+  std::vector<std::string> sets;
+  bool print = false;
+  auto add_set = [&](CLI::App* sub) {
+    sub->add_option("--set", sets, "override a config key, e.g. --set cache.max_positions=1024 (repeatable)")
+        ->type_name("KEY=VALUE")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  };
+  CLI::App* run = app.add_subcommand("run", "run an experiment config and write its HDF5 result file");
+  run->add_option("config", config_path, "experiment YAML")->required();
+  run->add_option("-o,--output", output, "result file (default: the config's output key)");
+  add_set(run);
+  CLI::App* validate = app.add_subcommand("validate", "check a config and exit (2 if it is refused)");
+  validate->add_option("config", config_path, "experiment YAML")->required();
+  validate->add_flag("--print", print, "print the resolved config");
+  add_set(validate);
+  app.add_subcommand("info", "versions, backend and device");
+
+  std::vector<std::string> rest(args.rest.rbegin(), args.rest.rend());
+  try {
+    app.parse(rest);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "kvsim: error: " << e.what() << " (see kvsim --help)\n";
+    return 2;
+  }
+
+  if (run->parsed()) return cmd_run(args, config_path, output, sets, quote_command_line(argc, argv));
+  if (validate->parsed()) return cmd_validate(config_path, sets, print);
+  return cmd_info(args);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  int rc = 0;
+  try {
+    rc = dispatch(argc, argv);
+  } catch (const kvsim::InputError& e) {
+    std::cerr << "kvsim: error: " << e.what() << "\n";
+    rc = 2;
+  } catch (const std::exception& e) {
+    std::cerr << "kvsim: error: " << e.what() << "\n";
+    rc = 1;
+  }
+  MPI_Finalize();
+  return rc;
+}

@@ -1,0 +1,62 @@
+"""GitHub-flavoured markdown tables from DataFrames (no tabulate dependency)."""
+
+import math
+import numbers
+
+import pandas as pd
+
+# Units that add nothing to a header: dimensionless counts and labels.
+_SILENT_UNITS = ("", "1")
+# Identifiers compared digit by digit, not quantities: no thousands separators.
+RAW_COLUMNS = ("checksum",)
+
+
+def format_number(value):
+    """Integers get thousands separators; floats 4 significant digits, big ones as integers."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return f"{int(value):,}"
+    value = float(value)
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if value == 0:
+        return "0"
+    if abs(value) >= 1000:
+        # At this size 4 significant digits would print zeros in place of real digits.
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def _format_text(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    # A raw '|' would end the cell; newlines would end the row.
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def header(name, units):
+    unit = units.get(name, "")
+    return f"{name} [{unit}]" if unit not in _SILENT_UNITS else str(name)
+
+
+def _is_numeric(series):
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def markdown_table(df, units=None, raw_columns=RAW_COLUMNS):
+    """df as a markdown table; units (column -> units) defaults to df.attrs["units"]."""
+    units = df.attrs.get("units", {}) if units is None else units
+    columns = list(df.columns)
+    numeric = [_is_numeric(df[c]) for c in columns]
+    formats = [_format_text if c in raw_columns or not num else format_number for c, num in zip(columns, numeric)]
+    heads = [_format_text(header(c, units)) for c in columns]
+    cells = [[fmt(v) for v, fmt in zip(row, formats)] for row in df.itertuples(index=False, name=None)]
+    widths = [max([len(h), 3] + [len(r[i]) for r in cells]) for i, h in enumerate(heads)]
+
+    def line(values):
+        padded = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "| " + " | ".join(("-" * (w - 1) + ":") if num else "-" * w for w, num in zip(widths, numeric)) + " |"
+    return "\n".join([line(heads), rule] + [line(r) for r in cells])

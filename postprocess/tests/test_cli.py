@@ -1,0 +1,125 @@
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from make_files import write_valid
+
+POSTPROCESS = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args):
+    env = dict(os.environ, PYTHONPATH=str(POSTPROCESS))
+    return subprocess.run([sys.executable, "-m", "kvsim_post", *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=60)
+
+
+def cells(line):
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def assert_one_line_error(result, *words):
+    assert result.returncode == 2, result
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("kvsim-post: error: ")
+    for word in words:
+        assert word in lines[0]
+
+
+def test_table_prints_summary(kvsim_file):
+    result = run_cli("table", kvsim_file)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4
+    head = cells(lines[0])
+    assert head[0] == "point" and "retrieve_GBps [GB/s]" in head
+    row = dict(zip(head, cells(lines[3])))
+    assert row["point"] == "1"
+    assert row["valid_positions [positions]"] == "8,192"
+    assert row["retrieve_GBps [GB/s]"] == "2,441"
+    assert row["policy"] == "ring"
+
+
+def test_table_selected_columns(kvsim_file):
+    result = run_cli("table", kvsim_file, "--columns", "point,fill_GBps,dtype")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert cells(lines[0]) == ["point", "fill_GBps [GB/s]", "dtype"]
+    assert cells(lines[2]) == ["0", "612.3", "fp32"]
+    assert cells(lines[3]) == ["1", "631.8", "fp32"]
+
+
+def test_table_several_files_adds_file_column(kvsim_file, tmp_path):
+    second = write_valid(tmp_path / "second.h5")
+    result = run_cli("table", kvsim_file, second, "--columns", "point,positions")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert cells(lines[0]) == ["file", "point", "positions [positions]"]
+    assert [cells(line) for line in lines[2:]] == [
+        [str(kvsim_file), "0", "4,096"],
+        [str(kvsim_file), "1", "16,384"],
+        [str(second), "0", "4,096"],
+        [str(second), "1", "16,384"],
+    ]
+
+
+def test_info_prints_root_attributes(kvsim_file):
+    result = run_cli("info", kvsim_file)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "kvsim_schema: 1"
+    assert "kvsim_version: 0.1.0" in lines
+    assert "backend: Cuda" in lines
+    assert "copy_GBps: 2876.5432109" in lines
+    assert "config_file: /home/jörg/configs/llama-8b.yaml" in lines
+    config = lines.index("config:")
+    assert lines[config + 1:config + 3] == ["  model:", "    layers: 32"]
+
+
+def test_wrapper_script_runs_from_elsewhere(kvsim_file, tmp_path):
+    env = dict(os.environ, KVSIM_PYTHON=sys.executable)
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run([str(POSTPROCESS / "kvsim-post"), "table", str(kvsim_file), "--columns", "point"],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["| point |", "| ----: |", "|     0 |", "|     1 |"]
+
+
+def test_bad_file_exits_2_with_one_line(bad_file):
+    path, word = bad_file
+    assert_one_line_error(run_cli("table", path), str(path), word)
+
+
+def test_bad_file_in_info_exits_2(bad_file):
+    path, word = bad_file
+    assert_one_line_error(run_cli("info", path), str(path), word)
+
+
+def test_bad_second_file_is_named(kvsim_file, tmp_path):
+    missing = tmp_path / "nope.h5"
+    assert_one_line_error(run_cli("table", kvsim_file, missing), str(missing), "no such file")
+
+
+def test_unknown_column_exits_2(kvsim_file):
+    assert_one_line_error(run_cli("table", kvsim_file, "--columns", "point,bogus"),
+                          "unknown column 'bogus'", str(kvsim_file), "fill_GBps")
+
+
+def test_usage_errors_exit_2(kvsim_file):
+    for args in [(), ("frobnicate",), ("table",), ("info", kvsim_file, "extra")]:
+        result = run_cli(*args)
+        assert result.returncode == 2, args
+        # argparse names the subcommand in its prog, e.g. "kvsim-post table: error:"
+        assert re.search(r"^kvsim-post( \w+)?: error: ", result.stderr, re.M), args
+
+
+def test_python_without_dependencies_gets_one_line(kvsim_file):
+    # -S drops site-packages, where h5py/pandas live.
+    env = dict(os.environ, PYTHONPATH=str(POSTPROCESS))
+    result = subprocess.run([sys.executable, "-S", "-m", "kvsim_post", "table", str(kvsim_file)],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert_one_line_error(result, "lacks the '", "KVSIM_PYTHON")

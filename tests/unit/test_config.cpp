@@ -1,0 +1,113 @@
+#include <fstream>
+#include <string>
+
+#include "catch_compat.hpp"
+#include "kvsim/config.hpp"
+#include "kvsim/error.hpp"
+
+namespace {
+
+const std::string kBad = KVSIM_TEST_CONFIG_DIR "/bad/";
+const std::string kGood = KVSIM_TEST_CONFIG_DIR "/good/";
+const std::string kExperiments = KVSIM_SOURCE_DIR "/experiments/";
+
+kvsim::LoadOptions with_presets(std::vector<std::string> sets = {}) {
+  kvsim::LoadOptions o;
+  o.overrides = std::move(sets);
+  o.preset_dirs = {KVSIM_SOURCE_DIR "/configs/models"};
+  return o;
+}
+
+// The one-line message a refused config produces.
+std::string refusal(const std::string& path, std::vector<std::string> sets = {}) {
+  try {
+    kvsim::load_config(path, with_presets(std::move(sets)));
+  } catch (const kvsim::InputError& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("the perf009 experiment resolves its preset", "[config]") {
+  const auto c = kvsim::load_config(kExperiments + "perf009_extended_context.yaml", with_presets());
+  CHECK(c.name == "perf009_extended_context");
+  CHECK(c.model.preset == "llama2-7b");
+  CHECK(c.model.layers == 32);
+  CHECK(c.model.heads == 32);
+  CHECK(c.model.kv_heads == 32);
+  CHECK(c.model.head_dim == 128);
+  CHECK(c.cache.max_positions == 4096);
+  CHECK(c.cache.dtype == "fp32");
+  CHECK(c.fill.positions == 4096);
+  CHECK(c.run.repetitions == 5);
+}
+
+TEST_CASE("--set overrides keys before validation", "[config]") {
+  const auto c = kvsim::load_config(kExperiments + "perf009_extended_context.yaml",
+                                    with_presets({"cache.max_positions=128", "model.layers=2", "run.warmup=0"}));
+  CHECK(c.cache.max_positions == 128);
+  CHECK(c.model.layers == 2);
+  CHECK(c.model.heads == 32);  // the rest of the preset stays
+  CHECK(c.run.warmup == 0);
+}
+
+TEST_CASE("the resolved YAML loads back to the same config", "[config]") {
+  const auto c = kvsim::load_config(kGood + "small_wrap.yaml", with_presets());
+  const std::string path = "kvsim_test_roundtrip.yaml";
+  {
+    std::ofstream(path) << kvsim::to_yaml(c);
+  }
+  const auto d = kvsim::load_config(path, with_presets());
+  CHECK(kvsim::to_yaml(d) == kvsim::to_yaml(c));
+  CHECK(d.fill.positions == 40);
+  CHECK(d.seed == 12345);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("bad configs are refused with file, line and key", "[config][bad-input]") {
+  struct Case {
+    const char* file;
+    const char* where;  // file:line
+    const char* key;
+    const char* what;
+  };
+  const Case cases[] = {
+      {"typo_key.yaml", "typo_key.yaml:5", "cache.max_positon", "did you mean 'max_positions'"},
+      {"wrong_type.yaml", "wrong_type.yaml:5", "cache.max_positions", "expected an integer"},
+      {"negative_size.yaml", "negative_size.yaml:5", "cache.max_positions", "must be between 1"},
+      {"unknown_preset.yaml", "unknown_preset.yaml:3", "model.preset", "unknown preset 'llama9-1t'"},
+      {"yaml_syntax.yaml", "yaml_syntax.yaml:6", "", "YAML syntax error"},
+      {"quoted_number.yaml", "quoted_number.yaml:8", "run.repetitions", "expected an integer, got the string"},
+      {"kv_heads_not_dividing.yaml", "kv_heads_not_dividing.yaml:3", "model.kv_heads", "must divide model.heads"},
+      {"duplicate_key.yaml", "duplicate_key.yaml:7", "cache.max_positions", "duplicate key"},
+      {"unsupported_dtype.yaml", "unsupported_dtype.yaml:6", "cache.dtype", "unsupported value 'fp64'"},
+      {"overflow.yaml", "overflow.yaml:2", "seed", "number too large"},
+      {"missing_cache.yaml", "missing_cache.yaml:1", "cache", "missing required key"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.file);
+    const std::string msg = refusal(kBad + c.file);
+    CHECK(contains(msg, std::string(c.where) + ":"));
+    CHECK(contains(msg, c.key));
+    CHECK(contains(msg, c.what));
+    CHECK(msg.find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("files that are not configs are refused", "[config][bad-input]") {
+  CHECK(contains(refusal(kBad + "does_not_exist.yaml"), "no such file"));
+  CHECK(contains(refusal(kBad), "is a directory"));
+}
+
+TEST_CASE("bad --set values are refused and named", "[config][bad-input]") {
+  const std::string cfg = kExperiments + "perf009_extended_context.yaml";
+  CHECK(contains(refusal(cfg, {"cache.max_positions=-1"}), "--set cache.max_positions=-1: cache.max_positions: must be between"));
+  CHECK(contains(refusal(cfg, {"cache.nope=1"}), "cache.nope: unknown key"));
+  CHECK(contains(refusal(cfg, {"no_equals_sign"}), "expected KEY=VALUE"));
+  CHECK(contains(refusal(cfg, {"cache..dtype=fp32"}), "malformed key"));
+  CHECK(contains(refusal(cfg, {"model.head_dim=130"}), "multiple of 4"));
+}

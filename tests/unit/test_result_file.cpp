@@ -1,0 +1,113 @@
+#include <hdf5.h>
+
+#include <filesystem>
+#include <string>
+
+#include "catch_compat.hpp"
+#include "kvsim/error.hpp"
+#include "kvsim/hdf5_handle.hpp"
+#include "kvsim/result_file.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+kvsim::PointResult sample_point() {
+  kvsim::PointResult r;
+  r.point = 0;
+  r.config.name = "t";
+  r.config.model = {"", 2, 4, 2, 8};
+  r.config.cache = {64, "fp32", "contiguous", "ring"};
+  r.config.fill = {"token", 70};
+  r.config.retrieve = {"per_layer", true};
+  r.config.run = {1, 3, 4};
+  r.config.output = "x.h5";
+  r.valid_positions = 64;
+  r.kv_cache_bytes = 2 * 2 * 64 * 16 * 4;
+  r.fill_seconds = {0.5, 0.25, 0.75};
+  r.retrieve_seconds = {0.125, 0.0625, 0.25};
+  r.fill_positions_per_s = 140.0;
+  r.retrieve_GBps = 1.5;
+  r.verified = true;
+  r.checksum = 0xfedcba9876543210ULL;
+  return r;
+}
+
+std::string read_string_attr(hid_t obj, const char* name) {
+  kvsim::h5::Handle attr = kvsim::h5::attr_handle(H5Aopen(obj, name, H5P_DEFAULT), name);
+  kvsim::h5::Handle type = kvsim::h5::type_handle(H5Aget_type(attr), name);
+  char* s = nullptr;
+  REQUIRE(H5Aread(attr, type, &s) >= 0);
+  std::string out(s);
+  H5free_memory(s);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a committed result file holds the summary and raw timings", "[hdf5]") {
+  const std::string path = "kvsim_test_result.h5";
+  fs::remove(path);
+  {
+    kvsim::ResultFile file(path);
+    CHECK(fs::exists(file.partial_path()));
+    CHECK_FALSE(fs::exists(path));  // never under the final name before it is complete
+    kvsim::RunProvenance p;
+    p.backend = "TestBackend";
+    p.config_yaml = "name: t\n";
+    p.copy_GBps = 3.0;
+    file.commit(p, {sample_point()}, "2026-01-01T00:00:00Z");
+    CHECK_FALSE(fs::exists(file.partial_path()));
+  }
+  REQUIRE(fs::exists(path));
+  kvsim::h5::Handle f = kvsim::h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path);
+  CHECK(read_string_attr(f, "backend") == "TestBackend");
+  CHECK(read_string_attr(f, "config") == "name: t\n");
+  std::int64_t complete = 0;
+  {
+    kvsim::h5::Handle a = kvsim::h5::attr_handle(H5Aopen(f, "complete", H5P_DEFAULT), "complete");
+    REQUIRE(H5Aread(a, H5T_NATIVE_INT64, &complete) >= 0);
+  }
+  CHECK(complete == 1);
+  {
+    kvsim::h5::Handle ds = kvsim::h5::dataset_handle(H5Dopen2(f, "/points/0/fill_seconds", H5P_DEFAULT), "fill_seconds");
+    double v[3] = {};
+    REQUIRE(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    CHECK(v[0] == 0.5);
+    CHECK(v[2] == 0.75);
+    CHECK(read_string_attr(ds, "units") == "s");
+  }
+  {
+    kvsim::h5::Handle ds = kvsim::h5::dataset_handle(H5Dopen2(f, "/summary/checksum", H5P_DEFAULT), "checksum");
+    std::uint64_t v = 0;
+    REQUIRE(H5Dread(ds, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) >= 0);
+    CHECK(v == 0xfedcba9876543210ULL);
+  }
+  {
+    kvsim::h5::Handle ds = kvsim::h5::dataset_handle(H5Dopen2(f, "/summary/positions", H5P_DEFAULT), "positions");
+    std::int64_t v = 0;
+    REQUIRE(H5Dread(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) >= 0);
+    CHECK(v == 70);
+    CHECK(read_string_attr(ds, "units") == "positions");
+  }
+  fs::remove(path);
+}
+
+TEST_CASE("an abandoned result file leaves nothing behind", "[hdf5]") {
+  const std::string path = "kvsim_test_abandoned.h5";
+  std::string partial;
+  {
+    kvsim::ResultFile file(path);
+    partial = file.partial_path();
+    CHECK(fs::exists(partial));
+  }
+  CHECK_FALSE(fs::exists(partial));
+  CHECK_FALSE(fs::exists(path));
+}
+
+TEST_CASE("an unwritable output path is refused before the run", "[hdf5][bad-input]") {
+  fs::create_directories("kvsim_test_dir.h5");
+  CHECK_THROWS_AS(kvsim::ResultFile("kvsim_test_dir.h5"), kvsim::InputError);
+  fs::remove("kvsim_test_dir.h5");
+  CHECK_THROWS_AS(kvsim::ResultFile("/proc/kvsim-cannot-write-here/x.h5"), kvsim::InputError);
+}
