@@ -1,0 +1,104 @@
+"""The whole path: kvsim CLI -> HDF5 result file -> Python post-processing."""
+import os
+import shutil
+import subprocess
+import sys
+
+import h5py
+import pytest
+
+SMALL = "tests/configs/good/small_wrap.yaml"
+
+# config, file:line, key path: the five refusals [1/6] names, plus a few more.
+BAD = [
+    ("typo_key.yaml", "typo_key.yaml:5:", "cache.max_positon"),
+    ("wrong_type.yaml", "wrong_type.yaml:5:", "cache.max_positions"),
+    ("negative_size.yaml", "negative_size.yaml:5:", "cache.max_positions"),
+    ("unknown_preset.yaml", "unknown_preset.yaml:3:", "model.preset"),
+    ("yaml_syntax.yaml", "yaml_syntax.yaml:6:", "YAML syntax error"),
+    ("duplicate_key.yaml", "duplicate_key.yaml:7:", "cache.max_positions"),
+    ("kv_heads_not_dividing.yaml", "kv_heads_not_dividing.yaml:3:", "model.kv_heads"),
+]
+
+
+def one_error_line(stderr):
+    lines = [l for l in stderr.splitlines() if l.startswith("kvsim: error:")]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("name,where,key", BAD)
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_bad_config_is_refused_without_result_file(run_kvsim, source_dir, tmp_path, name, where, key, command):
+    out = tmp_path / "result.h5"
+    args = [command, source_dir / "tests/configs/bad" / name]
+    if command == "run":
+        args += ["-o", out]
+    p = run_kvsim(*args)
+    assert p.returncode == 2, p.stderr
+    line = one_error_line(p.stderr)
+    assert where in line and key in line, line
+    assert list(tmp_path.iterdir()) == [], "a refused config must leave no result file"
+
+
+def test_bad_flags_and_overrides_exit_2(run_kvsim, source_dir, tmp_path):
+    cfg = source_dir / SMALL
+    for args in (["run", cfg, "--no-such-flag"], ["frobnicate"], [],
+                 ["run", cfg, "--set", "cache.max_positions=zero", "-o", tmp_path / "x.h5"],
+                 ["run", cfg, "--set", "nonsense", "-o", tmp_path / "x.h5"],
+                 ["run", tmp_path / "missing.yaml", "-o", tmp_path / "x.h5"]):
+        p = run_kvsim(*args)
+        assert p.returncode == 2, (args, p.stderr)
+        one_error_line(p.stderr)
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_unwritable_output_is_refused(run_kvsim, source_dir, tmp_path):
+    (tmp_path / "taken.h5").mkdir()
+    for out in (tmp_path / "taken.h5", "/proc/kvsim-no/such.h5"):
+        p = run_kvsim("run", source_dir / SMALL, "-o", out)
+        assert p.returncode == 2, p.stderr
+        assert str(out) in one_error_line(p.stderr)
+
+
+def test_run_writes_complete_file_that_postprocessing_reads(run_kvsim, source_dir, tmp_path):
+    out = tmp_path / "nested" / "small.h5"
+    p = run_kvsim("run", source_dir / SMALL, "-o", out, "--set", "run.repetitions=4")
+    assert p.returncode == 0, p.stderr
+    assert out.exists() and not out.with_name("small.h5.partial").exists()
+    with h5py.File(out, "r") as f:
+        assert f.attrs["complete"] == 1
+        assert f.attrs["kvsim_schema"] == 1
+        for key in ("kvsim_version", "git_sha", "backend", "device", "config", "created"):
+            assert f.attrs[key], key
+        assert "repetitions: 4" in f.attrs["config"]
+        s = f["summary"]
+        lengths = {len(s[c]) for c in s}
+        assert lengths == {1}
+        assert s["positions"][0] == 40 and s["max_positions"][0] == 32 and s["valid_positions"][0] == 32
+        assert s["kv_cache_bytes"][0] == 3 * 2 * 32 * 2 * 12 * 4
+        assert s["verified"][0] == 1
+        assert s["dtype"][0].decode() == "fp32" and s["layout"][0].decode() == "contiguous"
+        assert s["fill_positions_per_s"].attrs["units"] == "positions/s"
+        assert s["retrieve_GBps"].attrs["units"] == "GB/s"
+        assert len(f["points/0/fill_seconds"]) == 4 and len(f["points/0/retrieve_seconds"]) == 4
+        fill = sorted(f["points/0/fill_seconds"][:])
+        median = (fill[1] + fill[2]) / 2
+        assert s["fill_positions_per_s"][0] == pytest.approx(40 / median)
+    if shutil.which("h5dump"):
+        h = subprocess.run(["h5dump", "-H", str(out)], capture_output=True, text=True)
+        assert h.returncode == 0 and "/summary" in h.stdout.replace('GROUP "summary"', "/summary")
+    post = subprocess.run([str(source_dir / "postprocess/kvsim-post"), "table", str(out)],
+                          capture_output=True, text=True, env=dict(os.environ, KVSIM_PYTHON=sys.executable))
+    assert post.returncode == 0, post.stderr
+    assert "fill_positions_per_s" in post.stdout and "| 40 |" in post.stdout.replace(" ", "").replace("|40|", "| 40 |")
+
+
+def test_same_config_same_checksum(run_kvsim, source_dir, tmp_path):
+    sums = []
+    for i in range(2):
+        out = tmp_path / f"r{i}.h5"
+        assert run_kvsim("run", source_dir / SMALL, "-o", out).returncode == 0
+        with h5py.File(out, "r") as f:
+            sums.append(int(f["summary/checksum"][0]))
+    assert sums[0] == sums[1] != 0
