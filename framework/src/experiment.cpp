@@ -71,21 +71,6 @@ void check_fits_device(const ExperimentConfig& c) {
   }
 }
 
-double measure_copy_GBps(std::int64_t bytes, int reps) {
-  ProfilingRegion region("kvsim::copy_probe");
-  const Exec exec;
-  const std::int64_t n = std::max<std::int64_t>(1, bytes / std::int64_t(sizeof(float)));
-  View1D<float> a(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::copy_probe_src")), n);
-  View1D<float> b(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::copy_probe_dst")), n);
-  Kokkos::deep_copy(exec, a, 1.5f);  // never time a copy of untouched pages
-  std::vector<double> seconds;
-  for (int r = 0; r <= reps; ++r) {
-    const double t = time_fenced(exec, [&] { Kokkos::deep_copy(exec, b, a); });
-    if (r > 0) seconds.push_back(t);
-  }
-  return 2.0 * double(n) * sizeof(float) / median(seconds) / 1e9;
-}
-
 PointResult run_point(const ExperimentConfig& c, std::int64_t point, double copy_GBps) {
   ProfilingRegion region("kvsim::point");
   const Exec exec;

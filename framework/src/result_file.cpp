@@ -58,7 +58,9 @@ void ResultFile::commit(const RunProvenance& p, const std::vector<PointResult>& 
   h5::write_attribute(file, "command_line", p.command_line);
   h5::write_attribute(file, "created", p.created);
   h5::write_attribute(file, "finished", finished);
-  h5::write_attribute(file, "copy_GBps", p.copy_GBps);
+  h5::write_attribute(file, "copy_GBps", p.copy.ceiling());
+  h5::write_attribute(file, "deep_copy_GBps", p.copy.deep_copy_GBps);
+  h5::write_attribute(file, "stream_copy_GBps", p.copy.stream_copy_GBps);
 
   std::vector<std::int64_t> point, positions, max_positions, valid, layers, heads, kv_heads, head_dim, bytes, used, verified;
   std::vector<std::string> dtype, layout, policy;

@@ -29,10 +29,6 @@ struct PointResult {
   std::uint64_t checksum = 0;
 };
 
-// Device deep_copy bandwidth, bytes read + written per second / 1e9, median of `reps` copies
-// of `bytes` after one warm-up. Requires Kokkos to be initialised.
-double measure_copy_GBps(std::int64_t bytes, int reps);
-
 // Throws InputError when the point cannot fit the device, before allocating anything.
 void check_fits_device(const ExperimentConfig& config);
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "kvsim/bandwidth_probe.hpp"
 #include "kvsim/experiment.hpp"
 
 namespace kvsim {
@@ -17,7 +18,7 @@ struct RunProvenance {
   std::string config_file;
   std::string command_line;
   std::string created;
-  double copy_GBps = 0;
+  CopyBandwidth copy;
 };
 
 class ResultFile {
