@@ -94,47 +94,60 @@ int cmd_info(const Args& args) {
 }
 
 int cmd_validate(const std::string& config_path, const std::vector<std::string>& sets, bool print) {
-  const kvsim::ExperimentConfig c = kvsim::load_config(config_path, load_options(sets));
-  std::cout << config_path << ": ok (" << c.name << ", cache " << human_bytes(kvsim::predicted_device_bytes(c))
-            << " on the device)\n";
-  if (print) std::cout << kvsim::to_yaml(c);
+  const auto points = kvsim::load_experiment(config_path, load_options(sets));
+  std::cout << config_path << ": ok (" << points.front().name << ", " << points.size() << " point"
+            << (points.size() == 1 ? "" : "s") << ")\n";
+  for (std::size_t i = 0; i < points.size() && print; ++i) std::cout << "--- # point " << i << "\n" << kvsim::to_yaml(points[i]);
   return 0;
 }
 
 int cmd_run(const Args& args, const std::string& config_path, const std::string& output,
             const std::vector<std::string>& sets, const std::string& command_line) {
-  kvsim::ExperimentConfig c = kvsim::load_config(config_path, load_options(sets));
-  if (!output.empty()) c.output = output;
+  std::vector<kvsim::ExperimentConfig> points = kvsim::load_experiment(config_path, load_options(sets));
+  const std::string out_path = output.empty() ? points.front().output : output;
   KokkosSession kokkos(args.kokkos);
-  kvsim::check_fits_device(c);
-  kvsim::ResultFile file(c.output);
+  const kvsim::DeviceInfo dev = kvsim::query_device();
+  for (auto& c : points) {
+    kvsim::resolve_max_context(c, dev.free_bytes);
+    kvsim::check_fits_device(c);
+  }
+  kvsim::ResultFile file(out_path);
 
   kvsim::RunProvenance prov;
-  const kvsim::DeviceInfo dev = kvsim::query_device();
   prov.backend = dev.backend;
   prov.device = dev.name;
   prov.kokkos_version = kvsim::kokkos_version_string();
-  prov.config_yaml = kvsim::to_yaml(c);
+  prov.config_yaml = kvsim::to_yaml(points.front());
   prov.config_file = config_path;
   prov.command_line = command_line;
   prov.created = kvsim::utc_now_iso8601();
-  std::cerr << "kvsim: " << c.name << " on " << dev.backend << " (" << dev.name << ")\n";
-  prov.copy = kvsim::measure_copy_bandwidth(c.run.copy_probe_mb << 20, 10);
+  std::cerr << "kvsim: " << points.front().name << ": " << points.size() << " point(s) on " << dev.backend << " ("
+            << dev.name << ")\n";
+  prov.copy = kvsim::measure_copy_bandwidth(points.front().run.copy_probe_mb << 20, 10);
   std::cerr << "kvsim: copy bandwidth (read + write): deep_copy " << prov.copy.deep_copy_GBps << " GB/s, stream copy "
             << prov.copy.stream_copy_GBps << " GB/s\n";
 
-  std::vector<kvsim::PointResult> points;
-  points.push_back(kvsim::run_point(c, 0, prov.copy.ceiling()));
-  file.commit(prov, points, kvsim::utc_now_iso8601());
-
-  const auto& r = points.back();
-  std::cout << "point 0: " << r.valid_positions << " positions, cache " << human_bytes(r.kv_cache_bytes) << "\n"
-            << "  fill      " << r.fill_positions_per_s << " positions/s, " << r.fill_GBps << " GB/s\n"
-            << "  retrieve  " << r.retrieve_ops_per_s << " ops/s, " << r.retrieve_GBps << " GB/s ("
-            << 100.0 * r.retrieve_fraction_of_copy << "% of the measured copy ceiling " << prov.copy.ceiling() << " GB/s)\n"
-            << "  verified  " << (r.verified ? "yes" : "no (retrieve.verify: false)") << ", checksum " << std::hex
-            << r.checksum << std::dec << "\n"
-            << "wrote " << file.path() << "\n";
+  std::vector<kvsim::PointResult> results;
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    const auto& c = points[i];
+    std::string label;
+    for (const auto& [k, v] : c.sweep) label += " " + k + "=" + v;
+    std::cerr << "kvsim: point " << i + 1 << "/" << points.size() << label << "\n";
+    results.push_back(kvsim::run_point(c, std::int64_t(i), prov.copy.ceiling()));
+    const auto& r = results.back();
+    std::cout << "point " << i << ":" << label << " " << c.cache.dtype << " " << c.cache.layout << " " << c.cache.policy
+              << ", batch " << c.batch << ", " << r.valid_positions << " positions held, cache "
+              << human_bytes(r.kv_cache_bytes) << "\n"
+              << "  fill (" << c.fill.mode << ")  " << r.fill_positions_per_s << " positions/s, " << r.fill_GBps << " GB/s ("
+              << 100.0 * r.fill_fraction_of_copy << "% of copy)\n"
+              << "  retrieve  " << r.retrieve_ops_per_s << " ops/s, " << r.retrieve_GBps << " GB/s ("
+              << 100.0 * r.retrieve_fraction_of_copy << "% of the copy ceiling " << prov.copy.ceiling() << " GB/s)\n"
+              << "  verified  " << (r.verified ? "yes" : "no (retrieve.verify: false)") << ", rel. L2 error "
+              << r.recon_rel_l2 << ", max abs error " << r.recon_max_abs << ", checksum " << std::hex << r.checksum
+              << std::dec << "\n";
+  }
+  file.commit(prov, results, kvsim::utc_now_iso8601());
+  std::cout << "wrote " << file.path() << "\n";
   return 0;
 }
 

@@ -19,15 +19,15 @@
 namespace kvsim {
 
 const std::vector<std::string>& supported_dtypes() {
-  static const std::vector<std::string> v{"fp32"};
+  static const std::vector<std::string> v{"fp32", "fp16", "bf16", "int8", "fp8_e4m3", "int4"};
   return v;
 }
 const std::vector<std::string>& supported_layouts() {
-  static const std::vector<std::string> v{"contiguous"};
+  static const std::vector<std::string> v{"contiguous", "head_major", "paged"};
   return v;
 }
 const std::vector<std::string>& supported_policies() {
-  static const std::vector<std::string> v{"ring"};
+  static const std::vector<std::string> v{"ring", "window", "sinks", "h2o"};
   return v;
 }
 
@@ -59,11 +59,11 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
 // Where each node came from, so an error can name the file and line, or the --set flag.
 struct Source {
   std::string file;
-  std::map<std::string, std::string> overrides;  // key path -> the --set text that set it
+  std::map<std::string, std::string> overrides;  // key path -> where its value came from ("--set k=v", "f.yaml:9")
 
   [[noreturn]] void fail(const YAML::Node& node, const std::string& key, const std::string& what) const {
-    for (const auto& [path, text] : overrides) {
-      if (key == path || key.rfind(path + ".", 0) == 0) throw InputError("--set " + text + ": " + key + ": " + what);
+    for (const auto& [path, origin] : overrides) {
+      if (key == path || key.rfind(path + ".", 0) == 0) throw InputError(origin + ": " + key + ": " + what);
     }
     std::string where = file;
     if (node.IsDefined() && node.Mark().line >= 0) where += ":" + std::to_string(node.Mark().line + 1);
@@ -218,6 +218,9 @@ YAML::Node read_yaml_file(const std::string& path) {
 }
 
 // Applies "a.b.c=value" onto the tree; the value is parsed as YAML so types stay checked later.
+void set_dotted(YAML::Node root, const std::string& key, const YAML::Node& parsed, const std::string& origin,
+                Source& src);
+
 void apply_override(YAML::Node root, const std::string& spec, Source& src) {
   const auto eq = spec.find('=');
   if (eq == std::string::npos || eq == 0) throw InputError("--set " + spec + ": expected KEY=VALUE (e.g. cache.max_positions=1024)");
@@ -236,6 +239,15 @@ void apply_override(YAML::Node root, const std::string& spec, Source& src) {
   } catch (const YAML::Exception& e) {
     throw InputError("--set " + spec + ": value is not valid YAML: " + e.msg);
   }
+  set_dotted(root, key, parsed, "--set " + spec, src);
+}
+
+// Sets a dotted key, creating mappings on the way; `origin` is what errors in it will name.
+void set_dotted(YAML::Node root, const std::string& key, const YAML::Node& parsed, const std::string& origin,
+                Source& src) {
+  std::vector<std::string> parts;
+  std::stringstream ss(key);
+  for (std::string part; std::getline(ss, part, '.');) parts.push_back(part);
   YAML::Node cur;
   cur.reset(root);
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
@@ -243,13 +255,13 @@ void apply_override(YAML::Node root, const std::string& spec, Source& src) {
     if (!next || next.IsNull()) {
       cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
     } else if (!next.IsMap()) {
-      throw InputError("--set " + spec + ": '" + parts[i] + "' is not a mapping");
+      throw InputError(origin + ": '" + parts[i] + "' is not a mapping");
     }
     YAML::Node child = cur[parts[i]];
     cur.reset(child);
   }
   cur[parts.back()] = parsed;
-  src.overrides[key] = spec;
+  src.overrides[key] = origin;
 }
 
 bool valid_name(const std::string& s) {
@@ -268,10 +280,13 @@ void read_shape_keys(const MapReader& m, ModelShape& shape, bool required) {
   shape.heads = m.integer("heads", 1, synthetic::max_heads - 1, opt(shape.heads));
   shape.kv_heads = m.integer("kv_heads", 1, synthetic::max_heads - 1, opt(shape.kv_heads));
   shape.head_dim = m.integer("head_dim", 4, 4096, opt(shape.head_dim));
+  shape.sliding_window = m.integer("sliding_window", 0, kMaxPositions, shape.sliding_window);
 }
 
+const std::vector<std::string> kModelKeys{"preset", "layers", "heads", "kv_heads", "head_dim", "sliding_window"};
+
 ModelShape read_model(const MapReader& top, const std::vector<std::string>& preset_dirs) {
-  const MapReader m = top.map("model", {"preset", "layers", "heads", "kv_heads", "head_dim"});
+  const MapReader m = top.map("model", kModelKeys);
   ModelShape shape;
   if (m.has("preset")) {
     shape.preset = m.text("preset");
@@ -295,7 +310,10 @@ ModelShape read_model(const MapReader& top, const std::vector<std::string>& pres
     }
     Source preset_src{found, {}};
     const YAML::Node doc = read_yaml_file(found);
-    const MapReader p(preset_src, doc, "", {"name", "description", "layers", "heads", "kv_heads", "head_dim"});
+    std::vector<std::string> preset_keys = kModelKeys;
+    preset_keys.erase(preset_keys.begin());
+    preset_keys.insert(preset_keys.end(), {"name", "description"});
+    const MapReader p(preset_src, doc, "", preset_keys);
     if (p.has("name") && p.text("name") != shape.preset)
       preset_src.fail(p.required("name"), "name", "preset file name says '" + p.text("name") + "' but is stored as '" + shape.preset + ".yaml'");
     read_shape_keys(p, shape, true);
@@ -313,6 +331,186 @@ ModelShape read_model(const MapReader& top, const std::vector<std::string>& pres
   return shape;
 }
 
+void read_cache(const MapReader& top, ExperimentConfig& c) {
+  const MapReader cache = top.map("cache", {"max_positions", "dtype", "layout", "page_size", "pool_pages", "policy",
+                                            "window", "sinks", "heavy", "recent"});
+  const Source& src = cache.source();
+  CacheSpec& k = c.cache;
+  const YAML::Node mp = cache.required("max_positions");
+  if (mp.IsScalar() && mp.Tag() != "!" && mp.Scalar() == "max") {
+    k.max_positions = kMaxContext;
+  } else {
+    k.max_positions = cache.integer("max_positions", 1, kMaxPositions);
+  }
+  k.dtype = cache.choice("dtype", supported_dtypes());
+  k.layout = cache.choice("layout", supported_layouts(), std::string("contiguous"));
+  k.page_size = cache.integer("page_size", 1, 1 << 16, 16);
+  if (k.page_size & (k.page_size - 1))
+    src.fail(cache.required("page_size"), "cache.page_size", "must be a power of two, got " + std::to_string(k.page_size));
+  if (cache.has("page_size") && k.layout != "paged")
+    src.fail(cache.required("page_size"), "cache.page_size", "only applies to layout: paged");
+  k.pool_pages = cache.integer("pool_pages", 1, std::int64_t(1) << 31, 0);
+  if (cache.has("pool_pages") && k.layout != "paged")
+    src.fail(cache.required("pool_pages"), "cache.pool_pages", "only applies to layout: paged");
+  k.policy = cache.choice("policy", supported_policies(), std::string("ring"));
+  if ((k.dtype == "int8" || k.dtype == "int4") && c.model.head_dim % 32 != 0)
+    src.fail(cache.required("dtype"), "cache.dtype",
+             k.dtype + " quantises groups of 32 values along head_dim, which is " + std::to_string(c.model.head_dim));
+
+  const auto only_for = [&](const char* key, std::initializer_list<const char*> policies) {
+    if (!cache.has(key)) return;
+    for (const char* p : policies)
+      if (k.policy == p) return;
+    src.fail(cache.required(key), std::string("cache.") + key, "does not apply to policy " + k.policy);
+  };
+  only_for("window", {"window", "sinks"});
+  only_for("sinks", {"sinks"});
+  only_for("heavy", {"h2o"});
+  only_for("recent", {"h2o"});
+  const bool is_max = k.max_positions == kMaxContext;
+  if (is_max && k.policy != "ring" && !(k.policy == "window" && !cache.has("window")))
+    src.fail(mp, "cache.max_positions", "'max' works with policy ring, or window without an explicit window");
+  const std::int64_t cap = is_max ? kMaxPositions : k.max_positions;
+  const auto bounded = [&](const char* key, std::int64_t lo, std::int64_t fallback) {
+    return cache.integer(key, lo, cap, fallback);
+  };
+  if (k.policy == "window") {
+    const std::int64_t dflt = c.model.sliding_window > 0 && c.model.sliding_window <= cap ? c.model.sliding_window : cap;
+    k.window = is_max ? 0 : bounded("window", 1, dflt);
+  } else if (k.policy == "sinks") {
+    k.sinks = cache.integer("sinks", 1, cap - 1);
+    k.window = bounded("window", 1, cap - k.sinks);
+    if (k.sinks >= k.window)
+      src.fail(cache.required("sinks"), "cache.sinks", "must be smaller than cache.window (" + std::to_string(k.window) + ")");
+    if (k.sinks + k.window > cap)
+      src.fail(cache.node(), "cache.window", "sinks + window (" + std::to_string(k.sinks + k.window) +
+                                                 ") exceed cache.max_positions (" + std::to_string(cap) + ")");
+  } else if (k.policy == "h2o") {
+    k.recent = bounded("recent", 1, std::max<std::int64_t>(1, cap / 2));
+    k.heavy = bounded("heavy", 1, cap - k.recent);
+    if (k.heavy < 1)
+      src.fail(cache.node(), "cache.heavy", "h2o needs at least one heavy-hitter slot (max_positions > recent)");
+    if (k.heavy + k.recent > cap)
+      src.fail(cache.node(), "cache.heavy", "heavy + recent (" + std::to_string(k.heavy + k.recent) +
+                                                ") exceed cache.max_positions (" + std::to_string(cap) + ")");
+  }
+}
+
+void read_workload(const MapReader& top, ExperimentConfig& c) {
+  const Source& src = top.source();
+  c.fill = FillSpec{"token", c.cache.max_positions, 256};
+  c.retrieve = RetrieveSpec{"per_layer", "fp32", true};
+  c.batch = 1;
+  bool positions_given = false;
+  std::optional<MapReader> w;
+  if (top.has("workload")) w.emplace(top.map("workload", {"batch", "lengths", "fill", "retrieve"}));
+  if (w && w->has("fill")) {
+    const MapReader f = w->map("fill", {"mode", "positions", "chunk"});
+    c.fill.mode = f.choice("mode", {"token", "chunk", "bulk"}, std::string("token"));
+    positions_given = f.has("positions");
+    if (positions_given) c.fill.positions = f.integer("positions", 1, std::int64_t(1) << 40);
+    c.fill.chunk = f.integer("chunk", 1, 1 << 20, 256);
+    if (f.has("chunk") && c.fill.mode != "chunk")
+      src.fail(f.required("chunk"), "workload.fill.chunk", "only applies to fill.mode chunk");
+    if (c.cache.policy == "h2o" && c.fill.mode != "token")
+      src.fail(f.required("mode"), "workload.fill.mode", "policy h2o evicts one position per step: use mode token");
+  }
+  if (w && w->has("retrieve")) {
+    const MapReader r = w->map("retrieve", {"mode", "output", "verify"});
+    c.retrieve.mode = r.choice("mode", {"per_layer"}, std::string("per_layer"));
+    c.retrieve.output = r.choice("output", {"fp32", "fp16"}, std::string("fp32"));
+    c.retrieve.verify = r.boolean("verify", true);
+  }
+  if (w) c.batch = w->integer("batch", 1, 1 << 16, 1);
+  c.lengths_follow_capacity = !positions_given && c.cache.max_positions == kMaxContext;
+  if (w && w->has("lengths")) {
+    if (positions_given)
+      src.fail(w->required("lengths"), "workload.lengths", "give either workload.lengths or workload.fill.positions");
+    const YAML::Node l = w->required("lengths");
+    if (l.IsSequence()) {
+      if (std::int64_t(l.size()) != c.batch)
+        src.fail(l, "workload.lengths", "lists " + std::to_string(l.size()) + " lengths for batch " + std::to_string(c.batch));
+      for (std::size_t i = 0; i < l.size(); ++i) {
+        const YAML::Node v = l[i];
+        const std::string key = "workload.lengths[" + std::to_string(i) + "]";
+        std::int64_t n = 0;
+        const std::string s = v.IsScalar() ? v.Scalar() : std::string();
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+        if (!v.IsScalar() || v.Tag() == "!" || ec != std::errc() || end != s.data() + s.size() || n < 1 ||
+            n > (std::int64_t(1) << 40))
+          src.fail(v, key, "expected a positive integer, got " + describe(v));
+        c.lengths.push_back(n);
+      }
+      c.lengths_spec = "list";
+    } else {
+      const MapReader d = w->map("lengths", {"distribution", "min", "max"});
+      d.choice("distribution", {"uniform"});
+      const std::int64_t lo = d.integer("min", 1, std::int64_t(1) << 40);
+      const std::int64_t hi = d.integer("max", lo, std::int64_t(1) << 40);
+      for (std::int64_t s = 0; s < c.batch; ++s)
+        c.lengths.push_back(lo + std::int64_t(synthetic::mix64(c.seed ^ 0x4c454e475448ULL ^ std::uint64_t(s)) %
+                                              std::uint64_t(hi - lo + 1)));
+      c.lengths_spec = "uniform " + std::to_string(lo) + ".." + std::to_string(hi);
+    }
+    c.lengths_follow_capacity = false;
+    c.fill.positions = *std::max_element(c.lengths.begin(), c.lengths.end());
+  } else {
+    c.lengths.assign(c.batch, c.fill.positions);
+    c.lengths_spec = "fill.positions";
+  }
+}
+
+const std::vector<std::string> kTopKeys{"name", "seed", "model", "cache", "workload", "run", "output", "sweep"};
+
+// One point from a tree with no sweep left in it.
+ExperimentConfig read_point(const std::string& path, const YAML::Node& root, const Source& src, const LoadOptions& options) {
+  const MapReader top(src, root, "", kTopKeys);
+  ExperimentConfig c;
+  c.source_file = path;
+  c.name = top.text("name");
+  if (!valid_name(c.name)) src.fail(top.required("name"), "name", "use letters, digits, '-', '_' and '.' only, got '" + c.name + "'");
+  c.seed = top.unsigned64("seed", 0);
+  c.model = read_model(top, preset_search_path(path, options));
+  read_cache(top, c);
+  read_workload(top, c);
+  c.run = RunSpec{1, 5, 1024, 512};
+  if (top.has("run")) {
+    const MapReader r = top.map("run", {"warmup", "repetitions", "copy_probe_mb", "stage_mb"});
+    c.run.warmup = r.integer("warmup", 0, 1000, c.run.warmup);
+    c.run.repetitions = r.integer("repetitions", 1, 100000, c.run.repetitions);
+    c.run.copy_probe_mb = r.integer("copy_probe_mb", 1, 65536, c.run.copy_probe_mb);
+    c.run.stage_mb = r.integer("stage_mb", 1, 1 << 20, c.run.stage_mb);
+  }
+  c.output = top.text("output", "results/" + c.name + ".h5");
+
+  if (c.cache.max_positions != kMaxContext) {
+    // Elements of the largest allocation must fit comfortably in int64.
+    const long double elements = static_cast<long double>(c.model.layers) * 2 * c.cache.max_positions * c.batch *
+                                 c.model.kv_heads * c.model.head_dim;
+    if (elements > static_cast<long double>(std::numeric_limits<std::int64_t>::max() / 8))
+      src.fail(root["cache"]["max_positions"], "cache.max_positions", "cache of this size is not addressable");
+    if (c.cache.layout == "paged" && c.cache.pool_pages > 0) {
+      std::int64_t need = 0;
+      const std::int64_t cap = c.cache.policy == "ring" ? c.cache.max_positions
+                               : c.cache.policy == "h2o" ? c.cache.heavy + c.cache.recent
+                                                         : c.cache.sinks + c.cache.window;
+      for (std::int64_t len : c.lengths) need += (std::min(len, cap) + c.cache.page_size - 1) / c.cache.page_size;
+      if (need > c.cache.pool_pages)
+        src.fail(root["cache"]["pool_pages"], "cache.pool_pages",
+                 "the batch needs " + std::to_string(need) + " pages of " + std::to_string(c.cache.page_size) +
+                     " positions, the pool has " + std::to_string(c.cache.pool_pages));
+    }
+  }
+  return c;
+}
+
+std::string scalar_text(const YAML::Node& n) {
+  if (n.IsScalar()) return n.Scalar();
+  YAML::Emitter e;
+  e << YAML::Flow << n;
+  return e.c_str();
+}
+
 }  // namespace
 
 std::vector<std::string> preset_search_path(const std::string& config_path, const LoadOptions& options) {
@@ -328,57 +526,67 @@ std::vector<std::string> preset_search_path(const std::string& config_path, cons
   return dirs;
 }
 
-ExperimentConfig load_config(const std::string& path, const LoadOptions& options) {
+std::vector<ExperimentConfig> load_experiment(const std::string& path, const LoadOptions& options) {
+  // The tree is re-read for every point: copies of yaml-cpp nodes lose their line numbers.
+  const auto read_tree = [&](Source& src) {
+    YAML::Node root = read_yaml_file(path);
+    if (!root.IsMap()) src.fail(root, "", "the config must be a mapping of keys, got " + describe(root));
+    for (const auto& spec : options.overrides) apply_override(root, spec, src);
+    MapReader(src, root, "", kTopKeys);  // unknown top-level keys first, sweep or not
+    return root;
+  };
   Source src{path, {}};
-  YAML::Node root = read_yaml_file(path);
-  if (!root.IsMap()) src.fail(root, "", "the config must be a mapping of keys, got " + describe(root));
-  for (const auto& spec : options.overrides) apply_override(root, spec, src);
-
-  const MapReader top(src, root, "", {"name", "seed", "model", "cache", "workload", "run", "output"});
-  ExperimentConfig c;
-  c.source_file = path;
-  c.name = top.text("name");
-  if (!valid_name(c.name)) src.fail(top.required("name"), "name", "use letters, digits, '-', '_' and '.' only, got '" + c.name + "'");
-  c.seed = top.unsigned64("seed", 0);
-  c.model = read_model(top, preset_search_path(path, options));
-
-  const MapReader cache = top.map("cache", {"max_positions", "dtype", "layout", "policy"});
-  c.cache.max_positions = cache.integer("max_positions", 1, kMaxPositions);
-  c.cache.dtype = cache.choice("dtype", supported_dtypes());
-  c.cache.layout = cache.choice("layout", supported_layouts(), std::string("contiguous"));
-  c.cache.policy = cache.choice("policy", supported_policies(), std::string("ring"));
-
-  c.fill = FillSpec{"token", c.cache.max_positions};
-  c.retrieve = RetrieveSpec{"per_layer", true};
-  if (top.has("workload")) {
-    const MapReader w = top.map("workload", {"fill", "retrieve"});
-    if (w.has("fill")) {
-      const MapReader f = w.map("fill", {"mode", "positions"});
-      c.fill.mode = f.choice("mode", {"token"}, std::string("token"));
-      c.fill.positions = f.integer("positions", 1, std::int64_t(1) << 40, c.cache.max_positions);
-    }
-    if (w.has("retrieve")) {
-      const MapReader r = w.map("retrieve", {"mode", "verify"});
-      c.retrieve.mode = r.choice("mode", {"per_layer"}, std::string("per_layer"));
-      c.retrieve.verify = r.boolean("verify", true);
+  const YAML::Node root = read_tree(src);
+  std::vector<std::pair<std::string, YAML::Node>> axes;
+  if (root["sweep"]) {
+    const YAML::Node sweep = root["sweep"];
+    if (!sweep.IsMap() || sweep.size() == 0)
+      src.fail(sweep, "sweep", "expected a mapping of dotted keys to lists of values, got " + describe(sweep));
+    for (auto it = sweep.begin(); it != sweep.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      if (key.empty() || key.front() == '.' || key.back() == '.' || key.find("..") != std::string::npos)
+        src.fail(it->first, "sweep." + key, "malformed key");
+      if (key == "sweep" || key.rfind("sweep.", 0) == 0 || key == "name")
+        src.fail(it->first, "sweep." + key, "cannot be swept");
+      if (!it->second.IsSequence() || it->second.size() == 0)
+        src.fail(it->second, "sweep." + key, "expected a non-empty list of values, got " + describe(it->second));
+      axes.emplace_back(key, it->second);
     }
   }
+  if (axes.empty()) return {read_point(path, root, src, options)};
 
-  c.run = RunSpec{1, 5, 1024};
-  if (top.has("run")) {
-    const MapReader r = top.map("run", {"warmup", "repetitions", "copy_probe_mb"});
-    c.run.warmup = r.integer("warmup", 0, 1000, c.run.warmup);
-    c.run.repetitions = r.integer("repetitions", 1, 100000, c.run.repetitions);
-    c.run.copy_probe_mb = r.integer("copy_probe_mb", 1, 65536, c.run.copy_probe_mb);
+  std::vector<ExperimentConfig> points;
+  std::vector<std::size_t> idx(axes.size(), 0);
+  for (;;) {
+    Source psrc{path, {}};
+    YAML::Node point = read_tree(psrc);
+    point.remove("sweep");
+    std::vector<std::pair<std::string, std::string>> values;
+    for (std::size_t a = 0; a < axes.size(); ++a) {
+      const YAML::Node v = axes[a].second[idx[a]];
+      const std::string origin = path + ":" + std::to_string(v.Mark().line + 1) + ": sweep." + axes[a].first + "[" +
+                                 std::to_string(idx[a]) + "]";
+      set_dotted(point, axes[a].first, YAML::Clone(v), origin, psrc);
+      values.emplace_back(axes[a].first, scalar_text(v));
+    }
+    ExperimentConfig c = read_point(path, point, psrc, options);
+    c.sweep = values;
+    points.push_back(std::move(c));
+    std::size_t a = axes.size();
+    do {
+      --a;
+      if (++idx[a] < axes[a].second.size()) break;
+      idx[a] = 0;
+      if (a == 0) return points;
+    } while (true);
   }
-  c.output = top.text("output", "results/" + c.name + ".h5");
+}
 
-  // The cache must be addressable: elements per allocation fit comfortably in int64.
-  const long double elements = static_cast<long double>(c.model.layers) * 2 * c.cache.max_positions *
-                               c.model.kv_heads * c.model.head_dim;
-  if (elements > static_cast<long double>(std::numeric_limits<std::int64_t>::max() / 8))
-    src.fail(cache.required("max_positions"), "cache.max_positions", "cache of this size is not addressable");
-  return c;
+ExperimentConfig load_config(const std::string& path, const LoadOptions& options) {
+  auto points = load_experiment(path, options);
+  if (points.size() != 1)
+    throw InputError(path + ": sweep: expected a single point here, the sweep makes " + std::to_string(points.size()));
+  return points.front();
 }
 
 std::string to_yaml(const ExperimentConfig& c) {
@@ -392,20 +600,44 @@ std::string to_yaml(const ExperimentConfig& c) {
   out << YAML::Key << "heads" << YAML::Value << c.model.heads;
   out << YAML::Key << "kv_heads" << YAML::Value << c.model.kv_heads;
   out << YAML::Key << "head_dim" << YAML::Value << c.model.head_dim;
+  if (c.model.sliding_window > 0) out << YAML::Key << "sliding_window" << YAML::Value << c.model.sliding_window;
   out << YAML::EndMap;
   out << YAML::Key << "cache" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "max_positions" << YAML::Value << c.cache.max_positions;
+  out << YAML::Key << "max_positions" << YAML::Value;
+  if (c.cache.max_positions == kMaxContext) out << "max"; else out << c.cache.max_positions;
   out << YAML::Key << "dtype" << YAML::Value << c.cache.dtype;
   out << YAML::Key << "layout" << YAML::Value << c.cache.layout;
+  if (c.cache.layout == "paged") {
+    out << YAML::Key << "page_size" << YAML::Value << c.cache.page_size;
+    if (c.cache.pool_pages > 0) out << YAML::Key << "pool_pages" << YAML::Value << c.cache.pool_pages;
+  }
   out << YAML::Key << "policy" << YAML::Value << c.cache.policy;
+  if (c.cache.policy == "window" && c.cache.window > 0) out << YAML::Key << "window" << YAML::Value << c.cache.window;
+  if (c.cache.policy == "sinks") {
+    out << YAML::Key << "window" << YAML::Value << c.cache.window;
+    out << YAML::Key << "sinks" << YAML::Value << c.cache.sinks;
+  }
+  if (c.cache.policy == "h2o") {
+    out << YAML::Key << "heavy" << YAML::Value << c.cache.heavy;
+    out << YAML::Key << "recent" << YAML::Value << c.cache.recent;
+  }
   out << YAML::EndMap;
   out << YAML::Key << "workload" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "batch" << YAML::Value << c.batch;
+  if (c.lengths_spec != "fill.positions") {
+    out << YAML::Key << "lengths" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (auto l : c.lengths) out << l;
+    out << YAML::EndSeq;
+  }
   out << YAML::Key << "fill" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "mode" << YAML::Value << c.fill.mode;
-  out << YAML::Key << "positions" << YAML::Value << c.fill.positions;
+  if (c.lengths_spec == "fill.positions" && !c.lengths_follow_capacity)
+    out << YAML::Key << "positions" << YAML::Value << c.fill.positions;
+  if (c.fill.mode == "chunk") out << YAML::Key << "chunk" << YAML::Value << c.fill.chunk;
   out << YAML::EndMap;
   out << YAML::Key << "retrieve" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "mode" << YAML::Value << c.retrieve.mode;
+  out << YAML::Key << "output" << YAML::Value << c.retrieve.output;
   out << YAML::Key << "verify" << YAML::Value << c.retrieve.verify;
   out << YAML::EndMap;
   out << YAML::EndMap;
@@ -413,6 +645,7 @@ std::string to_yaml(const ExperimentConfig& c) {
   out << YAML::Key << "warmup" << YAML::Value << c.run.warmup;
   out << YAML::Key << "repetitions" << YAML::Value << c.run.repetitions;
   out << YAML::Key << "copy_probe_mb" << YAML::Value << c.run.copy_probe_mb;
+  out << YAML::Key << "stage_mb" << YAML::Value << c.run.stage_mb;
   out << YAML::EndMap;
   out << YAML::Key << "output" << YAML::Value << c.output;
   out << YAML::EndMap;

@@ -1,26 +1,18 @@
 #include "kvsim/experiment.hpp"
 
-#include <cmath>
-#include <cstring>
-#include <limits>
+#include <algorithm>
 #include <sstream>
 
 #include "kvsim/device_info.hpp"
 #include "kvsim/error.hpp"
-#include "kvsim/kernels/verify_dense.hpp"
-#include "kvsim/streaming_kv_cache.hpp"
-#include "kvsim/synthetic.hpp"
+#include "kvsim/kv_cache.hpp"
 #include "kvsim/timing.hpp"
 
 namespace kvsim {
 namespace {
 
 using Exec = DefaultExecSpace;
-using Cache = StreamingKVCache<Exec>;
-
-CacheShape shape_of(const ExperimentConfig& c) {
-  return CacheShape{c.model.layers, c.model.kv_heads, c.model.head_dim, c.cache.max_positions};
-}
+using Cache = KVCache<Exec>;
 
 std::string gb(std::int64_t bytes) {
   std::ostringstream os;
@@ -29,35 +21,92 @@ std::string gb(std::int64_t bytes) {
   return os.str();
 }
 
-// Host twin of the device check: a strided sample of a dense layer recomputed on the host.
-std::uint64_t host_spot_check(const Cache& cache, const Cache::dense_view& dense, std::int64_t layer) {
-  const auto host = Kokkos::create_mirror_view_and_copy(HostMemSpace(), dense);
-  const CacheShape& s = cache.shape();
-  const std::int64_t valid = cache.valid_positions();
-  const std::int64_t n = 2 * valid * s.row_elements();
-  const std::int64_t stride = std::max<std::int64_t>(1, n / 65536) | 1;  // odd: visits every dim and head
-  std::uint64_t bad = 0;
-  for (std::int64_t i = 0; i < n; i += stride) {
-    const std::int64_t dim = i % s.head_dim;
-    const std::int64_t head = (i / s.head_dim) % s.kv_heads;
-    const std::int64_t p = (i / s.row_elements()) % valid;
-    const std::int64_t kv = i / (s.row_elements() * valid);
-    const float expected = synthetic::value(cache.seed(), std::uint32_t(layer), synthetic::Tensor(kv),
-                                            std::uint64_t(cache.first_position() + p), std::uint32_t(head),
-                                            std::uint32_t(dim));
-    const float got = host(kv, p, head, dim);
-    bad += (std::memcmp(&got, &expected, sizeof got) != 0);
+std::int64_t out_bytes(const ExperimentConfig& c) { return c.retrieve.output == "fp16" ? 2 : 4; }
+
+// Positions of every sequence one staging buffer holds: the whole fill in bulk mode, else what
+// run.stage_mb allows (a whole number of chunks in chunk mode).
+std::int64_t stage_positions(const ExperimentConfig& c, std::int64_t bytes_per_position) {
+  const std::int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());
+  if (c.fill.mode == "bulk") return longest;
+  std::int64_t n = std::max<std::int64_t>(1, (c.run.stage_mb << 20) / bytes_per_position);
+  if (c.fill.mode == "chunk") n = std::max<std::int64_t>(1, n / c.fill.chunk) * c.fill.chunk;
+  return std::min(n, longest);
+}
+
+std::int64_t stage_bytes_per_position(const ExperimentConfig& c) {
+  return c.model.layers * 2 * c.batch * c.model.kv_heads * c.model.head_dim * 4;
+}
+
+// Cache bytes as KVCache allocates them (checked against allocated_bytes() by the tests).
+std::int64_t predicted_cache_bytes(const ExperimentConfig& c) {
+  const CacheDesign d = design_of(c);
+  const std::int64_t cap = d.capacity();
+  std::int64_t rows = d.batch * cap;
+  std::int64_t pool = 0;
+  if (d.layout == LayoutKind::paged) {
+    for (auto len : c.lengths) pool += (std::min(len, cap) + d.page_size - 1) / d.page_size;
+    pool = std::max(pool, d.pool_pages);
+    rows = pool * d.page_size;
   }
-  return bad;
+  const std::int64_t elements = d.layers * 2 * rows * d.row_values();
+  std::int64_t b = codec::data_bytes(d.dtype, elements) + 2 * codec::group_scale_count(d.dtype, elements);
+  if (codec::needs_head_scale(d.dtype)) b += 4 * d.layers * 2 * d.kv_heads;
+  if (d.layout == LayoutKind::paged) b += 4 * (d.batch * d.pages_per_sequence() + pool);
+  if (d.policy == PolicyKind::h2o) {
+    const std::int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());
+    b += 4 * (3 * d.batch * cap + d.batch) + 8 * (d.batch * cap + d.batch * std::max<std::int64_t>(1, longest - cap) + d.batch);
+  }
+  return b;
 }
 
 }  // namespace
 
+CacheDesign design_of(const ExperimentConfig& c) {
+  CacheDesign d;
+  d.layers = c.model.layers;
+  d.kv_heads = c.model.kv_heads;
+  d.head_dim = c.model.head_dim;
+  d.batch = c.batch;
+  d.max_positions = c.cache.max_positions;
+  d.dtype = codec::parse_dtype(c.cache.dtype);
+  d.layout = parse_layout(c.cache.layout);
+  d.page_size = c.cache.page_size;
+  d.pool_pages = c.cache.pool_pages;
+  d.policy = parse_policy(c.cache.policy);
+  d.window = c.cache.window;
+  d.sinks = c.cache.sinks;
+  d.heavy = c.cache.heavy;
+  d.recent = c.cache.recent;
+  return d;
+}
+
 std::int64_t predicted_device_bytes(const ExperimentConfig& c) {
-  const CacheShape s = shape_of(c);
-  const std::int64_t cache = s.elements() * std::int64_t(sizeof(float));
-  const std::int64_t dense = 2 * s.max_positions * s.row_elements() * std::int64_t(sizeof(float));
-  return cache + dense;
+  if (c.cache.max_positions == kMaxContext) return 0;
+  const CacheDesign d = design_of(c);
+  const std::int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());
+  const std::int64_t dense = 2 * d.batch * std::min(d.capacity(), longest) * d.row_values() * out_bytes(c);
+  const std::int64_t spp = stage_bytes_per_position(c);
+  return predicted_cache_bytes(c) + dense + stage_positions(c, spp) * spp;
+}
+
+void resolve_max_context(ExperimentConfig& c, std::int64_t free_bytes) {
+  if (c.cache.max_positions != kMaxContext) return;
+  const CacheDesign d = design_of(c);
+  const std::int64_t row_store = codec::data_bytes(d.dtype, d.row_values()) + 2 * codec::group_scale_count(d.dtype, d.row_values());
+  // Per slot of every sequence: the stored K and V of all layers (plus a page-table entry), and
+  // the dense retrieve buffer's row; staging is a fixed budget.
+  const std::int64_t per_slot = c.batch * (d.layers * 2 * row_store + 2 * d.row_values() * out_bytes(c) + 8);
+  const std::int64_t fixed = std::min<std::int64_t>(c.run.stage_mb << 20, stage_bytes_per_position(c) * 4096) + (64 << 20);
+  const std::int64_t usable = free_bytes - std::min<std::int64_t>(free_bytes / 20, std::int64_t(2) << 30) - fixed;
+  std::int64_t cap = usable / per_slot;
+  if (d.layout == LayoutKind::paged) cap = cap / d.page_size * d.page_size;
+  if (cap < 1) throw InputError(c.source_file + ": cache.max_positions: max: not even one position fits in " + gb(free_bytes));
+  c.cache.max_positions = std::min<std::int64_t>(cap, std::int64_t(1) << 31);
+  if (c.cache.policy == "window") c.cache.window = c.cache.max_positions;
+  if (c.lengths_follow_capacity) {
+    c.fill.positions = c.cache.max_positions;
+    c.lengths.assign(c.batch, c.fill.positions);
+  }
 }
 
 void check_fits_device(const ExperimentConfig& c) {
@@ -67,35 +116,57 @@ void check_fits_device(const ExperimentConfig& c) {
   const std::int64_t usable = dev.free_bytes - std::min<std::int64_t>(dev.free_bytes / 20, std::int64_t(1) << 30);
   if (dev.free_bytes > 0 && needed > usable) {
     throw InputError(c.source_file + ": cache.max_positions: the point needs " + gb(needed) +
-                     " (cache + retrieve buffer) but " + dev.name + " has " + gb(dev.free_bytes) + " available");
+                     " (cache + retrieve buffer + staging) but " + dev.name + " has " + gb(dev.free_bytes) + " available");
   }
 }
 
-PointResult run_point(const ExperimentConfig& c, std::int64_t point, double copy_GBps) {
+namespace {
+
+template <class Out>
+PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, double copy_GBps) {
   ProfilingRegion region("kvsim::point");
   const Exec exec;
   PointResult r;
   r.point = point;
   r.config = c;
 
-  Cache cache(exec, shape_of(c), c.seed);
-  auto dense = cache.make_dense_buffer("kvsim::retrieve_buffer");
+  Cache cache(exec, design_of(c), c.seed, c.lengths);
+  auto dense = cache.make_dense<Out>("kvsim::retrieve_buffer");
+  const std::int64_t n_stage = stage_positions(c, cache.stage_bytes_per_position());
+  auto stage = cache.make_stage(n_stage);
+  r.capacity = cache.capacity();
   r.kv_cache_bytes = cache.allocated_bytes();
+  r.bytes_per_position = cache.bytes_per_position();
   r.device_memory_used_bytes = device_memory_used_bytes();
+  const std::int64_t longest = cache.max_length();
 
   const std::int64_t reps = c.run.warmup + c.run.repetitions;
   {
     ProfilingRegion fill_region("kvsim::fill");
     for (std::int64_t rep = 0; rep < reps; ++rep) {
       cache.reset();
-      const double t = time_fenced(exec, [&] {
-        for (std::int64_t p = 0; p < c.fill.positions; ++p) cache.append_synthetic_token();
-      });
-      if (rep >= c.run.warmup) r.fill_seconds.push_back(t);
+      double seconds = 0;
+      for (std::int64_t t0 = 0; t0 < longest; t0 += n_stage) {
+        const std::int64_t n = std::min(n_stage, longest - t0);
+        cache.generate_source(stage, t0, n);  // the model's K/V projection: not the cache's cost
+        seconds += time_fenced(exec, [&] {
+          if (c.fill.mode == "token") {
+            for (std::int64_t p = t0; p < t0 + n; ++p) cache.append(stage, t0, n_stage, p, p + 1);
+          } else if (c.fill.mode == "chunk") {
+            for (std::int64_t p = t0; p < t0 + n; p += c.fill.chunk)
+              cache.append(stage, t0, n_stage, p, std::min(p + c.fill.chunk, t0 + n));
+          } else {
+            cache.append(stage, t0, n_stage, t0, t0 + n);
+          }
+        });
+      }
+      if (rep >= c.run.warmup) r.fill_seconds.push_back(seconds);
     }
   }
-  r.valid_positions = cache.valid_positions();
-  r.fill_bytes = c.fill.positions * cache.bytes_per_position();
+  for (auto len : c.lengths) r.appended_positions += len;
+  for (std::int64_t s = 0; s < c.batch; ++s) r.valid_positions += cache.valid(s);
+  r.evicted_positions = cache.evicted_positions();
+  r.fill_bytes = cache.fill_bytes();
 
   {
     ProfilingRegion retrieve_region("kvsim::retrieve");
@@ -106,42 +177,47 @@ PointResult run_point(const ExperimentConfig& c, std::int64_t point, double copy
       if (rep >= c.run.warmup) r.retrieve_seconds.push_back(t);
     }
   }
-  r.retrieve_bytes = c.model.layers * cache.retrieve_bytes_per_layer();
+  r.retrieve_bytes = c.model.layers * cache.template retrieve_bytes_per_layer<Out>();
 
   const double fill_t = median(r.fill_seconds);
   const double retrieve_t = median(r.retrieve_seconds);
-  r.fill_positions_per_s = double(c.fill.positions) / fill_t;
+  r.fill_positions_per_s = double(r.appended_positions) / fill_t;
   r.fill_GBps = double(r.fill_bytes) / fill_t / 1e9;
+  r.fill_fraction_of_copy = copy_GBps > 0 ? r.fill_GBps / copy_GBps : 0.0;
   r.retrieve_ops_per_s = double(c.model.layers) / retrieve_t;
   r.retrieve_GBps = double(r.retrieve_bytes) / retrieve_t / 1e9;
   r.retrieve_fraction_of_copy = copy_GBps > 0 ? r.retrieve_GBps / copy_GBps : 0.0;
+  for (std::int64_t s = 0; s < c.batch && c.cache.policy == "h2o"; ++s) r.h2o_evicted.push_back(cache.h2o_evicted(s));
 
   if (c.retrieve.verify) {
     ProfilingRegion verify_region("kvsim::verify");
-    const std::int64_t valid = cache.valid_positions();
-    const CacheShape& s = cache.shape();
-    for (std::int64_t layer = 0; layer < s.layers; ++layer) {
+    double err2 = 0, ref2 = 0;
+    for (std::int64_t layer = 0; layer < c.model.layers; ++layer) {
       // Poison first: an element the gather skipped cannot pass by holding last layer's value.
-      Kokkos::deep_copy(exec, dense, std::numeric_limits<float>::quiet_NaN());
+      Kokkos::deep_copy(exec, dense, kernels::poison_value<Out>());
       cache.retrieve_layer(layer, dense);
-      kernels::VerifyDenseLayer<Cache::memory_space> verify{dense, c.seed, layer, valid,
-                                                            std::uint64_t(cache.first_position()), s.kv_heads,
-                                                            s.head_dim};
-      kernels::VerifyTally tally;
-      Kokkos::parallel_reduce("kvsim::verify_layer", RangePolicy<Exec>(exec, 0, 2 * valid * s.row_elements()), verify,
-                              tally);
-      exec.fence();
-      r.mismatches += tally.mismatches;
-      r.checksum += tally.checksum;
-      if (layer == 0 || layer == s.layers - 1) r.mismatches += host_spot_check(cache, dense, layer);
+      const kernels::VerifyTally t = cache.verify_layer(layer, dense);
+      r.mismatches += t.mismatches;
+      r.checksum += t.checksum;
+      err2 += t.err2;
+      ref2 += t.ref2;
+      r.recon_max_abs = std::max(r.recon_max_abs, t.max_abs);
     }
+    r.recon_rel_l2 = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
     if (r.mismatches != 0) {
       throw RuntimeError("verification failed: " + std::to_string(r.mismatches) +
-                         " retrieved elements differ from the synthetic values (point " + std::to_string(point) + ")");
+                         " retrieved values differ from the encoded synthetic source (point " + std::to_string(point) + ")");
     }
     r.verified = true;
   }
   return r;
+}
+
+}  // namespace
+
+PointResult run_point(const ExperimentConfig& c, std::int64_t point, double copy_GBps) {
+  if (c.retrieve.output == "fp16") return run_point_typed<std::uint16_t>(c, point, copy_GBps);
+  return run_point_typed<float>(c, point, copy_GBps);
 }
 
 }  // namespace kvsim

@@ -3,6 +3,7 @@
 #include <ctime>
 #include <filesystem>
 #include <system_error>
+#include <tuple>
 
 #include "kvsim/error.hpp"
 #include "kvsim/hdf5_writer.hpp"
@@ -62,54 +63,72 @@ void ResultFile::commit(const RunProvenance& p, const std::vector<PointResult>& 
   h5::write_attribute(file, "deep_copy_GBps", p.copy.deep_copy_GBps);
   h5::write_attribute(file, "stream_copy_GBps", p.copy.stream_copy_GBps);
 
-  std::vector<std::int64_t> point, positions, max_positions, valid, layers, heads, kv_heads, head_dim, bytes, used, verified;
-  std::vector<std::string> dtype, layout, policy;
-  std::vector<double> fill_pps, fill_gbps, ret_ops, ret_gbps, ret_frac;
-  std::vector<std::uint64_t> checksum;
-  for (const auto& r : points) {
-    const auto& c = r.config;
-    point.push_back(r.point);
-    positions.push_back(c.fill.positions);
-    max_positions.push_back(c.cache.max_positions);
-    valid.push_back(r.valid_positions);
-    layers.push_back(c.model.layers);
-    heads.push_back(c.model.heads);
-    kv_heads.push_back(c.model.kv_heads);
-    head_dim.push_back(c.model.head_dim);
-    dtype.push_back(c.cache.dtype);
-    layout.push_back(c.cache.layout);
-    policy.push_back(c.cache.policy);
-    fill_pps.push_back(r.fill_positions_per_s);
-    fill_gbps.push_back(r.fill_GBps);
-    ret_ops.push_back(r.retrieve_ops_per_s);
-    ret_gbps.push_back(r.retrieve_GBps);
-    ret_frac.push_back(r.retrieve_fraction_of_copy);
-    bytes.push_back(r.kv_cache_bytes);
-    used.push_back(r.device_memory_used_bytes);
-    verified.push_back(r.verified ? 1 : 0);
-    checksum.push_back(r.checksum);
-  }
+  // Columns are declared once, with their units, as (name, units, value of a point).
+  using I = std::int64_t;
+  const std::vector<std::tuple<const char*, const char*, I (*)(const PointResult&)>> ints{
+      {"point", "1", [](const PointResult& r) { return r.point; }},
+      {"positions", "positions", [](const PointResult& r) { return r.config.fill.positions; }},
+      {"max_positions", "positions", [](const PointResult& r) { return r.config.cache.max_positions; }},
+      {"capacity", "positions", [](const PointResult& r) { return r.capacity; }},
+      {"batch", "sequences", [](const PointResult& r) { return r.config.batch; }},
+      {"appended_positions", "positions", [](const PointResult& r) { return r.appended_positions; }},
+      {"valid_positions", "positions", [](const PointResult& r) { return r.valid_positions; }},
+      {"evicted_positions", "positions", [](const PointResult& r) { return r.evicted_positions; }},
+      {"layers", "1", [](const PointResult& r) { return r.config.model.layers; }},
+      {"heads", "1", [](const PointResult& r) { return r.config.model.heads; }},
+      {"kv_heads", "1", [](const PointResult& r) { return r.config.model.kv_heads; }},
+      {"head_dim", "1", [](const PointResult& r) { return r.config.model.head_dim; }},
+      {"page_size", "positions", [](const PointResult& r) { return r.config.cache.layout == "paged" ? r.config.cache.page_size : I(0); }},
+      {"chunk", "positions", [](const PointResult& r) { return r.config.fill.mode == "chunk" ? r.config.fill.chunk : I(0); }},
+      {"kv_cache_bytes", "bytes", [](const PointResult& r) { return r.kv_cache_bytes; }},
+      {"bytes_per_position", "bytes", [](const PointResult& r) { return r.bytes_per_position; }},
+      {"device_memory_used_bytes", "bytes", [](const PointResult& r) { return r.device_memory_used_bytes; }},
+      {"fill_bytes", "bytes", [](const PointResult& r) { return r.fill_bytes; }},
+      {"retrieve_bytes", "bytes", [](const PointResult& r) { return r.retrieve_bytes; }},
+      {"verified", "1", [](const PointResult& r) { return I(r.verified ? 1 : 0); }},
+  };
+  const std::vector<std::tuple<const char*, const char*, double (*)(const PointResult&)>> reals{
+      {"fill_positions_per_s", "positions/s", [](const PointResult& r) { return r.fill_positions_per_s; }},
+      {"fill_GBps", "GB/s", [](const PointResult& r) { return r.fill_GBps; }},
+      {"fill_fraction_of_copy", "1", [](const PointResult& r) { return r.fill_fraction_of_copy; }},
+      {"retrieve_ops_per_s", "ops/s", [](const PointResult& r) { return r.retrieve_ops_per_s; }},
+      {"retrieve_GBps", "GB/s", [](const PointResult& r) { return r.retrieve_GBps; }},
+      {"retrieve_fraction_of_copy", "1", [](const PointResult& r) { return r.retrieve_fraction_of_copy; }},
+      {"recon_rel_l2", "1", [](const PointResult& r) { return r.recon_rel_l2; }},
+      {"recon_max_abs", "1", [](const PointResult& r) { return r.recon_max_abs; }},
+  };
+  const std::vector<std::tuple<const char*, std::string (*)(const PointResult&)>> texts{
+      {"dtype", [](const PointResult& r) { return r.config.cache.dtype; }},
+      {"layout", [](const PointResult& r) { return r.config.cache.layout; }},
+      {"policy", [](const PointResult& r) { return r.config.cache.policy; }},
+      {"fill_mode", [](const PointResult& r) { return r.config.fill.mode; }},
+      {"retrieve_output", [](const PointResult& r) { return r.config.retrieve.output; }},
+      {"lengths", [](const PointResult& r) { return r.config.lengths_spec; }},
+      {"sweep", [](const PointResult& r) {
+         std::string s;
+         for (const auto& [k, v] : r.config.sweep) s += (s.empty() ? "" : ",") + k + "=" + v;
+         return s;
+       }},
+  };
   {
     h5::Handle g = h5::create_group(file, "summary");
-    h5::write_column(g, "point", point, "1");
-    h5::write_column(g, "positions", positions, "positions");
-    h5::write_column(g, "max_positions", max_positions, "positions");
-    h5::write_column(g, "valid_positions", valid, "positions");
-    h5::write_column(g, "layers", layers, "1");
-    h5::write_column(g, "heads", heads, "1");
-    h5::write_column(g, "kv_heads", kv_heads, "1");
-    h5::write_column(g, "head_dim", head_dim, "1");
-    h5::write_column(g, "dtype", dtype, "");
-    h5::write_column(g, "layout", layout, "");
-    h5::write_column(g, "policy", policy, "");
-    h5::write_column(g, "fill_positions_per_s", fill_pps, "positions/s");
-    h5::write_column(g, "fill_GBps", fill_gbps, "GB/s");
-    h5::write_column(g, "retrieve_ops_per_s", ret_ops, "ops/s");
-    h5::write_column(g, "retrieve_GBps", ret_gbps, "GB/s");
-    h5::write_column(g, "retrieve_fraction_of_copy", ret_frac, "1");
-    h5::write_column(g, "kv_cache_bytes", bytes, "bytes");
-    h5::write_column(g, "device_memory_used_bytes", used, "bytes");
-    h5::write_column(g, "verified", verified, "1");
+    for (const auto& [name, units, get] : ints) {
+      std::vector<I> col;
+      for (const auto& r : points) col.push_back(get(r));
+      h5::write_column(g, name, col, units);
+    }
+    for (const auto& [name, units, get] : reals) {
+      std::vector<double> col;
+      for (const auto& r : points) col.push_back(get(r));
+      h5::write_column(g, name, col, units);
+    }
+    for (const auto& [name, get] : texts) {
+      std::vector<std::string> col;
+      for (const auto& r : points) col.push_back(get(r));
+      h5::write_column(g, name, col, "");
+    }
+    std::vector<std::uint64_t> checksum;
+    for (const auto& r : points) checksum.push_back(r.checksum);
     h5::write_column(g, "checksum", checksum, "1");
   }
   {
@@ -118,6 +137,12 @@ void ResultFile::commit(const RunProvenance& p, const std::vector<PointResult>& 
       h5::Handle g = h5::create_group(pts, std::to_string(r.point));
       h5::write_column(g, "fill_seconds", r.fill_seconds, "s");
       h5::write_column(g, "retrieve_seconds", r.retrieve_seconds, "s");
+      h5::write_column(g, "lengths", r.config.lengths, "positions");
+      if (!r.h2o_evicted.empty()) {
+        h5::Handle ev = h5::create_group(g, "h2o_evicted");
+        for (std::size_t s = 0; s < r.h2o_evicted.size(); ++s)
+          h5::write_column(ev, std::to_string(s), r.h2o_evicted[s], "positions");
+      }
       h5::write_attribute(g, "config", to_yaml(r.config));
       h5::write_attribute(g, "warmup", std::int64_t(r.config.run.warmup));
       h5::write_attribute(g, "repetitions", std::int64_t(r.config.run.repetitions));

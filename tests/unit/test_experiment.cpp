@@ -22,7 +22,7 @@ TEST_CASE("a point runs, verifies and reports consistent metrics", "[experiment]
   REQUIRE(r.fill_seconds.size() == 3);
   REQUIRE(r.retrieve_seconds.size() == 3);
   for (double t : r.fill_seconds) CHECK(t > 0);
-  CHECK(r.fill_bytes == 40 * 3 * 2 * 2 * 12 * 4);
+  CHECK(r.fill_bytes == 40 * 3 * 2 * (2 * 12 * 4 + 2 * 12 * 4));  // staging read + cache write
   CHECK(r.retrieve_bytes == 3 * 2 * 2 * 32 * 2 * 12 * 4);
   CHECK(r.fill_positions_per_s > 0);
   CHECK(r.retrieve_GBps == Approx(r.retrieve_fraction_of_copy * 10.0));

@@ -1,10 +1,11 @@
 #pragma once
-// One experiment point: fill the cache token by token, retrieve it layer by layer, verify what
-// came back, and report medians over repetitions.
+// One experiment point: fill the cache (token, chunk or bulk), retrieve it layer by layer,
+// verify what came back, and report medians over repetitions.
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "kvsim/cache_design.hpp"
 #include "kvsim/config.hpp"
 
 namespace kvsim {
@@ -12,22 +13,35 @@ namespace kvsim {
 struct PointResult {
   std::int64_t point = 0;
   ExperimentConfig config;
-  std::int64_t valid_positions = 0;
-  std::int64_t kv_cache_bytes = 0;
+  std::int64_t capacity = 0;          // slots per sequence the policy keeps
+  std::int64_t valid_positions = 0;   // held after the fill, summed over the batch
+  std::int64_t appended_positions = 0;  // positions appended per fill, summed over the batch
+  std::int64_t evicted_positions = 0;   // appended but no longer held, summed over the batch
+  std::int64_t kv_cache_bytes = 0;      // every byte the cache allocated
+  std::int64_t bytes_per_position = 0;  // stored bytes of one position (all layers, K and V, scales)
   std::int64_t device_memory_used_bytes = 0;
-  std::int64_t fill_bytes = 0;      // bytes written by one fill repetition
+  std::int64_t fill_bytes = 0;      // bytes read + written by one fill repetition (staging -> cache)
   std::int64_t retrieve_bytes = 0;  // bytes read + written by one retrieve repetition
   std::vector<double> fill_seconds;
   std::vector<double> retrieve_seconds;
   double fill_positions_per_s = 0;
   double fill_GBps = 0;
+  double fill_fraction_of_copy = 0;
   double retrieve_ops_per_s = 0;
   double retrieve_GBps = 0;
   double retrieve_fraction_of_copy = 0;
   bool verified = false;
   std::uint64_t mismatches = 0;
   std::uint64_t checksum = 0;
+  double recon_rel_l2 = 0;   // ||retrieved - source|| / ||source|| over every retrieved value
+  double recon_max_abs = 0;  // largest |retrieved - source|
+  std::vector<std::vector<std::int64_t>> h2o_evicted;  // per sequence, in eviction order
 };
+
+CacheDesign design_of(const ExperimentConfig& config);
+
+// Bytes the point needs on the device: cache, dense retrieve buffer and staging.
+std::int64_t predicted_device_bytes(const ExperimentConfig& config);
 
 // Throws InputError when the point cannot fit the device, before allocating anything.
 void check_fits_device(const ExperimentConfig& config);
@@ -35,8 +49,5 @@ void check_fits_device(const ExperimentConfig& config);
 // Runs one point on the default execution space. copy_GBps is the run's measured ceiling.
 // Throws RuntimeError if the retrieved data differ from the synthetic values.
 PointResult run_point(const ExperimentConfig& config, std::int64_t point, double copy_GBps);
-
-// Bytes the point needs on the device: the cache plus the dense retrieve buffer.
-std::int64_t predicted_device_bytes(const ExperimentConfig& config);
 
 }  // namespace kvsim

@@ -34,6 +34,17 @@ KOKKOS_INLINE_FUNCTION constexpr float value(std::uint64_t seed, std::uint32_t l
   return float(q) * (1.0f / 8388608.0f);
 }
 
+// Each sequence of a batch draws from its own stream; sequence 0 uses the seed itself.
+KOKKOS_INLINE_FUNCTION constexpr std::uint64_t sequence_seed(std::uint64_t seed, std::uint64_t seq) {
+  return seed + seq * 0x9e3779b97f4a7c15ULL;
+}
+
+// A synthetic accumulated attention mass in [0, 1) for position `position` of sequence `seq`:
+// what H2O ranks by until decode attention accumulates real scores.
+KOKKOS_INLINE_FUNCTION constexpr float attention_mass(std::uint64_t seed, std::uint64_t seq, std::uint64_t position) {
+  return float(mix64(mix64(sequence_seed(seed, seq) ^ 0x4832304d41535321ULL) + position) >> 40) * (1.0f / 16777216.0f);
+}
+
 // Limits the packing above imposes; the config validator enforces them.
 inline constexpr std::uint32_t max_layers = 1u << 23;
 inline constexpr std::uint32_t max_heads = 1u << 19;

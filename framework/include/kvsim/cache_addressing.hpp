@@ -1,0 +1,60 @@
+#pragma once
+// Device-side addressing of a KV cache: where a value lives for each layout, and which slot and
+// position each logical (oldest-first) row maps to for each eviction policy.
+#include "kvsim/cache_design.hpp"
+#include "kvsim/kokkos_abstraction.hpp"
+
+namespace kvsim {
+
+template <class MemSpace>
+struct CacheAddressing {
+  std::int64_t batch, kv_heads, head_dim, slots, page_shift, pages_per_seq, pool_pages;  // page size 2^page_shift
+  int layout;
+  View2D<const std::int32_t, MemSpace> block_table;  // [seq][logical page] -> pool page (paged)
+
+  // Element index of value (layer, kv, seq, slot, head, dim) in the storage.
+  KOKKOS_INLINE_FUNCTION std::int64_t index(std::int64_t layer, std::int64_t kv, std::int64_t seq, std::int64_t slot,
+                                            std::int64_t head, std::int64_t dim) const {
+    const std::int64_t lk = layer * 2 + kv;
+    if (layout == int(LayoutKind::contiguous))  // [layer][K|V][seq][slot][head][dim]
+      return (((lk * batch + seq) * slots + slot) * kv_heads + head) * head_dim + dim;
+    if (layout == int(LayoutKind::head_major))  // [layer][K|V][seq][head][slot][dim]
+      return (((lk * batch + seq) * kv_heads + head) * slots + slot) * head_dim + dim;
+    // paged: [layer][K|V][pool page][slot in page][head][dim]
+    const std::int64_t page = block_table(seq, slot >> page_shift);
+    const std::int64_t in_page = slot & ((std::int64_t(1) << page_shift) - 1);
+    return ((((lk * pool_pages + page) << page_shift) + in_page) * kv_heads + head) * head_dim + dim;
+  }
+};
+
+// Ring, sliding window and sinks + window are arithmetic: the first `sinks` positions keep
+// slots 0..sinks-1 for good; the rest cycle through a ring of `ring` slots after them.
+// H2O is table-driven instead (order and slot_position tables on the device).
+struct PolicyMap {
+  std::int64_t sinks = 0;
+  std::int64_t ring = 0;
+  bool table = false;  // h2o
+
+  static PolicyMap of(const CacheDesign& d) {
+    PolicyMap m;
+    m.table = d.policy == PolicyKind::h2o;
+    m.sinks = d.policy == PolicyKind::sinks ? d.sinks : 0;
+    m.ring = d.capacity() - m.sinks;
+    return m;
+  }
+  KOKKOS_INLINE_FUNCTION std::int64_t capacity() const { return sinks + ring; }
+  KOKKOS_INLINE_FUNCTION std::int64_t valid(std::int64_t total) const { return total < capacity() ? total : capacity(); }
+  KOKKOS_INLINE_FUNCTION std::int64_t slot_of_position(std::int64_t p) const {
+    return p < sinks ? p : sinks + (p - sinks) % ring;
+  }
+  KOKKOS_INLINE_FUNCTION std::int64_t position_of_logical(std::int64_t i, std::int64_t total) const {
+    return (total <= capacity() || i < sinks) ? i : total - ring + (i - sinks);
+  }
+  // Whether position p survives once positions up to `end` (exclusive) are appended: within one
+  // launch only the survivors are written, so no two writes race for a slot.
+  KOKKOS_INLINE_FUNCTION bool kept_after(std::int64_t p, std::int64_t end) const {
+    return p < sinks || p >= end - ring;
+  }
+};
+
+}  // namespace kvsim

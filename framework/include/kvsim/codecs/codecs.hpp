@@ -1,0 +1,221 @@
+#pragma once
+// Storage precisions of the KV cache. Each codec encodes a unit of consecutive values along
+// head_dim (4, or a group of 32 for the block-quantised formats) and decodes 4 values at a
+// time. The same functions run on the device and, as host twins, in tests and references, so
+// both sides agree bit for bit.
+//
+//   fp32, fp16, bf16    plain storage
+//   fp8_e4m3            OCP E4M3 with one float scale per (layer, K|V, kv_head), as vLLM/TRT-LLM
+//   int8                symmetric, one fp16 scale per 32 values (llama.cpp q8_0)
+//   int4                one fp16 scale per 32 values, q = round(x/d)+8 in a nibble (q4_0)
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "kvsim/codecs/float_formats.hpp"
+#include "kvsim/kokkos_abstraction.hpp"
+
+namespace kvsim::codec {
+
+enum class DType : int { fp32 = 0, fp16, bf16, int8, fp8_e4m3, int4 };
+
+inline const char* name(DType d) {
+  switch (d) {
+    case DType::fp32: return "fp32";
+    case DType::fp16: return "fp16";
+    case DType::bf16: return "bf16";
+    case DType::int8: return "int8";
+    case DType::fp8_e4m3: return "fp8_e4m3";
+    case DType::int4: return "int4";
+  }
+  return "?";
+}
+
+inline DType parse_dtype(const std::string& s) {
+  for (DType d : {DType::fp32, DType::fp16, DType::bf16, DType::int8, DType::fp8_e4m3, DType::int4})
+    if (s == name(d)) return d;
+  return DType::fp32;  // the config validator only lets known names through
+}
+
+inline constexpr int kGroup = 32;  // values per scale in int8/int4
+
+struct alignas(8) Half4 {
+  std::uint16_t v[4];
+};
+struct alignas(4) Byte4 {
+  std::uint8_t v[4];
+};
+struct alignas(16) Byte16 {
+  std::uint8_t v[16];
+};
+
+KOKKOS_INLINE_FUNCTION float abs_f(float x) { return x < 0 ? -x : x; }
+
+template <DType D>
+struct Codec;
+
+template <>
+struct Codec<DType::fp32> {
+  static constexpr int unit = 4;
+  static constexpr int bits = 32;
+  static constexpr bool group_scale = false;
+  static constexpr bool head_scale = false;
+  KOKKOS_INLINE_FUNCTION static void encode(const float* v, unsigned char* data, std::int64_t e, std::uint16_t*, float) {
+    Float4 out;
+    for (int j = 0; j < 4; ++j) out.v[j] = v[j];
+    reinterpret_cast<Float4*>(data)[e / 4] = out;
+  }
+  KOKKOS_INLINE_FUNCTION static void decode4(const unsigned char* data, std::int64_t e, const std::uint16_t*, float,
+                                             float* out) {
+    const Float4 in = reinterpret_cast<const Float4*>(data)[e / 4];
+    for (int j = 0; j < 4; ++j) out[j] = in.v[j];
+  }
+};
+
+template <DType D, std::uint16_t (*To)(float), float (*From)(std::uint16_t)>
+struct Codec16 {
+  static constexpr int unit = 4;
+  static constexpr int bits = 16;
+  static constexpr bool group_scale = false;
+  static constexpr bool head_scale = false;
+  KOKKOS_INLINE_FUNCTION static void encode(const float* v, unsigned char* data, std::int64_t e, std::uint16_t*, float) {
+    Half4 out;
+    for (int j = 0; j < 4; ++j) out.v[j] = To(v[j]);
+    reinterpret_cast<Half4*>(data)[e / 4] = out;
+  }
+  KOKKOS_INLINE_FUNCTION static void decode4(const unsigned char* data, std::int64_t e, const std::uint16_t*, float,
+                                             float* out) {
+    const Half4 in = reinterpret_cast<const Half4*>(data)[e / 4];
+    for (int j = 0; j < 4; ++j) out[j] = From(in.v[j]);
+  }
+};
+
+template <>
+struct Codec<DType::fp16> : Codec16<DType::fp16, float_to_half, half_to_float> {};
+template <>
+struct Codec<DType::bf16> : Codec16<DType::bf16, float_to_bf16, bf16_to_float> {};
+
+template <>
+struct Codec<DType::fp8_e4m3> {
+  static constexpr int unit = 4;
+  static constexpr int bits = 8;
+  static constexpr bool group_scale = false;
+  static constexpr bool head_scale = true;
+  // inv_scale = 1 / the head's scale; values are stored as e4m3(x * inv_scale).
+  KOKKOS_INLINE_FUNCTION static void encode(const float* v, unsigned char* data, std::int64_t e, std::uint16_t*,
+                                            float inv_scale) {
+    Byte4 out;
+    for (int j = 0; j < 4; ++j) {
+      const float scaled = v[j] * inv_scale;
+      out.v[j] = float_to_e4m3(scaled);
+    }
+    reinterpret_cast<Byte4*>(data)[e / 4] = out;
+  }
+  KOKKOS_INLINE_FUNCTION static void decode4(const unsigned char* data, std::int64_t e, const std::uint16_t*,
+                                             float scale, float* out) {
+    const Byte4 in = reinterpret_cast<const Byte4*>(data)[e / 4];
+    for (int j = 0; j < 4; ++j) out[j] = e4m3_to_float(in.v[j]) * scale;
+  }
+};
+
+template <>
+struct Codec<DType::int8> {
+  static constexpr int unit = kGroup;
+  static constexpr int bits = 8;
+  static constexpr bool group_scale = true;
+  static constexpr bool head_scale = false;
+  KOKKOS_INLINE_FUNCTION static void encode(const float* v, unsigned char* data, std::int64_t e, std::uint16_t* scales,
+                                            float) {
+    float amax = 0;
+    for (int j = 0; j < kGroup; ++j) amax = abs_f(v[j]) > amax ? abs_f(v[j]) : amax;
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    Byte16 out[2];
+    for (int j = 0; j < kGroup; ++j) {
+      const float scaled = v[j] * id;
+      float q = rintf(scaled);
+      q = q > 127.0f ? 127.0f : (q < -127.0f ? -127.0f : q);
+      out[j / 16].v[j % 16] = static_cast<std::uint8_t>(static_cast<std::int8_t>(q));
+    }
+    Byte16* dst = reinterpret_cast<Byte16*>(data + e);
+    dst[0] = out[0];
+    dst[1] = out[1];
+    scales[e / kGroup] = float_to_half(d);
+  }
+  KOKKOS_INLINE_FUNCTION static void decode4(const unsigned char* data, std::int64_t e, const std::uint16_t* scales,
+                                             float, float* out) {
+    const Byte4 in = reinterpret_cast<const Byte4*>(data)[e / 4];
+    const float d = half_to_float(scales[e / kGroup]);
+    for (int j = 0; j < 4; ++j) out[j] = float(static_cast<std::int8_t>(in.v[j])) * d;
+  }
+};
+
+template <>
+struct Codec<DType::int4> {
+  static constexpr int unit = kGroup;
+  static constexpr int bits = 4;
+  static constexpr bool group_scale = true;
+  static constexpr bool head_scale = false;
+  KOKKOS_INLINE_FUNCTION static void encode(const float* v, unsigned char* data, std::int64_t e, std::uint16_t* scales,
+                                            float) {
+    float amax = 0, mx = 0;  // mx: the value of largest magnitude, with its sign
+    for (int j = 0; j < kGroup; ++j)
+      if (abs_f(v[j]) > amax) amax = abs_f(v[j]), mx = v[j];
+    const float d = mx / -8.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    Byte16 out;
+    for (int j = 0; j < kGroup; j += 2) {
+      std::uint32_t nib[2];
+      for (int k = 0; k < 2; ++k) {
+        const float scaled = v[j + k] * id;
+        float q = rintf(scaled);
+        q = q > 7.0f ? 7.0f : (q < -8.0f ? -8.0f : q);
+        nib[k] = static_cast<std::uint32_t>(static_cast<int>(q) + 8);
+      }
+      out.v[j / 2] = static_cast<std::uint8_t>(nib[0] | (nib[1] << 4));
+    }
+    reinterpret_cast<Byte16*>(data + e / 2)[0] = out;
+    scales[e / kGroup] = float_to_half(d);
+  }
+  KOKKOS_INLINE_FUNCTION static void decode4(const unsigned char* data, std::int64_t e, const std::uint16_t* scales,
+                                             float, float* out) {
+    const std::uint16_t in = reinterpret_cast<const std::uint16_t*>(data + e / 2)[0];
+    const float d = half_to_float(scales[e / kGroup]);
+    for (int j = 0; j < 4; ++j) out[j] = float(int((in >> (4 * j)) & 0xfu) - 8) * d;
+  }
+};
+
+// Storage bytes of `values` consecutive values, and of their group scales.
+inline std::int64_t data_bytes(DType d, std::int64_t values) {
+  switch (d) {
+    case DType::fp32: return values * 4;
+    case DType::fp16:
+    case DType::bf16: return values * 2;
+    case DType::int8:
+    case DType::fp8_e4m3: return values;
+    case DType::int4: return values / 2;
+  }
+  return 0;
+}
+inline std::int64_t group_scale_count(DType d, std::int64_t values) {
+  return (d == DType::int8 || d == DType::int4) ? values / kGroup : 0;
+}
+inline bool needs_head_scale(DType d) { return d == DType::fp8_e4m3; }
+inline int unit_values(DType d) { return (d == DType::int8 || d == DType::int4) ? kGroup : 4; }
+
+// Calls fn(std::integral_constant<DType, d>) for the runtime dtype: one template instance per
+// precision, chosen once per launch.
+template <class Fn>
+decltype(auto) dispatch(DType d, Fn&& fn) {
+  switch (d) {
+    case DType::fp16: return fn(std::integral_constant<DType, DType::fp16>{});
+    case DType::bf16: return fn(std::integral_constant<DType, DType::bf16>{});
+    case DType::int8: return fn(std::integral_constant<DType, DType::int8>{});
+    case DType::fp8_e4m3: return fn(std::integral_constant<DType, DType::fp8_e4m3>{});
+    case DType::int4: return fn(std::integral_constant<DType, DType::int4>{});
+    case DType::fp32: break;
+  }
+  return fn(std::integral_constant<DType, DType::fp32>{});
+}
+
+}  // namespace kvsim::codec

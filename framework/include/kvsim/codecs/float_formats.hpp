@@ -1,0 +1,92 @@
+#pragma once
+// Bit-exact conversions between float and the narrow float formats, in integer arithmetic, so
+// the device functions and their host twins agree bit for bit on every backend (no reliance on
+// CUDA intrinsics or the host compiler's half type). All round to nearest, ties to even.
+#include <Kokkos_Core.hpp>
+
+#include <cstdint>
+#include <cstring>
+
+namespace kvsim::codec {
+
+KOKKOS_INLINE_FUNCTION std::uint32_t float_bits(float f) {
+  std::uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+KOKKOS_INLINE_FUNCTION float bits_float(std::uint32_t u) {
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// Rounds the top bits of `value` after dropping `shift` low bits, ties to even.
+KOKKOS_INLINE_FUNCTION std::uint32_t round_shift_rne(std::uint32_t value, std::uint32_t shift) {
+  const std::uint32_t q = value >> shift;
+  const std::uint32_t rem = value & ((1u << shift) - 1u);
+  const std::uint32_t half = 1u << (shift - 1u);
+  return q + ((rem > half || (rem == half && (q & 1u))) ? 1u : 0u);
+}
+
+// IEEE binary16. Overflow gives infinity, NaN stays NaN.
+KOKKOS_INLINE_FUNCTION std::uint16_t float_to_half(float f) {
+  const std::uint32_t x = float_bits(f);
+  const std::uint32_t sign = (x >> 16) & 0x8000u;
+  const std::uint32_t ax = x & 0x7fffffffu;
+  if (ax > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u);
+  if (ax >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u);  // >= 65520 rounds to inf
+  if (ax < 0x38800000u) {                                                     // below 2^-14: subnormal
+    if (ax <= 0x33000000u) return static_cast<std::uint16_t>(sign);           // <= 2^-25 rounds to 0
+    const std::uint32_t e = ax >> 23;
+    const std::uint32_t m = (ax & 0x7fffffu) | 0x800000u;
+    return static_cast<std::uint16_t>(sign | round_shift_rne(m, 126u - e));
+  }
+  return static_cast<std::uint16_t>(sign | round_shift_rne(ax - 0x38000000u, 13u));
+}
+
+KOKKOS_INLINE_FUNCTION float half_to_float(std::uint16_t h) {
+  const std::uint32_t sign = std::uint32_t(h & 0x8000u) << 16;
+  const std::uint32_t e = (h >> 10) & 0x1fu;
+  const std::uint32_t m = h & 0x3ffu;
+  if (e == 0) return bits_float(sign | float_bits(float(m) * 5.9604644775390625e-8f));  // m * 2^-24, exact
+  if (e == 31) return bits_float(sign | 0x7f800000u | (m << 13));
+  return bits_float(sign | ((e + 112u) << 23) | (m << 13));
+}
+
+// bfloat16: the top 16 bits of a float, rounded.
+KOKKOS_INLINE_FUNCTION std::uint16_t float_to_bf16(float f) {
+  const std::uint32_t x = float_bits(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((x >> 16) | 0x40u);
+  return static_cast<std::uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+KOKKOS_INLINE_FUNCTION float bf16_to_float(std::uint16_t b) { return bits_float(std::uint32_t(b) << 16); }
+
+// OCP FP8 E4M3 ("e4m3fn"): bias 7, no infinities, max 448, NaN 0x7f. Saturating (satfinite):
+// out-of-range finite values clamp to +-448, as vLLM and TensorRT-LLM quantise KV caches.
+KOKKOS_INLINE_FUNCTION std::uint8_t float_to_e4m3(float f) {
+  const std::uint32_t x = float_bits(f);
+  const std::uint32_t sign = (x >> 24) & 0x80u;
+  const std::uint32_t ax = x & 0x7fffffffu;
+  if (ax > 0x7f800000u) return 0x7fu;
+  if (ax >= 0x43e00000u) return static_cast<std::uint8_t>(sign | 0x7eu);  // >= 448
+  if (ax < 0x3c800000u) {                                                  // below 2^-6: subnormal
+    if (ax <= 0x3a800000u) return static_cast<std::uint8_t>(sign);         // <= 2^-10 rounds to 0
+    const std::uint32_t e = ax >> 23;
+    const std::uint32_t m = (ax & 0x7fffffu) | 0x800000u;
+    return static_cast<std::uint8_t>(sign | round_shift_rne(m, 141u - e));  // may carry into the min normal
+  }
+  std::uint32_t q = round_shift_rne(ax - 0x3c000000u, 20u);
+  if (q > 0x7eu) q = 0x7eu;
+  return static_cast<std::uint8_t>(sign | q);
+}
+
+KOKKOS_INLINE_FUNCTION float e4m3_to_float(std::uint8_t b) {
+  const std::uint32_t sign = std::uint32_t(b & 0x80u) << 24;
+  const std::uint32_t e = (b >> 3) & 0xfu;
+  const std::uint32_t m = b & 0x7u;
+  if (e == 15 && m == 7) return bits_float(sign | 0x7fc00000u);
+  if (e == 0) return bits_float(sign | float_bits(float(m) * 0.001953125f));  // m * 2^-9, exact
+  return bits_float(sign | ((e + 120u) << 23) | (m << 20));
+}
+
+}  // namespace kvsim::codec

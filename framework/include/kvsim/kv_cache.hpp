@@ -1,0 +1,374 @@
+#pragma once
+// KVCache: the configurable cache. A batch of sequences, each with its own length, stored in one
+// labelled allocation per component in the chosen precision and layout, with the chosen
+// eviction policy deciding which positions stay. Appends read K/V from a staging buffer (what a
+// model's projection produces) and encode on the way in; retrieves decode one layer of every
+// sequence into dense fp32 or fp16 in logical (oldest-first) order.
+//
+// Kernels are functors (kvsim/kernels/); this class owns the Views and the host-side
+// bookkeeping that needs no device round trip: every sequence's length is known up front.
+#include <algorithm>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "kvsim/cache_addressing.hpp"
+#include "kvsim/cache_design.hpp"
+#include "kvsim/codecs/codecs.hpp"
+#include "kvsim/error.hpp"
+#include "kvsim/kernels/append_encode.hpp"
+#include "kvsim/kernels/gather_decode.hpp"
+#include "kvsim/kernels/generate_source.hpp"
+#include "kvsim/kernels/h2o_step.hpp"
+#include "kvsim/kernels/page_pool.hpp"
+#include "kvsim/kernels/verify_dense.hpp"
+#include "kvsim/kokkos_abstraction.hpp"
+
+namespace kvsim {
+
+// fp8 scale per (layer, K|V, kv_head): the synthetic values lie in [-1, 1), so 1/448 maps them
+// onto E4M3's full range (a calibrated static scale, as vLLM's k_scale/v_scale).
+inline constexpr float kFp8SyntheticScale = 1.0f / 448.0f;
+
+inline int pow2_at_least(std::int64_t n) {
+  int p = 1;
+  while (p < n && p < 1024) p *= 2;
+  return p;
+}
+
+template <class ExecSpace>
+class KVCache {
+ public:
+  using execution_space = ExecSpace;
+  using memory_space = MemSpaceOf<ExecSpace>;
+  using stage_view = View1D<float, memory_space>;
+
+  KVCache(const ExecSpace& exec, const CacheDesign& design, std::uint64_t seed, std::vector<std::int64_t> lengths)
+      : exec_(exec), d_(design), seed_(seed), lengths_(std::move(lengths)), map_(PolicyMap::of(design)) {
+    KVSIM_REQUIRE(std::int64_t(lengths_.size()) == d_.batch, "one length per sequence expected, got ", lengths_.size(),
+                  " for batch ", d_.batch);
+    KVSIM_REQUIRE(d_.head_dim % codec::unit_values(d_.dtype) == 0, "head_dim ", d_.head_dim, " is not a multiple of ",
+                  codec::unit_values(d_.dtype), " (", codec::name(d_.dtype), ")");
+    KVSIM_REQUIRE(capacity() > 0, "empty cache");
+    max_length_ = lengths_.empty() ? 0 : *std::max_element(lengths_.begin(), lengths_.end());
+    totals_.assign(d_.batch, 0);
+    if (d_.layout == LayoutKind::paged) {
+      KVSIM_REQUIRE(d_.page_size > 0 && (d_.page_size & (d_.page_size - 1)) == 0, "page_size must be a power of two");
+      pool_pages_ = d_.pool_pages > 0 ? d_.pool_pages : pages_needed();
+      KVSIM_REQUIRE(pool_pages_ >= pages_needed(), "pool of ", pool_pages_, " pages cannot hold the batch (needs ",
+                    pages_needed(), ")");
+      while ((std::int64_t(1) << page_shift_) < d_.page_size) ++page_shift_;
+    }
+    const std::int64_t rows = d_.layout == LayoutKind::paged ? pool_pages_ * d_.page_size : d_.batch * capacity();
+    const std::int64_t elements = d_.layers * 2 * rows * d_.row_values();
+    auto wo = [&](const char* label) { return Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, std::string(label)); };
+    // Every element is written before it is read (reads cover retained rows only).
+    data_ = View1D<unsigned char, memory_space>(wo("kvsim::kv_cache::data"), codec::data_bytes(d_.dtype, elements));
+    group_scales_ = View1D<std::uint16_t, memory_space>(wo("kvsim::kv_cache::group_scales"),
+                                                        codec::group_scale_count(d_.dtype, elements));
+    head_scales_ = View1D<float, memory_space>(wo("kvsim::kv_cache::head_scales"), d_.layers * 2 * d_.kv_heads);
+    Kokkos::deep_copy(exec_, head_scales_, kFp8SyntheticScale);
+    lengths_dev_ = View1D<std::int64_t, memory_space>(wo("kvsim::kv_cache::lengths"), d_.batch);
+    totals_dev_ = View1D<std::int64_t, memory_space>(wo("kvsim::kv_cache::totals"), d_.batch);
+    copy_to_device(lengths_, lengths_dev_);
+    const std::int64_t pages_per_seq = d_.layout == LayoutKind::paged ? d_.pages_per_sequence() : 0;
+    block_table_ = View2D<std::int32_t, memory_space>(std::string("kvsim::kv_cache::block_table"), d_.batch, pages_per_seq);
+    free_stack_ = View1D<std::int32_t, memory_space>(wo("kvsim::kv_cache::free_pages"), pool_pages_);
+    for (auto* v : {&page_from_, &page_to_, &page_offset_})
+      *v = View1D<std::int64_t, memory_space>(wo("kvsim::kv_cache::page_plan"), d_.batch);
+    allocated_pages_.assign(d_.batch, 0);
+    if (pool_pages_ > 0)
+      Kokkos::parallel_for("kvsim::init_free_pages", RangePolicy<ExecSpace>(exec_, 0, pool_pages_),
+                           kernels::InitFreeStack<memory_space>{free_stack_, pool_pages_});
+    stack_top_ = pool_pages_;
+    if (map_.table) {
+      const std::int64_t c = capacity();
+      order_[0] = View2D<std::int32_t, memory_space>(std::string("kvsim::h2o::order_a"), d_.batch, c);
+      order_[1] = View2D<std::int32_t, memory_space>(std::string("kvsim::h2o::order_b"), d_.batch, c);
+      slot_position_ = View2D<std::int64_t, memory_space>(std::string("kvsim::h2o::slot_position"), d_.batch, c);
+      scores_ = View2D<float, memory_space>(std::string("kvsim::h2o::scores"), d_.batch, c);
+      append_slot_ = View1D<std::int32_t, memory_space>(std::string("kvsim::h2o::append_slot"), d_.batch);
+      evicted_ = View2D<std::int64_t, memory_space>(std::string("kvsim::h2o::evicted"), d_.batch,
+                                                    std::max<std::int64_t>(1, max_length_ - c));
+      evicted_count_ = View1D<std::int64_t, memory_space>(std::string("kvsim::h2o::evicted_count"), d_.batch);
+    }
+  }
+
+  const CacheDesign& design() const { return d_; }
+  std::uint64_t seed() const { return seed_; }
+  const std::vector<std::int64_t>& lengths() const { return lengths_; }
+  std::int64_t max_length() const { return max_length_; }
+  std::int64_t capacity() const { return d_.capacity(); }
+  std::int64_t total(std::int64_t seq) const { return totals_[seq]; }
+  std::int64_t valid(std::int64_t seq) const { return map_.valid(totals_[seq]); }
+  // Rows of the dense retrieve buffer per (K|V, seq): the most any sequence can hold.
+  std::int64_t dense_rows() const { return std::min(capacity(), max_length_); }
+  std::int64_t pool_pages() const { return pool_pages_; }
+  std::int64_t rows_appended() const { return rows_appended_; }
+
+  // Positions no longer held, over the batch.
+  std::int64_t evicted_positions() const {
+    std::int64_t n = 0;
+    for (std::int64_t s = 0; s < d_.batch; ++s) n += totals_[s] - valid(s);
+    return n;
+  }
+
+  // Every byte the cache allocated: data, scales, page tables and policy tables.
+  std::int64_t allocated_bytes() const {
+    std::int64_t b = std::int64_t(data_.span()) + 2 * std::int64_t(group_scales_.span());
+    if (codec::needs_head_scale(d_.dtype)) b += 4 * std::int64_t(head_scales_.span());
+    b += 4 * std::int64_t(block_table_.span() + free_stack_.span());
+    if (map_.table)
+      b += std::int64_t(4 * (order_[0].span() + order_[1].span() + scores_.span() + append_slot_.span()) +
+                        8 * (slot_position_.span() + evicted_.span() + evicted_count_.span()));
+    return b;
+  }
+
+  // Stored bytes of one position of one sequence over all layers, K and V, scales included.
+  std::int64_t bytes_per_position() const { return d_.layers * 2 * row_storage_bytes(); }
+  std::int64_t row_storage_bytes() const {
+    return codec::data_bytes(d_.dtype, d_.row_values()) + 2 * codec::group_scale_count(d_.dtype, d_.row_values());
+  }
+
+  // Forget every position: lengths restart at 0 and pages go back to the pool.
+  void reset() {
+    std::fill(totals_.begin(), totals_.end(), 0);
+    totals_dirty_ = true;
+    frontier_ = 0;
+    rows_appended_ = 0;
+    if (d_.layout == LayoutKind::paged) release_pages();
+    if (map_.table) Kokkos::deep_copy(exec_, evicted_count_, std::int64_t(0));
+  }
+
+  stage_view make_stage(std::int64_t positions) const {
+    return stage_view(Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, std::string("kvsim::stage")),
+                      d_.layers * 2 * d_.batch * positions * d_.row_values());
+  }
+  std::int64_t stage_bytes_per_position() const { return d_.layers * 2 * d_.batch * d_.row_values() * 4; }
+
+  // Synthetic source values of positions [begin, begin + n) of every sequence.
+  void generate_source(const stage_view& stage, std::int64_t begin, std::int64_t n) const {
+    const std::int64_t work = d_.layers * 2 * d_.batch * n * d_.kv_heads * (d_.head_dim / 4);
+    KVSIM_REQUIRE(std::int64_t(stage.extent(0)) >= work * 4, "staging buffer too small");
+    Kokkos::parallel_for("kvsim::generate_source", RangePolicy<ExecSpace>(exec_, 0, work),
+                         kernels::GenerateSource<memory_space>{stage, seed_, d_.batch, n, d_.kv_heads, d_.head_dim / 4, begin});
+  }
+
+  // Appends positions [begin, end) of every sequence (each up to its own length). The staging
+  // buffer holds positions [stage_begin, stage_begin + stage_n). Positions go in order.
+  void append(const stage_view& stage, std::int64_t stage_begin, std::int64_t stage_n, std::int64_t begin,
+              std::int64_t end) {
+    KVSIM_REQUIRE(begin == frontier_, "positions must be appended in order: expected ", frontier_, ", got ", begin);
+    KVSIM_REQUIRE(end > begin && begin >= stage_begin && end <= stage_begin + stage_n, "append range outside the stage");
+    KVSIM_REQUIRE(!map_.table || end == begin + 1, "h2o appends one position per step");
+    if (d_.layout == LayoutKind::paged) allocate_pages(end);
+    if (map_.table) {
+      kernels::H2OStep<ExecSpace> step{order_[cur_], order_[1 - cur_], slot_position_, scores_, append_slot_, evicted_,
+                                       evicted_count_, lengths_dev_, begin, capacity(), d_.recent, seed_};
+      Kokkos::parallel_for("kvsim::h2o_step", TeamPolicy<ExecSpace>(exec_, d_.batch, Kokkos::AUTO), step);
+      cur_ = 1 - cur_;
+    }
+    const CacheAddressing<memory_space> addr = addressing();
+    const PolicyMap map = map_;
+    codec::dispatch(d_.dtype, [&](auto tag) {
+      constexpr codec::DType D = decltype(tag)::value;
+      using Kernel = kernels::AppendEncode<ExecSpace, D>;
+      Kernel k{stage, stage_begin, stage_n, data_, group_scales_, head_scales_, addr, map, lengths_dev_, append_slot_,
+               begin, end, d_.batch};
+      const int vl = vector_length(d_.head_dim / codec::Codec<D>::unit);
+      Kokkos::parallel_for("kvsim::append_encode",
+                           TeamPolicy<ExecSpace>(exec_, d_.layers * 2 * d_.batch * (end - begin), Kokkos::AUTO, vl), k);
+    });
+    for (std::int64_t s = 0; s < d_.batch; ++s) {
+      const std::int64_t stop = std::min(end, lengths_[s]);
+      for (std::int64_t p = begin; p < stop; ++p) rows_appended_ += (map_.table || map_.kept_after(p, stop)) ? 1 : 0;
+      totals_[s] = std::max(totals_[s], stop);
+    }
+    frontier_ = end;
+    totals_dirty_ = true;
+  }
+
+  template <class Out>
+  View1D<Out, memory_space> make_dense(const std::string& label) const {
+    return View1D<Out, memory_space>(Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, label),
+                                     2 * d_.batch * dense_rows() * d_.row_values());
+  }
+
+  // One retrieve op: layer `layer` of every sequence, dense, oldest first.
+  template <class Out>
+  void retrieve_layer(std::int64_t layer, const View1D<Out, memory_space>& out) const {
+    KVSIM_REQUIRE(layer >= 0 && layer < d_.layers, "layer ", layer, " out of range");
+    KVSIM_REQUIRE(std::int64_t(out.extent(0)) >= 2 * d_.batch * dense_rows() * d_.row_values(), "dense buffer too small");
+    sync_totals();
+    const std::int64_t blocks = (dense_rows() + kernels::kGatherRows - 1) / kernels::kGatherRows;
+    if (blocks == 0) return;
+    const CacheAddressing<memory_space> addr = addressing();
+    const PolicyMap map = map_;
+    codec::dispatch(d_.dtype, [&](auto tag) {
+      constexpr codec::DType D = decltype(tag)::value;
+      kernels::GatherDecode<ExecSpace, D, Out> k{data_,       group_scales_, head_scales_, addr,        map,     totals_dev_,
+                                                 order_[cur_], out,           layer,        d_.batch,    dense_rows(), blocks};
+      Kokkos::parallel_for("kvsim::gather_decode",
+                           TeamPolicy<ExecSpace>(exec_, 2 * d_.batch * blocks, Kokkos::AUTO, vector_length(d_.head_dim / 4)), k);
+    });
+  }
+
+  // Bytes one retrieve op moves: stored rows (with scales and page-table entries) read, dense
+  // rows written, K and V, every sequence.
+  template <class Out>
+  std::int64_t retrieve_bytes_per_layer() const {
+    std::int64_t rows = 0;
+    for (std::int64_t s = 0; s < d_.batch; ++s) rows += valid(s);
+    const std::int64_t per_row = row_storage_bytes() + (d_.layout == LayoutKind::paged ? 4 : 0) +
+                                 d_.row_values() * std::int64_t(sizeof(Out));
+    return 2 * rows * per_row;
+  }
+
+  // Bytes one fill moved: staging rows read and stored rows written.
+  std::int64_t fill_bytes() const { return rows_appended_ * d_.layers * 2 * (d_.row_values() * 4 + row_storage_bytes()); }
+
+  // Compares a retrieved layer with the recomputed source (see kernels/verify_dense.hpp).
+  template <class Out>
+  kernels::VerifyTally verify_layer(std::int64_t layer, const View1D<Out, memory_space>& dense) const {
+    sync_totals();
+    const std::int64_t units = d_.head_dim / codec::unit_values(d_.dtype);
+    const std::int64_t work = 2 * d_.batch * dense_rows() * d_.kv_heads * units;
+    kernels::VerifyTally tally;
+    codec::dispatch(d_.dtype, [&](auto tag) {
+      constexpr codec::DType D = decltype(tag)::value;
+      kernels::VerifyDense<memory_space, D, Out> k{dense,        head_scales_, map_,     totals_dev_,  order_[cur_],
+                                                   slot_position_, seed_,      layer,    d_.batch,     dense_rows(),
+                                                   d_.kv_heads,  d_.head_dim};
+      Kokkos::parallel_reduce("kvsim::verify_layer", RangePolicy<ExecSpace>(exec_, 0, work), k, tally);
+    });
+    exec_.fence();
+    return tally;
+  }
+
+  // H2O state, for reports and tests.
+  View2D<float, memory_space> scores() const { return scores_; }
+  std::vector<std::int64_t> retained_positions(std::int64_t seq) const {
+    std::vector<std::int64_t> out(valid(seq));
+    if (!map_.table) {
+      for (std::int64_t i = 0; i < valid(seq); ++i) out[i] = map_.position_of_logical(i, totals_[seq]);
+      return out;
+    }
+    auto order = Kokkos::create_mirror_view_and_copy(HostMemSpace(), order_[cur_]);
+    auto pos = Kokkos::create_mirror_view_and_copy(HostMemSpace(), slot_position_);
+    for (std::int64_t i = 0; i < valid(seq); ++i) out[i] = pos(seq, order(seq, i));
+    return out;
+  }
+  std::vector<std::int64_t> h2o_evicted(std::int64_t seq) const {
+    if (!map_.table) return {};
+    auto ev = Kokkos::create_mirror_view_and_copy(HostMemSpace(), evicted_);
+    auto n = Kokkos::create_mirror_view_and_copy(HostMemSpace(), evicted_count_);
+    return std::vector<std::int64_t>(&ev(seq, 0), &ev(seq, 0) + n(seq));
+  }
+
+ private:
+  CacheAddressing<memory_space> addressing() const {
+    return CacheAddressing<memory_space>{d_.batch,   d_.kv_heads, d_.head_dim,
+                                         capacity(), page_shift_, d_.layout == LayoutKind::paged ? d_.pages_per_sequence() : 0,
+                                         pool_pages_, int(d_.layout), block_table_};
+  }
+
+  static int vector_length(std::int64_t lanes) {
+    const int vmax = TeamPolicy<ExecSpace>::vector_length_max();
+    return std::min(pow2_at_least(lanes), vmax);
+  }
+
+  std::int64_t pages_for(std::int64_t seq, std::int64_t upto) const {
+    const std::int64_t slots = std::min({upto, lengths_[seq], capacity()});
+    return (slots + d_.page_size - 1) / d_.page_size;
+  }
+  std::int64_t pages_needed() const {
+    std::int64_t n = 0;
+    for (std::int64_t s = 0; s < d_.batch; ++s) n += pages_for(s, max_length_);
+    return n;
+  }
+
+  template <class T>
+  void copy_to_device(const std::vector<T>& host, const View1D<T, memory_space>& dev) const {
+    auto mirror = Kokkos::create_mirror_view(dev);
+    for (std::size_t i = 0; i < host.size(); ++i) mirror(i) = host[i];
+    Kokkos::deep_copy(exec_, dev, mirror);
+    exec_.fence();  // the mirror may be the only copy of these values on the host side
+  }
+
+  void sync_totals() const {
+    if (!totals_dirty_) return;
+    copy_to_device(totals_, totals_dev_);
+    totals_dirty_ = false;
+  }
+
+  // Gives every sequence the pages its slots up to position `end` need, in one launch.
+  void allocate_pages(std::int64_t end) {
+    std::vector<std::int64_t> from(d_.batch), to(d_.batch), offset(d_.batch);
+    std::int64_t popped = 0;
+    for (std::int64_t s = 0; s < d_.batch; ++s) {
+      from[s] = allocated_pages_[s];
+      to[s] = std::max(from[s], pages_for(s, end));
+      offset[s] = popped;
+      popped += to[s] - from[s];
+    }
+    if (popped == 0) return;
+    KVSIM_REQUIRE(popped <= stack_top_, "page pool exhausted: ", popped, " pages wanted, ", stack_top_, " free");
+    copy_to_device(from, page_from_);
+    copy_to_device(to, page_to_);
+    copy_to_device(offset, page_offset_);
+    Kokkos::parallel_for("kvsim::allocate_pages", RangePolicy<ExecSpace>(exec_, 0, d_.batch),
+                         kernels::AllocatePages<memory_space>{block_table_, free_stack_, page_from_, page_to_, page_offset_,
+                                                              stack_top_});
+    stack_top_ -= popped;
+    for (std::int64_t s = 0; s < d_.batch; ++s) allocated_pages_[s] = to[s];
+  }
+
+  void release_pages() {
+    std::vector<std::int64_t> count(allocated_pages_), offset(d_.batch);
+    std::int64_t pushed = 0;
+    for (std::int64_t s = 0; s < d_.batch; ++s) offset[s] = pushed, pushed += count[s];
+    if (pushed == 0) return;
+    copy_to_device(count, page_to_);
+    copy_to_device(offset, page_offset_);
+    Kokkos::parallel_for("kvsim::release_pages", RangePolicy<ExecSpace>(exec_, 0, d_.batch),
+                         kernels::ReleasePages<memory_space>{block_table_, free_stack_, page_to_, page_offset_, stack_top_});
+    stack_top_ += pushed;
+    std::fill(allocated_pages_.begin(), allocated_pages_.end(), 0);
+  }
+
+  ExecSpace exec_;
+  CacheDesign d_;
+  std::uint64_t seed_;
+  std::vector<std::int64_t> lengths_;
+  PolicyMap map_;
+  std::int64_t max_length_ = 0;
+  std::vector<std::int64_t> totals_;
+  mutable bool totals_dirty_ = true;
+  std::int64_t frontier_ = 0;
+  std::int64_t rows_appended_ = 0;
+
+  View1D<unsigned char, memory_space> data_;
+  View1D<std::uint16_t, memory_space> group_scales_;
+  View1D<float, memory_space> head_scales_;
+  View1D<std::int64_t, memory_space> lengths_dev_, totals_dev_;
+
+  // paged
+  std::int64_t pool_pages_ = 0;
+  std::int64_t page_shift_ = 0;
+  View2D<std::int32_t, memory_space> block_table_;
+  View1D<std::int32_t, memory_space> free_stack_;
+  View1D<std::int64_t, memory_space> page_from_, page_to_, page_offset_;
+  std::vector<std::int64_t> allocated_pages_;
+  std::int64_t stack_top_ = 0;
+
+  // h2o
+  View2D<std::int32_t, memory_space> order_[2];
+  int cur_ = 0;
+  View2D<std::int64_t, memory_space> slot_position_;
+  View2D<float, memory_space> scores_;
+  View1D<std::int32_t, memory_space> append_slot_;
+  View2D<std::int64_t, memory_space> evicted_;
+  View1D<std::int64_t, memory_space> evicted_count_;
+};
+
+}  // namespace kvsim
