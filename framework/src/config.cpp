@@ -260,6 +260,12 @@ void set_dotted(YAML::Node root, const std::string& key, const YAML::Node& parse
     YAML::Node child = cur[parts[i]];
     cur.reset(child);
   }
+  const YAML::Node existing = cur[parts.back()];
+  if (parsed.IsMap() && existing && existing.IsMap()) {  // a mapping merges into a mapping
+    for (auto it = parsed.begin(); it != parsed.end(); ++it)
+      set_dotted(root, key + "." + it->first.Scalar(), it->second, origin, src);
+    return;
+  }
   cur[parts.back()] = parsed;
   src.overrides[key] = origin;
 }
