@@ -13,6 +13,7 @@
 #include <optional>
 #include <sstream>
 
+#include "kvsim/codecs/codecs.hpp"
 #include "kvsim/error.hpp"
 #include "kvsim/synthetic.hpp"
 
@@ -359,9 +360,14 @@ void read_cache(const MapReader& top, ExperimentConfig& c) {
   if (cache.has("pool_pages") && k.layout != "paged")
     src.fail(cache.required("pool_pages"), "cache.pool_pages", "only applies to layout: paged");
   k.policy = cache.choice("policy", supported_policies(), std::string("ring"));
-  if ((k.dtype == "int8" || k.dtype == "int4") && c.model.head_dim % 32 != 0)
-    src.fail(cache.required("dtype"), "cache.dtype",
-             k.dtype + " quantises groups of 32 values along head_dim, which is " + std::to_string(c.model.head_dim));
+  {
+    // A codec unit (16 bytes of storage; a 32-value scale group for int8/int4) never spans heads.
+    const int unit = codec::unit_values(codec::parse_dtype(k.dtype));
+    if (c.model.head_dim % unit != 0)
+      src.fail(cache.required("dtype"), "cache.dtype",
+               k.dtype + " stores head_dim in units of " + std::to_string(unit) + " values, but head_dim is " +
+                   std::to_string(c.model.head_dim));
+  }
 
   const auto only_for = [&](const char* key, std::initializer_list<const char*> policies) {
     if (!cache.has(key)) return;

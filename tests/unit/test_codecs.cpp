@@ -44,7 +44,7 @@ struct RoundTrip {
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t u) const {
     const std::int64_t e = u * Codec<D>::unit;
     Codec<D>::encode(in.data() + e, data.data(), e, scales.data(), 448.0f);
-    for (int k = 0; k < Codec<D>::unit; k += 4) Codec<D>::decode4(data.data(), e + k, scales.data(), 1.0f / 448.0f, out.data() + e + k);
+    Codec<D>::decode(data.data(), e, scales.data(), 1.0f / 448.0f, out.data() + e);
   }
 };
 
@@ -74,11 +74,9 @@ void device_matches_host() {
     Codec<D>::encode(src.data() + e, unit_buf, 0, s, 448.0f);
     const std::int64_t nbytes = data_bytes(D, Codec<D>::unit);
     byte_mismatch += std::memcmp(unit_buf, &h_data(data_bytes(D, e)), std::size_t(nbytes)) != 0;
-    for (int k = 0; k < Codec<D>::unit; k += 4) {
-      float v[4];
-      Codec<D>::decode4(unit_buf, k, s, 1.0f / 448.0f, v);
-      for (int m = 0; m < 4; ++m) value_mismatch += std::memcmp(&v[m], &h_out(e + k + m), 4) != 0;
-    }
+    float v[Codec<D>::unit];
+    Codec<D>::decode(unit_buf, 0, s, 1.0f / 448.0f, v);
+    for (int m = 0; m < Codec<D>::unit; ++m) value_mismatch += std::memcmp(&v[m], &h_out(e + m), 4) != 0;
   }
   CHECK(byte_mismatch == 0);
   CHECK(value_mismatch == 0);
@@ -156,10 +154,10 @@ TEST_CASE("int8 and int4 groups stay within their error bounds", "[codecs]") {
     std::uint16_t s[1];
     float out[32];
     Codec<DType::int8>::encode(&v[g], buf, 0, s, 1.0f);
-    for (int k = 0; k < 32; k += 4) Codec<DType::int8>::decode4(buf, k, s, 1.0f, out + k);
+    Codec<DType::int8>::decode(buf, 0, s, 1.0f, out);
     for (int k = 0; k < 32; ++k) worst8 = std::fmax(worst8, std::fabs(out[k] - v[g + k]) / (amax / 127.0));
     Codec<DType::int4>::encode(&v[g], buf, 0, s, 1.0f);
-    for (int k = 0; k < 32; k += 4) Codec<DType::int4>::decode4(buf, k, s, 1.0f, out + k);
+    Codec<DType::int4>::decode(buf, 0, s, 1.0f, out);
     for (int k = 0; k < 32; ++k) worst4 = std::fmax(worst4, std::fabs(out[k] - v[g + k]) / (amax / 8.0));
   }
   // Half a step plus the fp16 rounding of the scale (|q| <= 127 steps of relative 2^-11).

@@ -27,6 +27,21 @@ struct CacheAddressing {
   }
 };
 
+template <class MemSpace>
+KOKKOS_INLINE_FUNCTION bool rows_are_contiguous(const CacheAddressing<MemSpace>& a) {
+  return a.layout != int(LayoutKind::head_major);
+}
+
+// Element index of value j (= head * head_dim + dim) of a row, from the row's index(…, 0, 0):
+// a row is contiguous except in the head-major layout, where each head's part lies `slots`
+// rows apart.
+template <class MemSpace>
+KOKKOS_INLINE_FUNCTION std::int64_t row_element(const CacheAddressing<MemSpace>& a, std::int64_t row_base, std::int64_t j) {
+  if (rows_are_contiguous(a)) return row_base + j;
+  const std::int64_t head = j / a.head_dim;
+  return row_base + head * (a.slots - 1) * a.head_dim + j;
+}
+
 // Ring, sliding window and sinks + window are arithmetic: the first `sinks` positions keep
 // slots 0..sinks-1 for good; the rest cycle through a ring of `ring` slots after them.
 // H2O is table-driven instead (order and slot_position tables on the device).

@@ -30,12 +30,6 @@ namespace kvsim {
 // onto E4M3's full range (a calibrated static scale, as vLLM's k_scale/v_scale).
 inline constexpr float kFp8SyntheticScale = 1.0f / 448.0f;
 
-inline int pow2_at_least(std::int64_t n) {
-  int p = 1;
-  while (p < n && p < 1024) p *= 2;
-  return p;
-}
-
 template <class ExecSpace>
 class KVCache {
  public:
@@ -172,12 +166,13 @@ class KVCache {
     const PolicyMap map = map_;
     codec::dispatch(d_.dtype, [&](auto tag) {
       constexpr codec::DType D = decltype(tag)::value;
-      using Kernel = kernels::AppendEncode<ExecSpace, D>;
-      Kernel k{stage, stage_begin, stage_n, data_, group_scales_, head_scales_, addr, map, lengths_dev_, append_slot_,
-               begin, end, d_.batch};
-      const int vl = vector_length(d_.head_dim / codec::Codec<D>::unit);
-      Kokkos::parallel_for("kvsim::append_encode",
-                           TeamPolicy<ExecSpace>(exec_, d_.layers * 2 * d_.batch * (end - begin), Kokkos::AUTO, vl), k);
+      with_lanes<D>([&](auto k, std::int64_t lanes) {
+        kernels::AppendEncode<ExecSpace, D, decltype(k)::value> kernel{
+            stage, stage_begin, stage_n, data_, group_scales_, head_scales_, addr, map, lengths_dev_, append_slot_,
+            begin, end,   d_.batch, lanes};
+        Kokkos::parallel_for("kvsim::append_encode",
+                             RangePolicy<ExecSpace>(exec_, 0, d_.layers * 2 * d_.batch * (end - begin) * lanes), kernel);
+      });
     });
     for (std::int64_t s = 0; s < d_.batch; ++s) {
       const std::int64_t stop = std::min(end, lengths_[s]);
@@ -200,16 +195,18 @@ class KVCache {
     KVSIM_REQUIRE(layer >= 0 && layer < d_.layers, "layer ", layer, " out of range");
     KVSIM_REQUIRE(std::int64_t(out.extent(0)) >= 2 * d_.batch * dense_rows() * d_.row_values(), "dense buffer too small");
     sync_totals();
-    const std::int64_t blocks = (dense_rows() + kernels::kGatherRows - 1) / kernels::kGatherRows;
-    if (blocks == 0) return;
+    if (dense_rows() == 0) return;
     const CacheAddressing<memory_space> addr = addressing();
     const PolicyMap map = map_;
     codec::dispatch(d_.dtype, [&](auto tag) {
       constexpr codec::DType D = decltype(tag)::value;
-      kernels::GatherDecode<ExecSpace, D, Out> k{data_,       group_scales_, head_scales_, addr,        map,     totals_dev_,
-                                                 order_[cur_], out,           layer,        d_.batch,    dense_rows(), blocks};
-      Kokkos::parallel_for("kvsim::gather_decode",
-                           TeamPolicy<ExecSpace>(exec_, 2 * d_.batch * blocks, Kokkos::AUTO, vector_length(d_.head_dim / 4)), k);
+      with_lanes<D>([&](auto k, std::int64_t lanes) {
+        kernels::GatherDecode<ExecSpace, D, Out, decltype(k)::value> kernel{
+            data_, group_scales_, head_scales_, addr, map, totals_dev_, order_[cur_], out, layer, d_.batch, dense_rows(),
+            lanes};
+        Kokkos::parallel_for("kvsim::gather_decode", RangePolicy<ExecSpace>(exec_, 0, 2 * d_.batch * dense_rows() * lanes),
+                             kernel);
+      });
     });
   }
 
@@ -272,9 +269,18 @@ class KVCache {
                                          pool_pages_, int(d_.layout), block_table_};
   }
 
-  static int vector_length(std::int64_t lanes) {
-    const int vmax = TeamPolicy<ExecSpace>::vector_length_max();
-    return std::min(pow2_at_least(lanes), vmax);
+  // Calls fn(integral_constant K, lanes per row): each work item takes K codec units of a row,
+  // K as large as keeps 32 decoded values in registers, when the row divides evenly.
+  template <codec::DType D, class Fn>
+  void with_lanes(Fn&& fn) const {
+    constexpr int unit = codec::Codec<D>::unit;
+    constexpr int kmax = unit >= 32 ? 1 : 32 / unit;
+    const std::int64_t units = d_.row_values() / unit;
+    if (units % kmax == 0) {
+      fn(std::integral_constant<int, kmax>{}, units / kmax);
+    } else {
+      fn(std::integral_constant<int, 1>{}, units);
+    }
   }
 
   std::int64_t pages_for(std::int64_t seq, std::int64_t upto) const {

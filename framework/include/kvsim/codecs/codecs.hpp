@@ -1,7 +1,7 @@
 #pragma once
-// Storage precisions of the KV cache. Each codec encodes a unit of consecutive values along
-// head_dim (4, or a group of 32 for the block-quantised formats) and decodes 4 values at a
-// time. The same functions run on the device and, as host twins, in tests and references, so
+// Storage precisions of the KV cache. Each codec encodes and decodes a unit of consecutive
+// values along head_dim: what one 16-byte storage vector holds (a 32-value scale group for
+// int8 and int4). The same functions run on the device and, as host twins, in tests and references, so
 // both sides agree bit for bit.
 //
 //   fp32, fp16, bf16    plain storage
@@ -42,9 +42,6 @@ inline constexpr int kGroup = 32;  // values per scale in int8/int4
 struct alignas(8) Half4 {
   std::uint16_t v[4];
 };
-struct alignas(4) Byte4 {
-  std::uint8_t v[4];
-};
 struct alignas(16) Byte16 {
   std::uint8_t v[16];
 };
@@ -53,6 +50,9 @@ KOKKOS_INLINE_FUNCTION float abs_f(float x) { return x < 0 ? -x : x; }
 
 template <DType D>
 struct Codec;
+
+// A unit is the values one 16-byte storage vector holds (32 for int8: a whole scale group in
+// two vectors): loads and stores stay 16 bytes wide for every precision.
 
 template <>
 struct Codec<DType::fp32> {
@@ -65,56 +65,60 @@ struct Codec<DType::fp32> {
     for (int j = 0; j < 4; ++j) out.v[j] = v[j];
     reinterpret_cast<Float4*>(data)[e / 4] = out;
   }
-  KOKKOS_INLINE_FUNCTION static void decode4(const unsigned char* data, std::int64_t e, const std::uint16_t*, float,
-                                             float* out) {
+  KOKKOS_INLINE_FUNCTION static void decode(const unsigned char* data, std::int64_t e, const std::uint16_t*, float,
+                                            float* out) {
     const Float4 in = reinterpret_cast<const Float4*>(data)[e / 4];
     for (int j = 0; j < 4; ++j) out[j] = in.v[j];
   }
 };
 
-template <DType D, std::uint16_t (*To)(float), float (*From)(std::uint16_t)>
+struct alignas(16) Half8 {
+  std::uint16_t v[8];
+};
+
+template <std::uint16_t (*To)(float), float (*From)(std::uint16_t)>
 struct Codec16 {
-  static constexpr int unit = 4;
+  static constexpr int unit = 8;
   static constexpr int bits = 16;
   static constexpr bool group_scale = false;
   static constexpr bool head_scale = false;
   KOKKOS_INLINE_FUNCTION static void encode(const float* v, unsigned char* data, std::int64_t e, std::uint16_t*, float) {
-    Half4 out;
-    for (int j = 0; j < 4; ++j) out.v[j] = To(v[j]);
-    reinterpret_cast<Half4*>(data)[e / 4] = out;
+    Half8 out;
+    for (int j = 0; j < 8; ++j) out.v[j] = To(v[j]);
+    reinterpret_cast<Half8*>(data)[e / 8] = out;
   }
-  KOKKOS_INLINE_FUNCTION static void decode4(const unsigned char* data, std::int64_t e, const std::uint16_t*, float,
-                                             float* out) {
-    const Half4 in = reinterpret_cast<const Half4*>(data)[e / 4];
-    for (int j = 0; j < 4; ++j) out[j] = From(in.v[j]);
+  KOKKOS_INLINE_FUNCTION static void decode(const unsigned char* data, std::int64_t e, const std::uint16_t*, float,
+                                            float* out) {
+    const Half8 in = reinterpret_cast<const Half8*>(data)[e / 8];
+    for (int j = 0; j < 8; ++j) out[j] = From(in.v[j]);
   }
 };
 
 template <>
-struct Codec<DType::fp16> : Codec16<DType::fp16, float_to_half, half_to_float> {};
+struct Codec<DType::fp16> : Codec16<float_to_half, half_to_float> {};
 template <>
-struct Codec<DType::bf16> : Codec16<DType::bf16, float_to_bf16, bf16_to_float> {};
+struct Codec<DType::bf16> : Codec16<float_to_bf16, bf16_to_float> {};
 
 template <>
 struct Codec<DType::fp8_e4m3> {
-  static constexpr int unit = 4;
+  static constexpr int unit = 16;
   static constexpr int bits = 8;
   static constexpr bool group_scale = false;
   static constexpr bool head_scale = true;
   // inv_scale = 1 / the head's scale; values are stored as e4m3(x * inv_scale).
   KOKKOS_INLINE_FUNCTION static void encode(const float* v, unsigned char* data, std::int64_t e, std::uint16_t*,
                                             float inv_scale) {
-    Byte4 out;
-    for (int j = 0; j < 4; ++j) {
+    Byte16 out;
+    for (int j = 0; j < 16; ++j) {
       const float scaled = v[j] * inv_scale;
       out.v[j] = float_to_e4m3(scaled);
     }
-    reinterpret_cast<Byte4*>(data)[e / 4] = out;
+    reinterpret_cast<Byte16*>(data)[e / 16] = out;
   }
-  KOKKOS_INLINE_FUNCTION static void decode4(const unsigned char* data, std::int64_t e, const std::uint16_t*,
-                                             float scale, float* out) {
-    const Byte4 in = reinterpret_cast<const Byte4*>(data)[e / 4];
-    for (int j = 0; j < 4; ++j) out[j] = e4m3_to_float(in.v[j]) * scale;
+  KOKKOS_INLINE_FUNCTION static void decode(const unsigned char* data, std::int64_t e, const std::uint16_t*,
+                                            float scale, float* out) {
+    const Byte16 in = reinterpret_cast<const Byte16*>(data)[e / 16];
+    for (int j = 0; j < 16; ++j) out[j] = e4m3_to_float(in.v[j]) * scale;
   }
 };
 
@@ -142,11 +146,12 @@ struct Codec<DType::int8> {
     dst[1] = out[1];
     scales[e / kGroup] = float_to_half(d);
   }
-  KOKKOS_INLINE_FUNCTION static void decode4(const unsigned char* data, std::int64_t e, const std::uint16_t* scales,
-                                             float, float* out) {
-    const Byte4 in = reinterpret_cast<const Byte4*>(data)[e / 4];
+  KOKKOS_INLINE_FUNCTION static void decode(const unsigned char* data, std::int64_t e, const std::uint16_t* scales,
+                                            float, float* out) {
+    const Byte16* src = reinterpret_cast<const Byte16*>(data + e);
+    const Byte16 in[2] = {src[0], src[1]};
     const float d = half_to_float(scales[e / kGroup]);
-    for (int j = 0; j < 4; ++j) out[j] = float(static_cast<std::int8_t>(in.v[j])) * d;
+    for (int j = 0; j < kGroup; ++j) out[j] = float(static_cast<std::int8_t>(in[j / 16].v[j % 16])) * d;
   }
 };
 
@@ -177,11 +182,11 @@ struct Codec<DType::int4> {
     reinterpret_cast<Byte16*>(data + e / 2)[0] = out;
     scales[e / kGroup] = float_to_half(d);
   }
-  KOKKOS_INLINE_FUNCTION static void decode4(const unsigned char* data, std::int64_t e, const std::uint16_t* scales,
-                                             float, float* out) {
-    const std::uint16_t in = reinterpret_cast<const std::uint16_t*>(data + e / 2)[0];
+  KOKKOS_INLINE_FUNCTION static void decode(const unsigned char* data, std::int64_t e, const std::uint16_t* scales,
+                                            float, float* out) {
+    const Byte16 in = reinterpret_cast<const Byte16*>(data + e / 2)[0];
     const float d = half_to_float(scales[e / kGroup]);
-    for (int j = 0; j < 4; ++j) out[j] = float(int((in >> (4 * j)) & 0xfu) - 8) * d;
+    for (int j = 0; j < kGroup; ++j) out[j] = float(int((in.v[j / 2] >> (4 * (j % 2))) & 0xfu) - 8) * d;
   }
 };
 
@@ -201,7 +206,17 @@ inline std::int64_t group_scale_count(DType d, std::int64_t values) {
   return (d == DType::int8 || d == DType::int4) ? values / kGroup : 0;
 }
 inline bool needs_head_scale(DType d) { return d == DType::fp8_e4m3; }
-inline int unit_values(DType d) { return (d == DType::int8 || d == DType::int4) ? kGroup : 4; }
+inline int unit_values(DType d) {
+  switch (d) {
+    case DType::fp16:
+    case DType::bf16: return 8;
+    case DType::fp8_e4m3: return 16;
+    case DType::int8:
+    case DType::int4: return kGroup;
+    case DType::fp32: break;
+  }
+  return 4;
+}
 
 // Calls fn(std::integral_constant<DType, d>) for the runtime dtype: one template instance per
 // precision, chosen once per launch.

@@ -7,6 +7,11 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(KOKKOS_ENABLE_CUDA)
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+#endif
+
 namespace kvsim::codec {
 
 KOKKOS_INLINE_FUNCTION std::uint32_t float_bits(float f) {
@@ -28,8 +33,12 @@ KOKKOS_INLINE_FUNCTION std::uint32_t round_shift_rne(std::uint32_t value, std::u
   return q + ((rem > half || (rem == half && (q & 1u))) ? 1u : 0u);
 }
 
-// IEEE binary16. Overflow gives infinity, NaN stays NaN.
+// IEEE binary16. Overflow gives infinity, NaN stays NaN. On the GPU the hardware conversion
+// (also round-to-nearest-even) does the same in one instruction; the tests check they agree.
 KOKKOS_INLINE_FUNCTION std::uint16_t float_to_half(float f) {
+#if defined(__CUDA_ARCH__)
+  return __half_as_ushort(__float2half_rn(f));
+#endif
   const std::uint32_t x = float_bits(f);
   const std::uint32_t sign = (x >> 16) & 0x8000u;
   const std::uint32_t ax = x & 0x7fffffffu;
@@ -45,6 +54,9 @@ KOKKOS_INLINE_FUNCTION std::uint16_t float_to_half(float f) {
 }
 
 KOKKOS_INLINE_FUNCTION float half_to_float(std::uint16_t h) {
+#if defined(__CUDA_ARCH__)
+  return __half2float(__ushort_as_half(h));
+#endif
   const std::uint32_t sign = std::uint32_t(h & 0x8000u) << 16;
   const std::uint32_t e = (h >> 10) & 0x1fu;
   const std::uint32_t m = h & 0x3ffu;
@@ -64,6 +76,9 @@ KOKKOS_INLINE_FUNCTION float bf16_to_float(std::uint16_t b) { return bits_float(
 // OCP FP8 E4M3 ("e4m3fn"): bias 7, no infinities, max 448, NaN 0x7f. Saturating (satfinite):
 // out-of-range finite values clamp to +-448, as vLLM and TensorRT-LLM quantise KV caches.
 KOKKOS_INLINE_FUNCTION std::uint8_t float_to_e4m3(float f) {
+#if defined(__CUDA_ARCH__)
+  return static_cast<std::uint8_t>(__nv_cvt_float_to_fp8(f, __NV_SATFINITE, __NV_E4M3));
+#endif
   const std::uint32_t x = float_bits(f);
   const std::uint32_t sign = (x >> 24) & 0x80u;
   const std::uint32_t ax = x & 0x7fffffffu;
@@ -81,6 +96,9 @@ KOKKOS_INLINE_FUNCTION std::uint8_t float_to_e4m3(float f) {
 }
 
 KOKKOS_INLINE_FUNCTION float e4m3_to_float(std::uint8_t b) {
+#if defined(__CUDA_ARCH__)
+  return __half2float(__half(__nv_cvt_fp8_to_halfraw(b, __NV_E4M3)));
+#endif
   const std::uint32_t sign = std::uint32_t(b & 0x80u) << 24;
   const std::uint32_t e = (b >> 3) & 0xfu;
   const std::uint32_t m = b & 0x7u;

@@ -1,19 +1,19 @@
 #pragma once
 // Append positions [begin, end) of every sequence from the staging buffer into the cache,
-// encoding to the storage precision on the way. One team per (layer, K|V, seq, position) row;
-// its threads take the heads and its vector lanes the codec units along head_dim, so no lane
-// does index division. Rows a later row of the same launch would overwrite are skipped, so
-// no two writes race for a slot.
+// encoding to the storage precision on the way. A work item is one lane of one row
+// (layer, K|V, seq, position); it encodes K codec units spaced a row's lane count apart, so a
+// warp's accesses stay contiguous and the row's index arithmetic is paid once per K units.
+// Rows a later row of the same launch would overwrite are skipped, so no two writes race for
+// a slot.
 #include "kvsim/cache_addressing.hpp"
 #include "kvsim/codecs/codecs.hpp"
 
 namespace kvsim::kernels {
 
-template <class ExecSpace, codec::DType D>
+template <class ExecSpace, codec::DType D, int K>
 struct AppendEncode {
   using Codec = codec::Codec<D>;
   using MemSpace = MemSpaceOf<ExecSpace>;
-  using member_type = typename TeamPolicy<ExecSpace>::member_type;
 
   View1D<const float, MemSpace> stage;  // [layer][K|V][seq][j][head][dim], j = position - stage_begin
   std::int64_t stage_begin, stage_n;
@@ -25,10 +25,12 @@ struct AppendEncode {
   View1D<const std::int64_t, MemSpace> lengths;
   View1D<const std::int32_t, MemSpace> append_slot;  // h2o: the slot chosen for this position
   std::int64_t begin, end, batch;
+  std::int64_t lanes;  // per row: row values / (unit * K)
 
-  KOKKOS_INLINE_FUNCTION void operator()(const member_type& team) const {
+  KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t w) const {
+    const std::int64_t lane = w % lanes;
+    std::int64_t r = w / lanes;
     const std::int64_t rows = end - begin;
-    std::int64_t r = team.league_rank();
     const std::int64_t p = begin + r % rows;
     r /= rows;
     const std::int64_t seq = r % batch;
@@ -39,23 +41,20 @@ struct AppendEncode {
     if (p >= len) return;
     if (!map.table && !map.kept_after(p, end < len ? end : len)) return;
     const std::int64_t slot = map.table ? std::int64_t(append_slot(seq)) : map.slot_of_position(p);
-    const std::int64_t head_dim = addr.head_dim;
-    const std::int64_t src_row = ((((layer * 2 + kv) * batch + seq) * stage_n + (p - stage_begin)) * addr.kv_heads) * head_dim;
-    const int units = int(head_dim / Codec::unit);
-    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, int(addr.kv_heads)), [&](const int head) {
+    const std::int64_t row_values = addr.kv_heads * addr.head_dim;
+    const float* src = stage.data() + (((layer * 2 + kv) * batch + seq) * stage_n + (p - stage_begin)) * row_values;
+    const std::int64_t base = addr.index(layer, kv, seq, slot, 0, 0);
+    for (int k = 0; k < K; ++k) {
+      const std::int64_t j = (lane + k * lanes) * Codec::unit;
+      float v[Codec::unit];
+      for (int m = 0; m < Codec::unit; m += 4) {
+        const Float4 q = reinterpret_cast<const Float4*>(src + j)[m / 4];
+        v[m] = q.v[0], v[m + 1] = q.v[1], v[m + 2] = q.v[2], v[m + 3] = q.v[3];
+      }
       float inv_scale = 1.0f;
-      if (Codec::head_scale) inv_scale = 1.0f / head_scales((layer * 2 + kv) * addr.kv_heads + head);
-      Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, units), [&](const int u) {
-        const std::int64_t dim = std::int64_t(u) * Codec::unit;
-        const float* src = stage.data() + src_row + head * head_dim + dim;
-        float v[Codec::unit];
-        for (int k = 0; k < Codec::unit; k += 4) {
-          const Float4 q = reinterpret_cast<const Float4*>(src)[k / 4];
-          v[k] = q.v[0], v[k + 1] = q.v[1], v[k + 2] = q.v[2], v[k + 3] = q.v[3];
-        }
-        Codec::encode(v, data.data(), addr.index(layer, kv, seq, slot, head, dim), group_scales.data(), inv_scale);
-      });
-    });
+      if (Codec::head_scale) inv_scale = 1.0f / head_scales((layer * 2 + kv) * addr.kv_heads + j / addr.head_dim);
+      Codec::encode(v, data.data(), row_element(addr, base, j), group_scales.data(), inv_scale);
+    }
   }
 };
 

@@ -92,23 +92,21 @@ struct VerifyDense {
     std::uint16_t gscale[1] = {0};
     Codec::encode(src, enc, 0, gscale, 1.0f / scale);
     const std::int64_t base = (((kv * batch + seq) * max_valid + i) * kv_heads + head) * head_dim + dim0;
-    for (int k = 0; k < Codec::unit; k += 4) {
-      float expected[4];
-      Codec::decode4(enc, k, gscale, scale, expected);
-      for (int m = 0; m < 4; ++m) {
-        const Out got = dense(base + k + m);
-        const std::uint32_t gb = out_bits<Out>(got);
-        acc.mismatches += gb != out_bits<Out>(float_to_out<Out>(expected[m])) ? 1u : 0u;
-        const double err = double(out_to_float<Out>(got)) - double(src[k + m]);
-        acc.err2 += err * err;
-        acc.ref2 += double(src[k + m]) * double(src[k + m]);
-        const double a = err < 0 ? -err : err;
-        acc.max_abs = a > acc.max_abs ? a : acc.max_abs;
-        acc.checksum += checksum_term(
-            synthetic::lane_key(std::uint32_t(layer), tensor, std::uint32_t(head), std::uint32_t(dim0 + k + m)) ^
-                (std::uint64_t(seq) << 60),
-            std::uint64_t(position), gb);
-      }
+    float expected[Codec::unit];
+    Codec::decode(enc, 0, gscale, scale, expected);
+    for (int k = 0; k < Codec::unit; ++k) {
+      const Out got = dense(base + k);
+      const std::uint32_t gb = out_bits<Out>(got);
+      acc.mismatches += gb != out_bits<Out>(float_to_out<Out>(expected[k])) ? 1u : 0u;
+      const double err = double(out_to_float<Out>(got)) - double(src[k]);
+      acc.err2 += err * err;
+      acc.ref2 += double(src[k]) * double(src[k]);
+      const double a = err < 0 ? -err : err;
+      acc.max_abs = a > acc.max_abs ? a : acc.max_abs;
+      acc.checksum += checksum_term(
+          synthetic::lane_key(std::uint32_t(layer), tensor, std::uint32_t(head), std::uint32_t(dim0 + k)) ^
+              (std::uint64_t(seq) << 60),
+          std::uint64_t(position), gb);
     }
     acc.values += Codec::unit;
   }
