@@ -200,7 +200,7 @@ class KVCache {
     const PolicyMap map = map_;
     codec::dispatch(d_.dtype, [&](auto tag) {
       constexpr codec::DType D = decltype(tag)::value;
-      with_lanes<D>([&](auto k, std::int64_t lanes) {
+      with_quads([&](auto k, std::int64_t lanes) {
         kernels::GatherDecode<ExecSpace, D, Out, decltype(k)::value> kernel{
             data_, group_scales_, head_scales_, addr, map, totals_dev_, order_[cur_], out, layer, d_.batch, dense_rows(),
             lanes};
@@ -267,6 +267,18 @@ class KVCache {
     return CacheAddressing<memory_space>{d_.batch,   d_.kv_heads, d_.head_dim,
                                          capacity(), page_shift_, d_.layout == LayoutKind::paged ? d_.pages_per_sequence() : 0,
                                          pool_pages_, int(d_.layout), block_table_};
+  }
+
+  // The retrieve's split of a row into lanes: K quads of 4 values per work item, 8 when the
+  // row divides evenly.
+  template <class Fn>
+  void with_quads(Fn&& fn) const {
+    const std::int64_t quads = d_.row_values() / 4;
+    if (quads % 8 == 0) {
+      fn(std::integral_constant<int, 8>{}, quads / 8);
+    } else {
+      fn(std::integral_constant<int, 1>{}, quads);
+    }
   }
 
   // Calls fn(integral_constant K, lanes per row): each work item takes K codec units of a row,

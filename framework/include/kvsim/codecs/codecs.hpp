@@ -42,6 +42,9 @@ inline constexpr int kGroup = 32;  // values per scale in int8/int4
 struct alignas(8) Half4 {
   std::uint16_t v[4];
 };
+struct alignas(4) Byte4 {
+  std::uint8_t v[4];
+};
 struct alignas(16) Byte16 {
   std::uint8_t v[16];
 };
@@ -70,6 +73,12 @@ struct Codec<DType::fp32> {
     const Float4 in = reinterpret_cast<const Float4*>(data)[e / 4];
     for (int j = 0; j < 4; ++j) out[j] = in.v[j];
   }
+  // Four values at element e (a multiple of 4): the retrieve's access, so that neighbouring
+  // lanes read neighbouring bytes and write neighbouring 16-byte outputs.
+  KOKKOS_INLINE_FUNCTION static void decode4(const unsigned char* data, std::int64_t e, const std::uint16_t* s, float f,
+                                             float* out) {
+    decode(data, e, s, f, out);
+  }
 };
 
 struct alignas(16) Half8 {
@@ -91,6 +100,11 @@ struct Codec16 {
                                             float* out) {
     const Half8 in = reinterpret_cast<const Half8*>(data)[e / 8];
     for (int j = 0; j < 8; ++j) out[j] = From(in.v[j]);
+  }
+  KOKKOS_INLINE_FUNCTION static void decode4(const unsigned char* data, std::int64_t e, const std::uint16_t*, float,
+                                             float* out) {
+    const Half4 in = reinterpret_cast<const Half4*>(data)[e / 4];
+    for (int j = 0; j < 4; ++j) out[j] = From(in.v[j]);
   }
 };
 
@@ -119,6 +133,11 @@ struct Codec<DType::fp8_e4m3> {
                                             float scale, float* out) {
     const Byte16 in = reinterpret_cast<const Byte16*>(data)[e / 16];
     for (int j = 0; j < 16; ++j) out[j] = e4m3_to_float(in.v[j]) * scale;
+  }
+  KOKKOS_INLINE_FUNCTION static void decode4(const unsigned char* data, std::int64_t e, const std::uint16_t*,
+                                             float scale, float* out) {
+    const Byte4 in = reinterpret_cast<const Byte4*>(data)[e / 4];
+    for (int j = 0; j < 4; ++j) out[j] = e4m3_to_float(in.v[j]) * scale;
   }
 };
 
@@ -152,6 +171,12 @@ struct Codec<DType::int8> {
     const Byte16 in[2] = {src[0], src[1]};
     const float d = half_to_float(scales[e / kGroup]);
     for (int j = 0; j < kGroup; ++j) out[j] = float(static_cast<std::int8_t>(in[j / 16].v[j % 16])) * d;
+  }
+  KOKKOS_INLINE_FUNCTION static void decode4(const unsigned char* data, std::int64_t e, const std::uint16_t* scales,
+                                             float, float* out) {
+    const Byte4 in = reinterpret_cast<const Byte4*>(data)[e / 4];
+    const float d = half_to_float(scales[e / kGroup]);
+    for (int j = 0; j < 4; ++j) out[j] = float(static_cast<std::int8_t>(in.v[j])) * d;
   }
 };
 
@@ -187,6 +212,12 @@ struct Codec<DType::int4> {
     const Byte16 in = reinterpret_cast<const Byte16*>(data + e / 2)[0];
     const float d = half_to_float(scales[e / kGroup]);
     for (int j = 0; j < kGroup; ++j) out[j] = float(int((in.v[j / 2] >> (4 * (j % 2))) & 0xfu) - 8) * d;
+  }
+  KOKKOS_INLINE_FUNCTION static void decode4(const unsigned char* data, std::int64_t e, const std::uint16_t* scales,
+                                             float, float* out) {
+    const std::uint16_t in = reinterpret_cast<const std::uint16_t*>(data + e / 2)[0];
+    const float d = half_to_float(scales[e / kGroup]);
+    for (int j = 0; j < 4; ++j) out[j] = float(int((in >> (4 * j)) & 0xfu) - 8) * d;
   }
 };
 

@@ -1,9 +1,10 @@
 #pragma once
 // One retrieve op: a layer's valid K and V for every sequence, decoded to dense fp32 (or fp16)
 // in logical (oldest-first) order: out[K|V][seq][i][head][dim], rows past a sequence's valid
-// length untouched. A work item is one lane of one logical row; it loads K codec units (16
-// bytes each, a row's lane count apart, so a warp's loads are contiguous) before storing any,
-// so K independent loads are in flight and the row's slot and index arithmetic is paid once.
+// length untouched. A work item is one lane of one logical row; it decodes K quads of 4 values,
+// a row's lane count apart, so neighbouring lanes read neighbouring stored bytes and write
+// neighbouring 16-byte outputs. All K loads are issued before any store, and the row's slot
+// and index arithmetic is paid once per 4K values.
 #include "kvsim/cache_addressing.hpp"
 #include "kvsim/codecs/codecs.hpp"
 
@@ -42,7 +43,7 @@ struct GatherDecode {
   View2D<const std::int32_t, MemSpace> order;  // h2o: logical index -> slot
   View1D<Out, MemSpace> out;
   std::int64_t layer, batch, rows;  // rows: dense rows per (K|V, seq)
-  std::int64_t lanes;               // per row: row values / (unit * K)
+  std::int64_t lanes;               // per row: row values / (4 * K)
 
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t w) const {
     const std::int64_t lane = w % lanes;
@@ -55,16 +56,15 @@ struct GatherDecode {
     const std::int64_t slot = map.table ? std::int64_t(order(seq, i)) : map.slot_of_position(map.position_of_logical(i, total));
     const std::int64_t base = addr.index(layer, kv, seq, slot, 0, 0);
     const std::int64_t row_values = addr.kv_heads * addr.head_dim;
-    float v[K][Codec::unit];
+    float v[K][4];
     for (int k = 0; k < K; ++k) {
-      const std::int64_t j = (lane + k * lanes) * Codec::unit;
+      const std::int64_t j = (lane + k * lanes) * 4;
       float scale = 1.0f;
       if (Codec::head_scale) scale = head_scales((layer * 2 + kv) * addr.kv_heads + j / addr.head_dim);
-      Codec::decode(data.data(), row_element(addr, base, j), group_scales.data(), scale, v[k]);
+      Codec::decode4(data.data(), row_element(addr, base, j), group_scales.data(), scale, v[k]);
     }
     Out* dst = out.data() + ((kv * batch + seq) * rows + i) * row_values;
-    for (int k = 0; k < K; ++k)
-      for (int m = 0; m < Codec::unit; m += 4) DenseStore<Out>::store(dst + (lane + k * lanes) * Codec::unit + m, v[k] + m);
+    for (int k = 0; k < K; ++k) DenseStore<Out>::store(dst + (lane + k * lanes) * 4, v[k]);
   }
 };
 
