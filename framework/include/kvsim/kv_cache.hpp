@@ -269,12 +269,17 @@ class KVCache {
                                          pool_pages_, int(d_.layout), block_table_};
   }
 
+  // Host backends want one row per work item; GPUs want many lanes per row.
+  static constexpr bool on_host = std::is_same<memory_space, Kokkos::HostSpace>::value;
+
   // The retrieve's split of a row into lanes: K quads of 4 values per work item, 8 when the
   // row divides evenly.
   template <class Fn>
   void with_quads(Fn&& fn) const {
     const std::int64_t quads = d_.row_values() / 4;
-    if (quads % 8 == 0) {
+    if (on_host) {
+      fn(std::integral_constant<int, 0>{}, std::int64_t(1));
+    } else if (quads % 8 == 0) {
       fn(std::integral_constant<int, 8>{}, quads / 8);
     } else {
       fn(std::integral_constant<int, 1>{}, quads);
@@ -288,7 +293,9 @@ class KVCache {
     constexpr int unit = codec::Codec<D>::unit;
     constexpr int kmax = unit >= 32 ? 1 : 32 / unit;
     const std::int64_t units = d_.row_values() / unit;
-    if (units % kmax == 0) {
+    if (on_host) {
+      fn(std::integral_constant<int, 0>{}, std::int64_t(1));
+    } else if (units % kmax == 0) {
       fn(std::integral_constant<int, kmax>{}, units / kmax);
     } else {
       fn(std::integral_constant<int, 1>{}, units);

@@ -51,6 +51,18 @@ struct alignas(16) Byte16 {
 
 KOKKOS_INLINE_FUNCTION float abs_f(float x) { return x < 0 ? -x : x; }
 
+// x * y rounded to nearest even integer, identically on every backend: the product is rounded
+// on its own (no fused multiply-add), then rounded to an integer. The host adds and subtracts
+// 1.5 * 2^23, which rounds to nearest even for |x * y| < 2^22 without a libm call.
+KOKKOS_INLINE_FUNCTION float mul_rint(float x, float y) {
+#if defined(__CUDA_ARCH__)
+  return rintf(__fmul_rn(x, y));
+#else
+  const float p = x * y;
+  return (p + 12582912.0f) - 12582912.0f;
+#endif
+}
+
 template <DType D>
 struct Codec;
 
@@ -124,8 +136,11 @@ struct Codec<DType::fp8_e4m3> {
                                             float inv_scale) {
     Byte16 out;
     for (int j = 0; j < 16; ++j) {
-      const float scaled = v[j] * inv_scale;
-      out.v[j] = float_to_e4m3(scaled);
+#if defined(__CUDA_ARCH__)
+      out.v[j] = float_to_e4m3(__fmul_rn(v[j], inv_scale));
+#else
+      out.v[j] = float_to_e4m3(v[j] * inv_scale);
+#endif
     }
     reinterpret_cast<Byte16*>(data)[e / 16] = out;
   }
@@ -155,8 +170,7 @@ struct Codec<DType::int8> {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     Byte16 out[2];
     for (int j = 0; j < kGroup; ++j) {
-      const float scaled = v[j] * id;
-      float q = rintf(scaled);
+      float q = mul_rint(v[j], id);  // |q| <= 127 (+1 from rounding the scale), far below 2^22
       q = q > 127.0f ? 127.0f : (q < -127.0f ? -127.0f : q);
       out[j / 16].v[j % 16] = static_cast<std::uint8_t>(static_cast<std::int8_t>(q));
     }
@@ -197,8 +211,7 @@ struct Codec<DType::int4> {
     for (int j = 0; j < kGroup; j += 2) {
       std::uint32_t nib[2];
       for (int k = 0; k < 2; ++k) {
-        const float scaled = v[j + k] * id;
-        float q = rintf(scaled);
+        float q = mul_rint(v[j + k], id);
         q = q > 7.0f ? 7.0f : (q < -8.0f ? -8.0f : q);
         nib[k] = static_cast<std::uint32_t>(static_cast<int>(q) + 8);
       }

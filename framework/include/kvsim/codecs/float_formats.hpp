@@ -38,31 +38,33 @@ KOKKOS_INLINE_FUNCTION std::uint32_t round_shift_rne(std::uint32_t value, std::u
 KOKKOS_INLINE_FUNCTION std::uint16_t float_to_half(float f) {
 #if defined(__CUDA_ARCH__)
   return __half_as_ushort(__float2half_rn(f));
-#endif
+#else
+  // Branch-free (F. Giesen's round-to-nearest-even method): all three cases are computed and
+  // one is selected, so host loops vectorise.
   const std::uint32_t x = float_bits(f);
   const std::uint32_t sign = (x >> 16) & 0x8000u;
   const std::uint32_t ax = x & 0x7fffffffu;
-  if (ax > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u);
-  if (ax >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u);  // >= 65520 rounds to inf
-  if (ax < 0x38800000u) {                                                     // below 2^-14: subnormal
-    if (ax <= 0x33000000u) return static_cast<std::uint16_t>(sign);           // <= 2^-25 rounds to 0
-    const std::uint32_t e = ax >> 23;
-    const std::uint32_t m = (ax & 0x7fffffu) | 0x800000u;
-    return static_cast<std::uint16_t>(sign | round_shift_rne(m, 126u - e));
-  }
-  return static_cast<std::uint16_t>(sign | round_shift_rne(ax - 0x38000000u, 13u));
+  const std::uint32_t special = ax > 0x7f800000u ? 0x7e00u : 0x7c00u;  // NaN, or overflow to inf
+  // Subnormal results: adding 0.5 lines the half's subnormal step up with the float's last
+  // mantissa bit, and the FPU's own round-to-nearest-even does the rounding.
+  const std::uint32_t sub = float_bits(bits_float(ax < 0x38800000u ? ax : 0u) + 0.5f) - 0x3f000000u;
+  const std::uint32_t normal = (ax + 0xc8000fffu + ((ax >> 13) & 1u)) >> 13;
+  const std::uint32_t h = ax >= 0x477ff000u ? special : (ax < 0x38800000u ? sub : normal);
+  return static_cast<std::uint16_t>(sign | h);
+#endif
 }
 
 KOKKOS_INLINE_FUNCTION float half_to_float(std::uint16_t h) {
 #if defined(__CUDA_ARCH__)
   return __half2float(__ushort_as_half(h));
-#endif
+#else
+  // Branch-free so host loops vectorise: rebias the exponent; subnormals are m * 2^-24 exactly.
   const std::uint32_t sign = std::uint32_t(h & 0x8000u) << 16;
-  const std::uint32_t e = (h >> 10) & 0x1fu;
-  const std::uint32_t m = h & 0x3ffu;
-  if (e == 0) return bits_float(sign | float_bits(float(m) * 5.9604644775390625e-8f));  // m * 2^-24, exact
-  if (e == 31) return bits_float(sign | 0x7f800000u | (m << 13));
-  return bits_float(sign | ((e + 112u) << 23) | (m << 13));
+  const std::uint32_t em = h & 0x7fffu;
+  const std::uint32_t normal = (em << 13) + 0x38000000u + (em >= 0x7c00u ? 0x38000000u : 0u);
+  const std::uint32_t sub = float_bits(float(em) * 5.9604644775390625e-8f);
+  return bits_float(sign | (em < 0x400u ? sub : normal));
+#endif
 }
 
 // bfloat16: the top 16 bits of a float, rounded.
@@ -98,13 +100,14 @@ KOKKOS_INLINE_FUNCTION std::uint8_t float_to_e4m3(float f) {
 KOKKOS_INLINE_FUNCTION float e4m3_to_float(std::uint8_t b) {
 #if defined(__CUDA_ARCH__)
   return __half2float(__half(__nv_cvt_fp8_to_halfraw(b, __NV_E4M3)));
-#endif
+#else
   const std::uint32_t sign = std::uint32_t(b & 0x80u) << 24;
-  const std::uint32_t e = (b >> 3) & 0xfu;
-  const std::uint32_t m = b & 0x7u;
-  if (e == 15 && m == 7) return bits_float(sign | 0x7fc00000u);
-  if (e == 0) return bits_float(sign | float_bits(float(m) * 0.001953125f));  // m * 2^-9, exact
-  return bits_float(sign | ((e + 120u) << 23) | (m << 20));
+  const std::uint32_t em = b & 0x7fu;
+  const std::uint32_t normal = (em << 20) + 0x3c000000u;  // rebias 7 -> 127
+  const std::uint32_t sub = float_bits(float(em) * 0.001953125f);  // m * 2^-9, exact
+  const std::uint32_t mag = em == 0x7fu ? 0x7fc00000u : (em < 8u ? sub : normal);
+  return bits_float(sign | mag);
+#endif
 }
 
 }  // namespace kvsim::codec

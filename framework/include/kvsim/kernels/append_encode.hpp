@@ -4,7 +4,7 @@
 // (layer, K|V, seq, position); it encodes K codec units spaced a row's lane count apart, so a
 // warp's accesses stay contiguous and the row's index arithmetic is paid once per K units.
 // Rows a later row of the same launch would overwrite are skipped, so no two writes race for
-// a slot.
+// a slot. K = 0 (host backends): an item is a whole row, walked in order.
 #include "kvsim/cache_addressing.hpp"
 #include "kvsim/codecs/codecs.hpp"
 
@@ -44,8 +44,10 @@ struct AppendEncode {
     const std::int64_t row_values = addr.kv_heads * addr.head_dim;
     const float* src = stage.data() + (((layer * 2 + kv) * batch + seq) * stage_n + (p - stage_begin)) * row_values;
     const std::int64_t base = addr.index(layer, kv, seq, slot, 0, 0);
-    for (int k = 0; k < K; ++k) {
-      const std::int64_t j = (lane + k * lanes) * Codec::unit;
+    const int count = K > 0 ? K : int(row_values / Codec::unit);  // K = 0: the whole row (host backends)
+    const std::int64_t stride = K > 0 ? lanes : 1;
+    for (int k = 0; k < count; ++k) {
+      const std::int64_t j = (lane + k * stride) * Codec::unit;
       float v[Codec::unit];
       for (int m = 0; m < Codec::unit; m += 4) {
         const Float4 q = reinterpret_cast<const Float4*>(src + j)[m / 4];

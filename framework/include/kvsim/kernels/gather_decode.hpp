@@ -4,7 +4,8 @@
 // length untouched. A work item is one lane of one logical row; it decodes K quads of 4 values,
 // a row's lane count apart, so neighbouring lanes read neighbouring stored bytes and write
 // neighbouring 16-byte outputs. All K loads are issued before any store, and the row's slot
-// and index arithmetic is paid once per 4K values.
+// and index arithmetic is paid once per 4K values. K = 0 (host backends): an item is a whole
+// row, walked in order, which is what a CPU core's caches and prefetchers want.
 #include "kvsim/cache_addressing.hpp"
 #include "kvsim/codecs/codecs.hpp"
 
@@ -56,15 +57,26 @@ struct GatherDecode {
     const std::int64_t slot = map.table ? std::int64_t(order(seq, i)) : map.slot_of_position(map.position_of_logical(i, total));
     const std::int64_t base = addr.index(layer, kv, seq, slot, 0, 0);
     const std::int64_t row_values = addr.kv_heads * addr.head_dim;
-    float v[K][4];
-    for (int k = 0; k < K; ++k) {
-      const std::int64_t j = (lane + k * lanes) * 4;
-      float scale = 1.0f;
-      if (Codec::head_scale) scale = head_scales((layer * 2 + kv) * addr.kv_heads + j / addr.head_dim);
-      Codec::decode4(data.data(), row_element(addr, base, j), group_scales.data(), scale, v[k]);
-    }
     Out* dst = out.data() + ((kv * batch + seq) * rows + i) * row_values;
-    for (int k = 0; k < K; ++k) DenseStore<Out>::store(dst + (lane + k * lanes) * 4, v[k]);
+    if (K == 0) {  // host backends: one item walks its whole row, in order
+      for (std::int64_t j = 0; j < row_values; j += 4) {
+        float v[4];
+        decode_at(layer, kv, base, j, v);
+        DenseStore<Out>::store(dst + j, v);
+      }
+      return;
+    }
+    constexpr int kk = K > 0 ? K : 1;
+    float v[kk][4];
+    for (int k = 0; k < kk; ++k) decode_at(layer, kv, base, (lane + k * lanes) * 4, v[k]);
+    for (int k = 0; k < kk; ++k) DenseStore<Out>::store(dst + (lane + k * lanes) * 4, v[k]);
+  }
+
+  KOKKOS_INLINE_FUNCTION void decode_at(std::int64_t layer_, std::int64_t kv, std::int64_t base, std::int64_t j,
+                                        float* v) const {
+    float scale = 1.0f;
+    if (Codec::head_scale) scale = head_scales((layer_ * 2 + kv) * addr.kv_heads + j / addr.head_dim);
+    Codec::decode4(data.data(), row_element(addr, base, j), group_scales.data(), scale, v);
   }
 };
 
