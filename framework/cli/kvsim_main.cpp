@@ -124,8 +124,9 @@ int cmd_run(const Args& args, const std::string& config_path, const std::string&
   std::cerr << "kvsim: " << points.front().name << ": " << points.size() << " point(s) on " << dev.backend << " ("
             << dev.name << ")\n";
   prov.copy = kvsim::measure_copy_bandwidth(points.front().run.copy_probe_mb << 20, 10);
-  std::cerr << "kvsim: copy bandwidth (read + write): deep_copy " << prov.copy.deep_copy_GBps << " GB/s, stream copy "
-            << prov.copy.stream_copy_GBps << " GB/s\n";
+  std::cerr << "kvsim: bandwidth: deep_copy " << prov.copy.deep_copy_GBps << " GB/s, stream copy "
+            << prov.copy.stream_copy_GBps << " GB/s (read + write), read-only " << prov.copy.read_GBps
+            << " GB/s, write-only " << prov.copy.write_GBps << " GB/s\n";
 
   std::vector<kvsim::PointResult> results;
   for (std::size_t i = 0; i < points.size(); ++i) {
@@ -133,15 +134,17 @@ int cmd_run(const Args& args, const std::string& config_path, const std::string&
     std::string label;
     for (const auto& [k, v] : c.sweep) label += " " + k + "=" + v;
     std::cerr << "kvsim: point " << i + 1 << "/" << points.size() << label << "\n";
-    results.push_back(kvsim::run_point(c, std::int64_t(i), prov.copy.ceiling()));
+    results.push_back(kvsim::run_point(c, std::int64_t(i), prov.copy));
     const auto& r = results.back();
     std::cout << "point " << i << ":" << label << " " << c.cache.dtype << " " << c.cache.layout << " " << c.cache.policy
               << ", batch " << c.batch << ", " << r.valid_positions << " positions held, cache "
               << human_bytes(r.kv_cache_bytes) << "\n"
               << "  fill (" << c.fill.mode << ")  " << r.fill_positions_per_s << " positions/s, " << r.fill_GBps << " GB/s ("
-              << 100.0 * r.fill_fraction_of_copy << "% of copy)\n"
+              << 100.0 * r.fill_fraction_of_copy << "% of copy, " << 100.0 * r.fill_fraction_of_roofline
+              << "% of the read/write roofline)\n"
               << "  retrieve  " << r.retrieve_ops_per_s << " ops/s, " << r.retrieve_GBps << " GB/s ("
-              << 100.0 * r.retrieve_fraction_of_copy << "% of the copy ceiling " << prov.copy.ceiling() << " GB/s)\n"
+              << 100.0 * r.retrieve_fraction_of_copy << "% of the copy ceiling " << prov.copy.ceiling() << " GB/s, "
+              << 100.0 * r.retrieve_fraction_of_roofline << "% of the read/write roofline)\n"
               << "  verified  " << (r.verified ? "yes" : "no (retrieve.verify: false)") << ", rel. L2 error "
               << r.recon_rel_l2 << ", max abs error " << r.recon_max_abs << ", checksum " << std::hex << r.checksum
               << std::dec << "\n";

@@ -17,6 +17,30 @@ struct StreamCopy {
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i) const { dst(i) = src(i); }
 };
 
+struct StreamWrite {
+  View1D<Float4> dst;
+  KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i) const {
+    const float x = float(i & 1023);
+    dst(i) = Float4{{x, x, x, x}};
+  }
+};
+
+// Item i reads the 8 Float4 at i, i + n8, ... so a warp's loads are contiguous and 8 are in
+// flight per item; the sum keeps the loads from being optimised away.
+struct StreamRead {
+  using value_type = double;
+  View1D<const Float4> src;
+  std::int64_t n8;
+  KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i, double& acc) const {
+    Float4 v[8];
+    for (int k = 0; k < 8; ++k) v[k] = src(i + k * n8);
+    float s[4];  // four independent sums of a pairwise tree: no long dependency chain
+    for (int j = 0; j < 4; ++j)
+      s[j] = ((v[0].v[j] + v[1].v[j]) + (v[2].v[j] + v[3].v[j])) + ((v[4].v[j] + v[5].v[j]) + (v[6].v[j] + v[7].v[j]));
+    acc += double((s[0] + s[1]) + (s[2] + s[3]));
+  }
+};
+
 template <class Fn>
 double median_GBps(std::int64_t bytes_moved, int reps, const Exec& exec, Fn&& fn) {
   std::vector<double> seconds;
@@ -44,6 +68,15 @@ CopyBandwidth measure_copy_bandwidth(std::int64_t bytes, int reps) {
   bw.stream_copy_GBps = median_GBps(moved, reps, exec, [&] {
     Kokkos::parallel_for("kvsim::stream_copy", RangePolicy<Exec>(exec, 0, n4), StreamCopy{a, b});
   });
+  bw.write_GBps = median_GBps(moved / 2, reps, exec, [&] {
+    Kokkos::parallel_for("kvsim::stream_write", RangePolicy<Exec>(exec, 0, n4), StreamWrite{b});
+  });
+  const std::int64_t n8 = n4 / 8;
+  double sink = 0;
+  bw.read_GBps = median_GBps(8 * n8 * std::int64_t(sizeof(Float4)), reps, exec, [&] {
+    Kokkos::parallel_reduce("kvsim::stream_read", RangePolicy<Exec>(exec, 0, n8), StreamRead{a, n8}, sink);
+  });
+  if (sink != sink) bw.read_GBps = 0;  // never happens; keeps `sink` observable
   return bw;
 }
 

@@ -123,7 +123,8 @@ void check_fits_device(const ExperimentConfig& c) {
 namespace {
 
 template <class Out>
-PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, double copy_GBps) {
+PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, const CopyBandwidth& bw) {
+  const double copy_GBps = bw.ceiling();
   ProfilingRegion region("kvsim::point");
   const Exec exec;
   PointResult r;
@@ -167,6 +168,7 @@ PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, doubl
   for (std::int64_t s = 0; s < c.batch; ++s) r.valid_positions += cache.valid(s);
   r.evicted_positions = cache.evicted_positions();
   r.fill_bytes = cache.fill_bytes();
+  r.fill_read_bytes = cache.fill_read_bytes();
 
   {
     ProfilingRegion retrieve_region("kvsim::retrieve");
@@ -178,6 +180,7 @@ PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, doubl
     }
   }
   r.retrieve_bytes = c.model.layers * cache.template retrieve_bytes_per_layer<Out>();
+  r.retrieve_read_bytes = c.model.layers * cache.retrieve_read_bytes_per_layer();
 
   const double fill_t = median(r.fill_seconds);
   const double retrieve_t = median(r.retrieve_seconds);
@@ -187,6 +190,10 @@ PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, doubl
   r.retrieve_ops_per_s = double(c.model.layers) / retrieve_t;
   r.retrieve_GBps = double(r.retrieve_bytes) / retrieve_t / 1e9;
   r.retrieve_fraction_of_copy = copy_GBps > 0 ? r.retrieve_GBps / copy_GBps : 0.0;
+  r.fill_fraction_of_roofline =
+      roofline_seconds(bw, double(r.fill_read_bytes), double(r.fill_bytes - r.fill_read_bytes)) / fill_t;
+  r.retrieve_fraction_of_roofline =
+      roofline_seconds(bw, double(r.retrieve_read_bytes), double(r.retrieve_bytes - r.retrieve_read_bytes)) / retrieve_t;
   for (std::int64_t s = 0; s < c.batch && c.cache.policy == "h2o"; ++s) r.h2o_evicted.push_back(cache.h2o_evicted(s));
 
   if (c.retrieve.verify) {
@@ -215,9 +222,9 @@ PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, doubl
 
 }  // namespace
 
-PointResult run_point(const ExperimentConfig& c, std::int64_t point, double copy_GBps) {
-  if (c.retrieve.output == "fp16") return run_point_typed<std::uint16_t>(c, point, copy_GBps);
-  return run_point_typed<float>(c, point, copy_GBps);
+PointResult run_point(const ExperimentConfig& c, std::int64_t point, const CopyBandwidth& bw) {
+  if (c.retrieve.output == "fp16") return run_point_typed<std::uint16_t>(c, point, bw);
+  return run_point_typed<float>(c, point, bw);
 }
 
 }  // namespace kvsim

@@ -62,6 +62,8 @@ void ResultFile::commit(const RunProvenance& p, const std::vector<PointResult>& 
   h5::write_attribute(file, "copy_GBps", p.copy.ceiling());
   h5::write_attribute(file, "deep_copy_GBps", p.copy.deep_copy_GBps);
   h5::write_attribute(file, "stream_copy_GBps", p.copy.stream_copy_GBps);
+  h5::write_attribute(file, "read_GBps", p.copy.read_GBps);
+  h5::write_attribute(file, "write_GBps", p.copy.write_GBps);
 
   // Columns are declared once, with their units, as (name, units, value of a point).
   using I = std::int64_t;
@@ -85,6 +87,8 @@ void ResultFile::commit(const RunProvenance& p, const std::vector<PointResult>& 
       {"device_memory_used_bytes", "bytes", [](const PointResult& r) { return r.device_memory_used_bytes; }},
       {"fill_bytes", "bytes", [](const PointResult& r) { return r.fill_bytes; }},
       {"retrieve_bytes", "bytes", [](const PointResult& r) { return r.retrieve_bytes; }},
+      {"fill_read_bytes", "bytes", [](const PointResult& r) { return r.fill_read_bytes; }},
+      {"retrieve_read_bytes", "bytes", [](const PointResult& r) { return r.retrieve_read_bytes; }},
       {"verified", "1", [](const PointResult& r) { return I(r.verified ? 1 : 0); }},
   };
   const std::vector<std::tuple<const char*, const char*, double (*)(const PointResult&)>> reals{
@@ -94,6 +98,8 @@ void ResultFile::commit(const RunProvenance& p, const std::vector<PointResult>& 
       {"retrieve_ops_per_s", "ops/s", [](const PointResult& r) { return r.retrieve_ops_per_s; }},
       {"retrieve_GBps", "GB/s", [](const PointResult& r) { return r.retrieve_GBps; }},
       {"retrieve_fraction_of_copy", "1", [](const PointResult& r) { return r.retrieve_fraction_of_copy; }},
+      {"fill_fraction_of_roofline", "1", [](const PointResult& r) { return r.fill_fraction_of_roofline; }},
+      {"retrieve_fraction_of_roofline", "1", [](const PointResult& r) { return r.retrieve_fraction_of_roofline; }},
       {"recon_rel_l2", "1", [](const PointResult& r) { return r.recon_rel_l2; }},
       {"recon_max_abs", "1", [](const PointResult& r) { return r.recon_max_abs; }},
   };

@@ -60,7 +60,7 @@ TEST_CASE("a committed result file holds the summary and raw timings", "[hdf5]")
     kvsim::RunProvenance p;
     p.backend = "TestBackend";
     p.config_yaml = "name: t\n";
-    p.copy = {3.0, 2.5};
+    p.copy = {3.0, 2.5, 3.5, 2.0};
     file.commit(p, {sample_point()}, "2026-01-01T00:00:00Z");
     CHECK_FALSE(fs::exists(file.partial_path()));
   }

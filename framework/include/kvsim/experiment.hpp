@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "kvsim/bandwidth_probe.hpp"
 #include "kvsim/cache_design.hpp"
 #include "kvsim/config.hpp"
 
@@ -21,7 +22,9 @@ struct PointResult {
   std::int64_t bytes_per_position = 0;  // stored bytes of one position (all layers, K and V, scales)
   std::int64_t device_memory_used_bytes = 0;
   std::int64_t fill_bytes = 0;      // bytes read + written by one fill repetition (staging -> cache)
+  std::int64_t fill_read_bytes = 0;
   std::int64_t retrieve_bytes = 0;  // bytes read + written by one retrieve repetition
+  std::int64_t retrieve_read_bytes = 0;
   std::vector<double> fill_seconds;
   std::vector<double> retrieve_seconds;
   double fill_positions_per_s = 0;
@@ -30,6 +33,8 @@ struct PointResult {
   double retrieve_ops_per_s = 0;
   double retrieve_GBps = 0;
   double retrieve_fraction_of_copy = 0;
+  double fill_fraction_of_roofline = 0;      // floor time at the measured read/write rates / median time
+  double retrieve_fraction_of_roofline = 0;
   bool verified = false;
   std::uint64_t mismatches = 0;
   std::uint64_t checksum = 0;
@@ -46,8 +51,8 @@ std::int64_t predicted_device_bytes(const ExperimentConfig& config);
 // Throws InputError when the point cannot fit the device, before allocating anything.
 void check_fits_device(const ExperimentConfig& config);
 
-// Runs one point on the default execution space. copy_GBps is the run's measured ceiling.
+// Runs one point on the default execution space against the run's measured bandwidths.
 // Throws RuntimeError if the retrieved data differ from the synthetic values.
-PointResult run_point(const ExperimentConfig& config, std::int64_t point, double copy_GBps);
+PointResult run_point(const ExperimentConfig& config, std::int64_t point, const CopyBandwidth& bandwidth);
 
 }  // namespace kvsim

@@ -200,7 +200,7 @@ class KVCache {
     const PolicyMap map = map_;
     codec::dispatch(d_.dtype, [&](auto tag) {
       constexpr codec::DType D = decltype(tag)::value;
-      with_quads([&](auto k, std::int64_t lanes) {
+      with_gather_lanes<D>([&](auto k, std::int64_t lanes) {
         kernels::GatherDecode<ExecSpace, D, Out, decltype(k)::value> kernel{
             data_, group_scales_, head_scales_, addr, map, totals_dev_, order_[cur_], out, layer, d_.batch, dense_rows(),
             lanes};
@@ -220,6 +220,14 @@ class KVCache {
                                  d_.row_values() * std::int64_t(sizeof(Out));
     return 2 * rows * per_row;
   }
+
+  // Stored rows (with scales and page-table entries) one retrieve op reads.
+  std::int64_t retrieve_read_bytes_per_layer() const {
+    std::int64_t rows = 0;
+    for (std::int64_t s = 0; s < d_.batch; ++s) rows += valid(s);
+    return 2 * rows * (row_storage_bytes() + (d_.layout == LayoutKind::paged ? 4 : 0));
+  }
+  std::int64_t fill_read_bytes() const { return rows_appended_ * d_.layers * 2 * d_.row_values() * 4; }
 
   // Bytes one fill moved: staging rows read and stored rows written.
   std::int64_t fill_bytes() const { return rows_appended_ * d_.layers * 2 * (d_.row_values() * 4 + row_storage_bytes()); }
@@ -272,17 +280,18 @@ class KVCache {
   // Host backends want one row per work item; GPUs want many lanes per row.
   static constexpr bool on_host = std::is_same<memory_space, Kokkos::HostSpace>::value;
 
-  // The retrieve's split of a row into lanes: K quads of 4 values per work item, 8 when the
-  // row divides evenly.
-  template <class Fn>
-  void with_quads(Fn&& fn) const {
-    const std::int64_t quads = d_.row_values() / 4;
+  // The retrieve's split of a row into lanes: K steps of V values per work item, K * V = 32
+  // when the row divides evenly.
+  template <codec::DType D, class Fn>
+  void with_gather_lanes(Fn&& fn) const {
+    constexpr int v = kernels::gather_values<D>;
+    const std::int64_t steps = d_.row_values() / v;
     if (on_host) {
       fn(std::integral_constant<int, 0>{}, std::int64_t(1));
-    } else if (quads % 8 == 0) {
-      fn(std::integral_constant<int, 8>{}, quads / 8);
+    } else if (steps % (32 / v) == 0) {
+      fn(std::integral_constant<int, 32 / v>{}, steps / (32 / v));
     } else {
-      fn(std::integral_constant<int, 1>{}, quads);
+      fn(std::integral_constant<int, 1>{}, steps);
     }
   }
 

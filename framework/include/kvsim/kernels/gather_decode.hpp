@@ -30,9 +30,16 @@ struct DenseStore<std::uint16_t> {
   }
 };
 
+// Values one lane decodes per step: a whole 16-byte unit for fp16/bf16 (measured faster on an
+// H200 than quads, docs/perf-notes.md), a quad of 4 for the rest (whose units are 16-32 values:
+// neighbouring lanes then write neighbouring 16-byte outputs).
+template <codec::DType D>
+inline constexpr int gather_values = codec::Codec<D>::unit == 8 ? 8 : 4;
+
 template <class ExecSpace, codec::DType D, class Out, int K>
 struct GatherDecode {
   using Codec = codec::Codec<D>;
+  static constexpr int V = gather_values<D>;
   using MemSpace = MemSpaceOf<ExecSpace>;
 
   View1D<const unsigned char, MemSpace> data;
@@ -44,7 +51,7 @@ struct GatherDecode {
   View2D<const std::int32_t, MemSpace> order;  // h2o: logical index -> slot
   View1D<Out, MemSpace> out;
   std::int64_t layer, batch, rows;  // rows: dense rows per (K|V, seq)
-  std::int64_t lanes;               // per row: row values / (4 * K)
+  std::int64_t lanes;               // per row: row values / (V * K)
 
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t w) const {
     const std::int64_t lane = w % lanes;
@@ -59,24 +66,29 @@ struct GatherDecode {
     const std::int64_t row_values = addr.kv_heads * addr.head_dim;
     Out* dst = out.data() + ((kv * batch + seq) * rows + i) * row_values;
     if (K == 0) {  // host backends: one item walks its whole row, in order
-      for (std::int64_t j = 0; j < row_values; j += 4) {
-        float v[4];
+      for (std::int64_t j = 0; j < row_values; j += V) {
+        float v[V];
         decode_at(layer, kv, base, j, v);
-        DenseStore<Out>::store(dst + j, v);
+        for (int m = 0; m < V; m += 4) DenseStore<Out>::store(dst + j + m, v + m);
       }
       return;
     }
     constexpr int kk = K > 0 ? K : 1;
-    float v[kk][4];
-    for (int k = 0; k < kk; ++k) decode_at(layer, kv, base, (lane + k * lanes) * 4, v[k]);
-    for (int k = 0; k < kk; ++k) DenseStore<Out>::store(dst + (lane + k * lanes) * 4, v[k]);
+    float v[kk][V];
+    for (int k = 0; k < kk; ++k) decode_at(layer, kv, base, (lane + k * lanes) * V, v[k]);
+    for (int k = 0; k < kk; ++k)
+      for (int m = 0; m < V; m += 4) DenseStore<Out>::store(dst + (lane + k * lanes) * V + m, v[k] + m);
   }
 
   KOKKOS_INLINE_FUNCTION void decode_at(std::int64_t layer_, std::int64_t kv, std::int64_t base, std::int64_t j,
                                         float* v) const {
     float scale = 1.0f;
     if (Codec::head_scale) scale = head_scales((layer_ * 2 + kv) * addr.kv_heads + j / addr.head_dim);
-    Codec::decode4(data.data(), row_element(addr, base, j), group_scales.data(), scale, v);
+    if constexpr (V == 4) {
+      Codec::decode4(data.data(), row_element(addr, base, j), group_scales.data(), scale, v);
+    } else {
+      Codec::decode(data.data(), row_element(addr, base, j), group_scales.data(), scale, v);
+    }
   }
 };
 
