@@ -1,6 +1,7 @@
 #include "kvsim/bandwidth_probe.hpp"
 
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kvsim/kokkos_abstraction.hpp"
@@ -25,15 +26,17 @@ struct StreamWrite {
   }
 };
 
-// Item i reads the 8 Float4 at i, i + n8, ... so a warp's loads are contiguous and 8 are in
-// flight per item; the sum keeps the loads from being optimised away.
+// On a GPU item i reads the 8 Float4 at i, i + n8, ... so a warp's loads are contiguous and 8
+// are in flight per item; on a CPU it reads 8 consecutive ones, so each core streams. The sum
+// keeps the loads from being optimised away.
 struct StreamRead {
   using value_type = double;
+  static constexpr bool on_host = std::is_same<DefaultMemSpace, Kokkos::HostSpace>::value;
   View1D<const Float4> src;
   std::int64_t n8;
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i, double& acc) const {
     Float4 v[8];
-    for (int k = 0; k < 8; ++k) v[k] = src(i + k * n8);
+    for (int k = 0; k < 8; ++k) v[k] = src(on_host ? 8 * i + k : i + k * n8);
     float s[4];  // four independent sums of a pairwise tree: no long dependency chain
     for (int j = 0; j < 4; ++j)
       s[j] = ((v[0].v[j] + v[1].v[j]) + (v[2].v[j] + v[3].v[j])) + ((v[4].v[j] + v[5].v[j]) + (v[6].v[j] + v[7].v[j]));
