@@ -18,11 +18,15 @@ struct StreamCopy {
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i) const { dst(i) = src(i); }
 };
 
+// Writes 8 Float4 per item, spaced like StreamRead's loads: one store per item (as in a plain
+// copy loop) measured 1.67 TB/s on an H200 against 2 TB/s of writes inside deep_copy.
 struct StreamWrite {
+  static constexpr bool on_host = std::is_same<DefaultMemSpace, Kokkos::HostSpace>::value;
   View1D<Float4> dst;
+  std::int64_t n8;
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i) const {
     const float x = float(i & 1023);
-    dst(i) = Float4{{x, x, x, x}};
+    for (int k = 0; k < 8; ++k) dst(on_host ? 8 * i + k : i + k * n8) = Float4{{x, x, x, float(k)}};
   }
 };
 
@@ -71,10 +75,10 @@ CopyBandwidth measure_copy_bandwidth(std::int64_t bytes, int reps) {
   bw.stream_copy_GBps = median_GBps(moved, reps, exec, [&] {
     Kokkos::parallel_for("kvsim::stream_copy", RangePolicy<Exec>(exec, 0, n4), StreamCopy{a, b});
   });
-  bw.write_GBps = median_GBps(moved / 2, reps, exec, [&] {
-    Kokkos::parallel_for("kvsim::stream_write", RangePolicy<Exec>(exec, 0, n4), StreamWrite{b});
-  });
   const std::int64_t n8 = n4 / 8;
+  bw.write_GBps = median_GBps(8 * n8 * std::int64_t(sizeof(Float4)), reps, exec, [&] {
+    Kokkos::parallel_for("kvsim::stream_write", RangePolicy<Exec>(exec, 0, n8), StreamWrite{b, n8});
+  });
   double sink = 0;
   bw.read_GBps = median_GBps(8 * n8 * std::int64_t(sizeof(Float4)), reps, exec, [&] {
     Kokkos::parallel_reduce("kvsim::stream_read", RangePolicy<Exec>(exec, 0, n8), StreamRead{a, n8}, sink);

@@ -73,7 +73,13 @@ KOKKOS_INLINE_FUNCTION std::uint16_t float_to_bf16(float f) {
   if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((x >> 16) | 0x40u);
   return static_cast<std::uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
-KOKKOS_INLINE_FUNCTION float bf16_to_float(std::uint16_t b) { return bits_float(std::uint32_t(b) << 16); }
+KOKKOS_INLINE_FUNCTION float bf16_to_float(std::uint16_t b) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(std::uint32_t(b) << 16);
+#else
+  return bits_float(std::uint32_t(b) << 16);
+#endif
+}
 
 // OCP FP8 E4M3 ("e4m3fn"): bias 7, no infinities, max 448, NaN 0x7f. Saturating (satfinite):
 // out-of-range finite values clamp to +-448, as vLLM and TensorRT-LLM quantise KV caches.
