@@ -51,7 +51,7 @@ std::int64_t predicted_cache_bytes(const ExperimentConfig& c) {
   const std::int64_t elements = d.layers * 2 * rows * d.row_values();
   std::int64_t b = codec::data_bytes(d.dtype, elements) + 2 * codec::group_scale_count(d.dtype, elements);
   if (codec::needs_head_scale(d.dtype)) b += 4 * d.layers * 2 * d.kv_heads;
-  if (d.layout == LayoutKind::paged) b += 4 * (d.batch * d.pages_per_sequence() + pool);
+  if (d.layout == LayoutKind::paged) b += 4 * (d.batch * d.pages_per_sequence() + pool) + 8 * (d.batch + 1);
   if (d.policy == PolicyKind::h2o) {
     const std::int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());
     b += 4 * (3 * d.batch * cap + d.batch) + 8 * (d.batch * cap + d.batch * std::max<std::int64_t>(1, longest - cap) + d.batch);

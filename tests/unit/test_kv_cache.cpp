@@ -206,7 +206,7 @@ TEMPLATE_LIST_TEST_CASE("the paged pool is shared, exact and reusable", "[cache]
   kvsim::KVCache<TestType> cache(exec, d, 1, {7, 12, 29});
   CHECK(cache.pool_pages() == 8);
   const std::int64_t elements = 2 * 2 * 8 * 4 * 2 * 32;  // layers, K|V, pages, page, heads, dim
-  CHECK(cache.allocated_bytes() == elements + 2 * elements / 32 + 4 * (3 * 3 + 8));
+  CHECK(cache.allocated_bytes() == elements + 2 * elements / 32 + 4 * (3 * 3 + 8) + 8 * (3 + 1));
   CHECK(cache.bytes_per_position() == 2 * 2 * (2 * 32 + 2 * 2));
   d.pool_pages = 7;
   CHECK_THROWS(kvsim::KVCache<TestType>(exec, d, 1, {7, 12, 29}));

@@ -68,13 +68,13 @@ class KVCache {
     const std::int64_t pages_per_seq = d_.layout == LayoutKind::paged ? d_.pages_per_sequence() : 0;
     block_table_ = View2D<std::int32_t, memory_space>(std::string("kvsim::kv_cache::block_table"), d_.batch, pages_per_seq);
     free_stack_ = View1D<std::int32_t, memory_space>(wo("kvsim::kv_cache::free_pages"), pool_pages_);
-    for (auto* v : {&page_from_, &page_to_, &page_offset_})
-      *v = View1D<std::int64_t, memory_space>(wo("kvsim::kv_cache::page_plan"), d_.batch);
-    allocated_pages_.assign(d_.batch, 0);
-    if (pool_pages_ > 0)
+    pages_held_ = View1D<std::int64_t, memory_space>(std::string("kvsim::kv_cache::pages_held"), d_.batch);
+    stack_top_ = View1D<std::int64_t, memory_space>(std::string("kvsim::kv_cache::stack_top"), 1);
+    if (pool_pages_ > 0) {
       Kokkos::parallel_for("kvsim::init_free_pages", RangePolicy<ExecSpace>(exec_, 0, pool_pages_),
                            kernels::InitFreeStack<memory_space>{free_stack_, pool_pages_});
-    stack_top_ = pool_pages_;
+      Kokkos::deep_copy(exec_, stack_top_, pool_pages_);
+    }
     if (map_.table) {
       const std::int64_t c = capacity();
       order_[0] = View2D<std::int32_t, memory_space>(std::string("kvsim::h2o::order_a"), d_.batch, c);
@@ -112,6 +112,7 @@ class KVCache {
     std::int64_t b = std::int64_t(data_.span()) + 2 * std::int64_t(group_scales_.span());
     if (codec::needs_head_scale(d_.dtype)) b += 4 * std::int64_t(head_scales_.span());
     b += 4 * std::int64_t(block_table_.span() + free_stack_.span());
+    if (d_.layout == LayoutKind::paged) b += 8 * std::int64_t(pages_held_.span() + stack_top_.span());
     if (map_.table)
       b += std::int64_t(4 * (order_[0].span() + order_[1].span() + scores_.span() + append_slot_.span()) +
                         8 * (slot_position_.span() + evicted_.span() + evicted_count_.span()));
@@ -325,8 +326,9 @@ class KVCache {
   void copy_to_device(const std::vector<T>& host, const View1D<T, memory_space>& dev) const {
     auto mirror = Kokkos::create_mirror_view(dev);
     for (std::size_t i = 0; i < host.size(); ++i) mirror(i) = host[i];
+    // From pageable host memory the copy is staged before deep_copy returns, so the mirror may
+    // go away without a fence: the device keeps streaming appends behind it.
     Kokkos::deep_copy(exec_, dev, mirror);
-    exec_.fence();  // the mirror may be the only copy of these values on the host side
   }
 
   void sync_totals() const {
@@ -337,37 +339,17 @@ class KVCache {
 
   // Gives every sequence the pages its slots up to position `end` need, in one launch.
   void allocate_pages(std::int64_t end) {
-    std::vector<std::int64_t> from(d_.batch), to(d_.batch), offset(d_.batch);
-    std::int64_t popped = 0;
-    for (std::int64_t s = 0; s < d_.batch; ++s) {
-      from[s] = allocated_pages_[s];
-      to[s] = std::max(from[s], pages_for(s, end));
-      offset[s] = popped;
-      popped += to[s] - from[s];
-    }
-    if (popped == 0) return;
-    KVSIM_REQUIRE(popped <= stack_top_, "page pool exhausted: ", popped, " pages wanted, ", stack_top_, " free");
-    copy_to_device(from, page_from_);
-    copy_to_device(to, page_to_);
-    copy_to_device(offset, page_offset_);
-    Kokkos::parallel_for("kvsim::allocate_pages", RangePolicy<ExecSpace>(exec_, 0, d_.batch),
-                         kernels::AllocatePages<memory_space>{block_table_, free_stack_, page_from_, page_to_, page_offset_,
-                                                              stack_top_});
-    stack_top_ -= popped;
-    for (std::int64_t s = 0; s < d_.batch; ++s) allocated_pages_[s] = to[s];
+    bool grows = false;  // launch only when some sequence crosses into a new page
+    for (std::int64_t s = 0; s < d_.batch && !grows; ++s) grows = pages_for(s, end) > pages_for(s, frontier_);
+    if (!grows) return;
+    Kokkos::parallel_for("kvsim::allocate_pages", RangePolicy<ExecSpace>(exec_, 0, 1),
+                         kernels::AllocatePages<memory_space>{block_table_, free_stack_, pages_held_, stack_top_,
+                                                              lengths_dev_, end, capacity(), d_.page_size, d_.batch});
   }
 
   void release_pages() {
-    std::vector<std::int64_t> count(allocated_pages_), offset(d_.batch);
-    std::int64_t pushed = 0;
-    for (std::int64_t s = 0; s < d_.batch; ++s) offset[s] = pushed, pushed += count[s];
-    if (pushed == 0) return;
-    copy_to_device(count, page_to_);
-    copy_to_device(offset, page_offset_);
-    Kokkos::parallel_for("kvsim::release_pages", RangePolicy<ExecSpace>(exec_, 0, d_.batch),
-                         kernels::ReleasePages<memory_space>{block_table_, free_stack_, page_to_, page_offset_, stack_top_});
-    stack_top_ += pushed;
-    std::fill(allocated_pages_.begin(), allocated_pages_.end(), 0);
+    Kokkos::parallel_for("kvsim::release_pages", RangePolicy<ExecSpace>(exec_, 0, 1),
+                         kernels::ReleasePages<memory_space>{block_table_, free_stack_, pages_held_, stack_top_, d_.batch});
   }
 
   ExecSpace exec_;
@@ -391,9 +373,8 @@ class KVCache {
   std::int64_t page_shift_ = 0;
   View2D<std::int32_t, memory_space> block_table_;
   View1D<std::int32_t, memory_space> free_stack_;
-  View1D<std::int64_t, memory_space> page_from_, page_to_, page_offset_;
-  std::vector<std::int64_t> allocated_pages_;
-  std::int64_t stack_top_ = 0;
+  View1D<std::int64_t, memory_space> pages_held_;  // [seq]
+  View1D<std::int64_t, memory_space> stack_top_;   // [1]
 
   // h2o
   View2D<std::int32_t, memory_space> order_[2];

@@ -1,38 +1,56 @@
 #pragma once
 // Paged layout: a free-page stack shared by the batch. Pages move between the stack and the
-// block tables in batched launches; the host only tracks counts (it knows every sequence's
-// length), so no position ever needs a device-to-host round trip.
+// block tables on the device, in one launch per append (not per position), and the bookkeeping
+// (pages held per sequence, stack top) lives on the device too: no host-device copy, so token
+// and chunk fills keep streaming launches. One work item walks the batch in order, which keeps
+// the page assignment deterministic; the host only checks the pool is large enough.
 #include "kvsim/kokkos_abstraction.hpp"
 
 namespace kvsim::kernels {
 
-// Pops pages for block-table entries [from(seq), to(seq)) of every sequence. Sequence seq takes
-// the pages below stack position top - offset(seq), in order.
+// Gives every sequence the pages its slots up to position `end` need.
 template <class MemSpace>
 struct AllocatePages {
   View2D<std::int32_t, MemSpace> block_table;
   View1D<const std::int32_t, MemSpace> free_stack;
-  View1D<const std::int64_t, MemSpace> from, to, offset;
-  std::int64_t top;
-  KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t seq) const {
-    for (std::int64_t lp = from(seq); lp < to(seq); ++lp)
-      block_table(seq, lp) = free_stack(top - 1 - offset(seq) - (lp - from(seq)));
+  View1D<std::int64_t, MemSpace> held;       // [seq]: pages in its block table
+  View1D<std::int64_t, MemSpace> stack_top;  // [1]
+  View1D<const std::int64_t, MemSpace> lengths;
+  std::int64_t end, capacity, page_size, batch;
+  KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t) const {
+    std::int64_t top = stack_top(0);
+    for (std::int64_t seq = 0; seq < batch; ++seq) {
+      std::int64_t slots = end < lengths(seq) ? end : lengths(seq);
+      slots = slots < capacity ? slots : capacity;
+      const std::int64_t want = (slots + page_size - 1) / page_size;
+      for (std::int64_t lp = held(seq); lp < want; ++lp) {
+        if (top <= 0) Kokkos::abort("kvsim: page pool exhausted");  // the host sizes the pool so this cannot happen
+        block_table(seq, lp) = free_stack(--top);
+      }
+      if (want > held(seq)) held(seq) = want;
+    }
+    stack_top(0) = top;
   }
 };
 
-// Pushes every page of every sequence back: sequence seq's `count(seq)` pages go to stack
-// positions top + offset(seq) ...
+// Returns every sequence's pages to the stack.
 template <class MemSpace>
 struct ReleasePages {
   View2D<std::int32_t, MemSpace> block_table;
   View1D<std::int32_t, MemSpace> free_stack;
-  View1D<const std::int64_t, MemSpace> count, offset;
-  std::int64_t top;
-  KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t seq) const {
-    for (std::int64_t lp = count(seq) - 1, k = 0; lp >= 0; --lp, ++k) {
-      free_stack(top + offset(seq) + k) = block_table(seq, lp);
-      block_table(seq, lp) = -1;
+  View1D<std::int64_t, MemSpace> held;
+  View1D<std::int64_t, MemSpace> stack_top;
+  std::int64_t batch;
+  KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t) const {
+    std::int64_t top = stack_top(0);
+    for (std::int64_t seq = 0; seq < batch; ++seq) {
+      for (std::int64_t lp = held(seq) - 1; lp >= 0; --lp) {
+        free_stack(top++) = block_table(seq, lp);
+        block_table(seq, lp) = -1;
+      }
+      held(seq) = 0;
     }
+    stack_top(0) = top;
   }
 };
 
