@@ -102,3 +102,27 @@ def test_same_config_same_checksum(run_kvsim, source_dir, tmp_path):
         with h5py.File(out, "r") as f:
             sums.append(int(f["summary/checksum"][0]))
     assert sums[0] == sums[1] != 0
+
+
+def test_cache_larger_than_the_device_is_refused_before_allocating(run_kvsim, source_dir, tmp_path):
+    out = tmp_path / "huge.h5"
+    p = run_kvsim("run", source_dir / "experiments/perf009_extended_context.yaml", "-o", out,
+                  "--set", "cache.max_positions=100000000", "--set", "workload.fill.positions=10")
+    assert p.returncode == 2, p.stderr
+    line = one_error_line(p.stderr)
+    assert "cache.max_positions" in line and "needs" in line and "available" in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_writes_one_row_per_point(run_kvsim, source_dir, tmp_path):
+    out = tmp_path / "sweep.h5"
+    p = run_kvsim("run", source_dir / SMALL, "-o", out, "--set", "model.head_dim=32",
+                  "--set", "sweep={cache.dtype: [fp32, int8, int4], cache.layout: [contiguous, paged]}")
+    assert p.returncode == 0, p.stderr
+    with h5py.File(out, "r") as f:
+        s = f["summary"]
+        assert len(s["point"]) == 6
+        pairs = {(d.decode(), l.decode()) for d, l in zip(s["dtype"][:], s["layout"][:])}
+        assert pairs == {(d, l) for d in ("fp32", "int8", "int4") for l in ("contiguous", "paged")}
+        assert all(s["verified"][:] == 1)
+        assert sorted(f["points"].keys(), key=int) == [str(i) for i in range(6)]

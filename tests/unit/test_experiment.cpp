@@ -2,6 +2,7 @@
 
 #include "catch_compat.hpp"
 #include "kvsim/config.hpp"
+#include "kvsim/error.hpp"
 #include "kvsim/experiment.hpp"
 
 namespace {
@@ -43,4 +44,23 @@ TEST_CASE("the checksum is reproducible and depends on the seed", "[experiment]"
   c.seed += 1;
   const auto d = kvsim::run_point(c, 0, kvsim::CopyBandwidth{1.0, 1.0, 1.0, 1.0});
   CHECK(d.checksum != a.checksum);
+}
+
+TEST_CASE("max context resolves to the largest cache that fits", "[experiment]") {
+  kvsim::LoadOptions o;
+  o.preset_dirs = {KVSIM_SOURCE_DIR "/configs/models"};
+  auto c = kvsim::load_config(KVSIM_SOURCE_DIR "/experiments/perf009_extended_context.yaml", o);
+  c.cache.max_positions = kvsim::kMaxContext;
+  c.cache.dtype = "fp16";
+  c.lengths_follow_capacity = true;
+  const std::int64_t free_bytes = std::int64_t(80) << 30;
+  kvsim::resolve_max_context(c, free_bytes);
+  // 7B fp16: 512 KiB per position stored plus a 32 KiB dense fp32 row per position.
+  CHECK(c.cache.max_positions > 140000);
+  CHECK(c.cache.max_positions < 160000);
+  CHECK(c.lengths == std::vector<std::int64_t>{c.cache.max_positions});
+  CHECK(kvsim::predicted_device_bytes(c) <= free_bytes);
+  auto tiny = c;
+  tiny.cache.max_positions = kvsim::kMaxContext;
+  CHECK_THROWS_AS(kvsim::resolve_max_context(tiny, 1 << 20), kvsim::InputError);
 }
