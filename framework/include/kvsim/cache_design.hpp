@@ -17,6 +17,7 @@ const char* policy_name(PolicyKind p);
 
 struct CacheDesign {
   std::int64_t layers = 0;
+  std::int64_t heads = 0;  // query heads (decode attention); 0: as many as kv_heads
   std::int64_t kv_heads = 0;
   std::int64_t head_dim = 0;
   std::int64_t batch = 1;
@@ -42,6 +43,7 @@ struct CacheDesign {
     return max_positions;
   }
   std::int64_t row_values() const { return kv_heads * head_dim; }
+  std::int64_t query_heads() const { return heads > 0 ? heads : kv_heads; }
   std::int64_t pages_per_sequence() const { return (capacity() + page_size - 1) / page_size; }
 };
 

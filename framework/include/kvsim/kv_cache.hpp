@@ -17,6 +17,7 @@
 #include "kvsim/codecs/codecs.hpp"
 #include "kvsim/error.hpp"
 #include "kvsim/kernels/append_encode.hpp"
+#include "kvsim/kernels/decode_attention.hpp"
 #include "kvsim/kernels/gather_decode.hpp"
 #include "kvsim/kernels/generate_source.hpp"
 #include "kvsim/kernels/h2o_step.hpp"
@@ -251,6 +252,65 @@ class KVCache {
     return tally;
   }
 
+  // Scratch of decode attention: one partial (max, sum, weighted V) per work unit.
+  struct AttentionWorkspace {
+    kernels::AttentionPartials<memory_space> partials;
+    std::int64_t splits = 1;
+    int team_size = 0;  // 0: the serial kernel
+    int lanes = 0;
+  };
+
+  AttentionWorkspace make_attention_workspace() const {
+    AttentionWorkspace ws;
+    const std::int64_t heads = d_.query_heads(), g = heads / d_.kv_heads;
+    const bool lane_shape = d_.head_dim % 8 == 0 && d_.head_dim / 8 <= 32 &&
+                            ((d_.head_dim / 8) & (d_.head_dim / 8 - 1)) == 0 && (g == 1 || g == 2 || g == 4 || g == 8);
+    const std::int64_t rows = std::max<std::int64_t>(1, dense_rows());
+    if (!on_host && lane_shape) {
+      ws.team_size = 8;
+      ws.lanes = int(d_.head_dim / 8);
+      // About 2048 teams over the device; at least 64 positions (8 per team thread) per split.
+      ws.splits = std::clamp<std::int64_t>(2048 / (d_.batch * d_.kv_heads), 1, std::max<std::int64_t>(1, rows / 64));
+    } else {
+      KVSIM_REQUIRE(d_.head_dim <= kernels::kMaxHeadDimSerial, "decode attention supports head_dim up to ",
+                    kernels::kMaxHeadDimSerial, " on this backend, got ", d_.head_dim);
+      const std::int64_t threads = ExecSpace().concurrency();
+      ws.splits = std::clamp<std::int64_t>((4 * threads + d_.batch * heads - 1) / (d_.batch * heads), 1,
+                                           std::max<std::int64_t>(1, rows / 16));
+    }
+    const std::int64_t parts = ws.splits * std::max(1, ws.team_size);
+    const std::int64_t n = d_.batch * heads * parts;
+    auto wo = [&](const char* label) { return Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, std::string(label)); };
+    ws.partials = {View1D<float, memory_space>(wo("kvsim::attention::m"), n),
+                   View1D<float, memory_space>(wo("kvsim::attention::l"), n),
+                   View1D<float, memory_space>(wo("kvsim::attention::acc"), n * d_.head_dim), parts};
+    return ws;
+  }
+
+  // softmax(q K^T / sqrt(head_dim)) V of every sequence and query head over layer `layer`, in
+  // place: q and out are [seq][head][head_dim] fp32.
+  void decode_attention(std::int64_t layer, const View1D<const float, memory_space>& q,
+                        const View1D<float, memory_space>& out, const AttentionWorkspace& ws) const {
+    sync_totals();
+    const std::int64_t heads = d_.query_heads();
+    KVSIM_REQUIRE(std::int64_t(q.extent(0)) == d_.batch * heads * d_.head_dim && out.extent(0) == q.extent(0),
+                  "query/output buffers have the wrong size");
+    const kernels::AttentionInputs<memory_space> in{data_,   group_scales_, head_scales_, addressing(),
+                                                    map_,    totals_dev_,   order_[cur_], q,
+                                                    layer,   heads,         ws.splits,    1.0f / std::sqrt(float(d_.head_dim))};
+    codec::dispatch(d_.dtype, [&](auto tag) {
+      constexpr codec::DType D = decltype(tag)::value;
+      if (ws.team_size > 0) {
+        launch_lanes<D>(in, ws, heads / d_.kv_heads);
+      } else {
+        Kokkos::parallel_for("kvsim::decode_attention", RangePolicy<ExecSpace>(exec_, 0, d_.batch * heads * ws.splits),
+                             kernels::DecodeAttentionSerial<ExecSpace, D>{in, ws.partials});
+      }
+    });
+    Kokkos::parallel_for("kvsim::attention_merge", RangePolicy<ExecSpace>(exec_, 0, d_.batch * heads * d_.head_dim),
+                         kernels::MergePartials<memory_space>{ws.partials, out, d_.head_dim});
+  }
+
   // H2O state, for reports and tests.
   View2D<float, memory_space> scores() const { return scores_; }
   std::vector<std::int64_t> retained_positions(std::int64_t seq) const {
@@ -276,6 +336,21 @@ class KVCache {
     return CacheAddressing<memory_space>{d_.batch,   d_.kv_heads, d_.head_dim,
                                          capacity(), page_shift_, d_.layout == LayoutKind::paged ? d_.pages_per_sequence() : 0,
                                          pool_pages_, int(d_.layout), block_table_};
+  }
+
+  template <codec::DType D>
+  void launch_lanes(const kernels::AttentionInputs<memory_space>& in, const AttentionWorkspace& ws, std::int64_t g) const {
+    const TeamPolicy<ExecSpace> policy(exec_, d_.batch * d_.kv_heads * ws.splits, ws.team_size, ws.lanes);
+    const auto go = [&](auto gc) {
+      Kokkos::parallel_for("kvsim::decode_attention", policy,
+                           kernels::DecodeAttentionLanes<ExecSpace, D, decltype(gc)::value, 8>{in, ws.partials, ws.lanes});
+    };
+    switch (g) {
+      case 1: go(std::integral_constant<int, 1>{}); break;
+      case 2: go(std::integral_constant<int, 2>{}); break;
+      case 4: go(std::integral_constant<int, 4>{}); break;
+      default: go(std::integral_constant<int, 8>{}); break;
+    }
   }
 
   // Host backends want one row per work item; GPUs want many lanes per row.

@@ -1,0 +1,214 @@
+#pragma once
+// Decode attention over the cache, in place: for each sequence, layer and query head,
+// softmax(q . K^T / sqrt(d)) . V over the valid positions, reading every layout and precision
+// and dequantising in registers. Grouped-query aware: a K/V row is read once for all G query
+// heads of its group. Split across positions (flash-decoding): each work unit keeps a running
+// max, sum and weighted V for its positions and writes them as a partial; MergePartials
+// combines the partials with a log-sum-exp rescale, so one sequence at batch 1 fills the GPU.
+//
+// Two kernels compute the same thing: DecodeAttentionLanes (GPUs: a team thread's vector
+// lanes split head_dim, each lane keeps its slice of the accumulators in registers and the
+// dot products reduce across lanes) and DecodeAttentionSerial (host backends and head_dim
+// shapes the lane kernel does not cover: one work item walks its positions with the whole
+// head_dim on the stack).
+#include <cmath>
+
+#include "kvsim/cache_addressing.hpp"
+#include "kvsim/codecs/codecs.hpp"
+
+namespace kvsim::kernels {
+
+inline constexpr int kMaxHeadDimSerial = 256;
+
+// Where a work unit's partial goes: [seq][head][part] for m and l, [..][dim] for acc.
+template <class MemSpace>
+struct AttentionPartials {
+  View1D<float, MemSpace> m, l, acc;
+  std::int64_t parts;  // per (seq, head)
+};
+
+// Everything both attention kernels read.
+template <class MemSpace>
+struct AttentionInputs {
+  View1D<const unsigned char, MemSpace> data;
+  View1D<const std::uint16_t, MemSpace> group_scales;
+  View1D<const float, MemSpace> head_scales;
+  CacheAddressing<MemSpace> addr;
+  PolicyMap map;
+  View1D<const std::int64_t, MemSpace> totals;
+  View2D<const std::int32_t, MemSpace> order;  // h2o
+  View1D<const float, MemSpace> q;             // [seq][head][dim]
+  std::int64_t layer, heads, splits;
+  float scale;  // 1 / sqrt(head_dim)
+
+  KOKKOS_INLINE_FUNCTION std::int64_t slot_of(std::int64_t seq, std::int64_t i, std::int64_t total) const {
+    return map.table ? std::int64_t(order(seq, i)) : map.slot_of_position(map.position_of_logical(i, total));
+  }
+  // Positions [begin, end) of split `split` of a sequence holding `valid` positions.
+  KOKKOS_INLINE_FUNCTION void split_range(std::int64_t valid, std::int64_t split, std::int64_t& begin,
+                                          std::int64_t& end) const {
+    const std::int64_t per = (valid + splits - 1) / splits;
+    begin = split * per < valid ? split * per : valid;
+    end = begin + per < valid ? begin + per : valid;
+  }
+};
+
+template <class ExecSpace, codec::DType D, int G, int W>
+struct DecodeAttentionLanes {
+  using Codec = codec::Codec<D>;
+  using MemSpace = MemSpaceOf<ExecSpace>;
+  using member_type = typename TeamPolicy<ExecSpace>::member_type;
+  static constexpr int VL = 0;  // lanes = head_dim / W, set at launch
+
+  AttentionInputs<MemSpace> in;
+  AttentionPartials<MemSpace> out;
+  int lanes;
+
+  // League: (seq, kv_head, split); team threads take every team_size-th position of the split.
+  KOKKOS_INLINE_FUNCTION void operator()(const member_type& team) const {
+    const std::int64_t kvh = in.addr.kv_heads;
+    const std::int64_t split = team.league_rank() % in.splits;
+    const std::int64_t kv_head = (team.league_rank() / in.splits) % kvh;
+    const std::int64_t seq = team.league_rank() / (in.splits * kvh);
+    const std::int64_t total = in.totals(seq);
+    std::int64_t begin, end;
+    in.split_range(in.map.valid(total), split, begin, end);
+    const std::int64_t hd = in.addr.head_dim;
+    const std::int64_t head0 = kv_head * G;
+    float q[G][W], acc[G][W], m[G], l[G];
+    Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, lanes), [&](const int lane) {
+      for (int g = 0; g < G; ++g) {
+        for (int w = 0; w < W; ++w) {
+          q[g][w] = in.q((seq * in.heads + head0 + g) * hd + lane * W + w) * in.scale;
+          acc[g][w] = 0.0f;
+        }
+        m[g] = -INFINITY;
+        l[g] = 0.0f;
+      }
+    });
+    const float kscale = Codec::head_scale ? in.head_scales((in.layer * 2 + 0) * kvh + kv_head) : 1.0f;
+    const float vscale = Codec::head_scale ? in.head_scales((in.layer * 2 + 1) * kvh + kv_head) : 1.0f;
+    for (std::int64_t i = begin + team.team_rank(); i < end; i += team.team_size()) {
+      const std::int64_t slot = in.slot_of(seq, i, total);
+      const std::int64_t kbase = in.addr.index(in.layer, 0, seq, slot, kv_head, 0);
+      const std::int64_t vbase = in.addr.index(in.layer, 1, seq, slot, kv_head, 0);
+      float k[W], v[W];
+      Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, lanes), [&](const int lane) {
+        for (int w = 0; w < W; w += 4) {
+          Codec::decode4(in.data.data(), kbase + lane * W + w, in.group_scales.data(), kscale, k + w);
+          Codec::decode4(in.data.data(), vbase + lane * W + w, in.group_scales.data(), vscale, v + w);
+        }
+      });
+      for (int g = 0; g < G; ++g) {
+        float s = 0;
+        Kokkos::parallel_reduce(
+            Kokkos::ThreadVectorRange(team, lanes),
+            [&](const int, float& sum) {
+              float part = 0;
+              for (int w = 0; w < W; ++w) part += q[g][w] * k[w];
+              sum += part;
+            },
+            s);
+        const float m_new = s > m[g] ? s : m[g];
+        const float corr = expf(m[g] - m_new);
+        const float p = expf(s - m_new);
+        l[g] = l[g] * corr + p;
+        m[g] = m_new;
+        Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, lanes), [&](const int) {
+          for (int w = 0; w < W; ++w) acc[g][w] = acc[g][w] * corr + p * v[w];
+        });
+      }
+    }
+    // One partial per team thread: part index = split * team_size + rank.
+    const std::int64_t part = split * team.team_size() + team.team_rank();
+    Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, lanes), [&](const int lane) {
+      for (int g = 0; g < G; ++g) {
+        const std::int64_t ph = (seq * in.heads + head0 + g) * out.parts + part;
+        for (int w = 0; w < W; ++w) out.acc(ph * hd + lane * W + w) = acc[g][w];
+        if (lane == 0) {
+          out.m(ph) = m[g];
+          out.l(ph) = l[g];
+        }
+      }
+    });
+  }
+};
+
+template <class ExecSpace, codec::DType D>
+struct DecodeAttentionSerial {
+  using Codec = codec::Codec<D>;
+  using MemSpace = MemSpaceOf<ExecSpace>;
+
+  AttentionInputs<MemSpace> in;
+  AttentionPartials<MemSpace> out;
+
+  // Work item: (seq, query head, split).
+  KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t w) const {
+    const std::int64_t split = w % in.splits;
+    const std::int64_t head = (w / in.splits) % in.heads;
+    const std::int64_t seq = w / (in.splits * in.heads);
+    const std::int64_t kvh = in.addr.kv_heads;
+    const std::int64_t kv_head = head / (in.heads / kvh);
+    const std::int64_t hd = in.addr.head_dim;
+    const std::int64_t total = in.totals(seq);
+    std::int64_t begin, end;
+    in.split_range(in.map.valid(total), split, begin, end);
+    float q[kMaxHeadDimSerial], acc[kMaxHeadDimSerial], k[4], v[4];
+    for (std::int64_t d = 0; d < hd; ++d) {
+      q[d] = in.q((seq * in.heads + head) * hd + d) * in.scale;
+      acc[d] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    const float kscale = Codec::head_scale ? in.head_scales((in.layer * 2 + 0) * kvh + kv_head) : 1.0f;
+    const float vscale = Codec::head_scale ? in.head_scales((in.layer * 2 + 1) * kvh + kv_head) : 1.0f;
+    for (std::int64_t i = begin; i < end; ++i) {
+      const std::int64_t slot = in.slot_of(seq, i, total);
+      const std::int64_t kbase = in.addr.index(in.layer, 0, seq, slot, kv_head, 0);
+      const std::int64_t vbase = in.addr.index(in.layer, 1, seq, slot, kv_head, 0);
+      float s = 0;
+      for (std::int64_t d = 0; d < hd; d += 4) {
+        Codec::decode4(in.data.data(), kbase + d, in.group_scales.data(), kscale, k);
+        s += q[d] * k[0] + q[d + 1] * k[1] + q[d + 2] * k[2] + q[d + 3] * k[3];
+      }
+      const float m_new = s > m ? s : m;
+      const float corr = expf(m - m_new);
+      const float p = expf(s - m_new);
+      l = l * corr + p;
+      m = m_new;
+      for (std::int64_t d = 0; d < hd; d += 4) {
+        Codec::decode4(in.data.data(), vbase + d, in.group_scales.data(), vscale, v);
+        for (int j = 0; j < 4; ++j) acc[d + j] = acc[d + j] * corr + p * v[j];
+      }
+    }
+    const std::int64_t ph = (seq * in.heads + head) * out.parts + split;
+    for (std::int64_t d = 0; d < hd; ++d) out.acc(ph * hd + d) = acc[d];
+    out.m(ph) = m;
+    out.l(ph) = l;
+  }
+};
+
+// out[seq][head][dim] = sum_p acc_p e^(m_p - M) / sum_p l_p e^(m_p - M), M = max_p m_p. Parts
+// that saw no position have m = -inf and l = 0 and drop out.
+template <class MemSpace>
+struct MergePartials {
+  AttentionPartials<MemSpace> in;
+  View1D<float, MemSpace> out;
+  std::int64_t head_dim;
+  KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t w) const {
+    const std::int64_t sh = w / head_dim;  // (seq, head)
+    const std::int64_t d = w % head_dim;
+    float M = -INFINITY;
+    for (std::int64_t p = 0; p < in.parts; ++p) M = in.m(sh * in.parts + p) > M ? in.m(sh * in.parts + p) : M;
+    float L = 0, A = 0;
+    for (std::int64_t p = 0; p < in.parts; ++p) {
+      const std::int64_t ph = sh * in.parts + p;
+      if (in.l(ph) == 0.0f) continue;
+      const float f = expf(in.m(ph) - M);
+      L += in.l(ph) * f;
+      A += in.acc(ph * head_dim + d) * f;
+    }
+    out(w) = L > 0 ? A / L : 0.0f;
+  }
+};
+
+}  // namespace kvsim::kernels
