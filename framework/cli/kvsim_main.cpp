@@ -148,6 +148,11 @@ int cmd_run(const Args& args, const std::string& config_path, const std::string&
               << "  verified  " << (r.verified ? "yes" : "no (retrieve.verify: false)") << ", rel. L2 error "
               << r.recon_rel_l2 << ", max abs error " << r.recon_max_abs << ", checksum " << std::hex << r.checksum
               << std::dec << "\n";
+    if (c.decode_tokens > 0)
+      std::cout << "  decode    " << r.tokens_per_s << " tokens/s over " << c.decode_tokens << " tokens: append "
+                << r.append_ms << " ms, attention " << r.attention_ms << " ms (" << r.attention_GBps << " GB/s, "
+                << 100.0 * r.attention_fraction_of_read << "% of read-only), weights " << r.weights_ms
+                << " ms per token; attention rel. error vs float64 " << r.attention_rel_err << "\n";
   }
   file.commit(prov, results, kvsim::utc_now_iso8601());
   std::cout << "wrote " << file.path() << "\n";

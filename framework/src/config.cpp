@@ -288,9 +288,11 @@ void read_shape_keys(const MapReader& m, ModelShape& shape, bool required) {
   shape.kv_heads = m.integer("kv_heads", 1, synthetic::max_heads - 1, opt(shape.kv_heads));
   shape.head_dim = m.integer("head_dim", 4, 4096, opt(shape.head_dim));
   shape.sliding_window = m.integer("sliding_window", 0, kMaxPositions, shape.sliding_window);
+  shape.weight_bytes = m.integer("weight_bytes", 0, std::int64_t(1) << 44, shape.weight_bytes);
 }
 
-const std::vector<std::string> kModelKeys{"preset", "layers", "heads", "kv_heads", "head_dim", "sliding_window"};
+const std::vector<std::string> kModelKeys{"preset", "layers", "heads", "kv_heads", "head_dim", "sliding_window",
+                                          "weight_bytes"};
 
 ModelShape read_model(const MapReader& top, const std::vector<std::string>& preset_dirs) {
   const MapReader m = top.map("model", kModelKeys);
@@ -415,7 +417,7 @@ void read_workload(const MapReader& top, ExperimentConfig& c) {
   c.batch = 1;
   bool positions_given = false;
   std::optional<MapReader> w;
-  if (top.has("workload")) w.emplace(top.map("workload", {"batch", "lengths", "fill", "retrieve"}));
+  if (top.has("workload")) w.emplace(top.map("workload", {"batch", "lengths", "fill", "retrieve", "decode"}));
   if (w && w->has("fill")) {
     const MapReader f = w->map("fill", {"mode", "positions", "chunk"});
     c.fill.mode = f.choice("mode", {"token", "chunk", "bulk"}, std::string("token"));
@@ -434,6 +436,15 @@ void read_workload(const MapReader& top, ExperimentConfig& c) {
     c.retrieve.verify = r.boolean("verify", true);
   }
   if (w) c.batch = w->integer("batch", 1, 1 << 16, 1);
+  if (w && w->has("decode")) {
+    const MapReader dec = w->map("decode", {"tokens"});
+    c.decode_tokens = dec.integer("tokens", 1, 1 << 24);
+    if (w->has("lengths"))
+      src.fail(dec.required("tokens"), "workload.decode.tokens",
+               "token generation runs sequences of one length: give workload.fill.positions, not workload.lengths");
+    if (c.cache.max_positions == kMaxContext)
+      src.fail(dec.required("tokens"), "workload.decode.tokens", "needs an explicit cache.max_positions");
+  }
   c.lengths_follow_capacity = !positions_given && c.cache.max_positions == kMaxContext;
   if (w && w->has("lengths")) {
     if (positions_given)
@@ -613,6 +624,7 @@ std::string to_yaml(const ExperimentConfig& c) {
   out << YAML::Key << "kv_heads" << YAML::Value << c.model.kv_heads;
   out << YAML::Key << "head_dim" << YAML::Value << c.model.head_dim;
   if (c.model.sliding_window > 0) out << YAML::Key << "sliding_window" << YAML::Value << c.model.sliding_window;
+  if (c.model.weight_bytes > 0) out << YAML::Key << "weight_bytes" << YAML::Value << c.model.weight_bytes;
   out << YAML::EndMap;
   out << YAML::Key << "cache" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "max_positions" << YAML::Value;
@@ -647,6 +659,11 @@ std::string to_yaml(const ExperimentConfig& c) {
     out << YAML::Key << "positions" << YAML::Value << c.fill.positions;
   if (c.fill.mode == "chunk") out << YAML::Key << "chunk" << YAML::Value << c.fill.chunk;
   out << YAML::EndMap;
+  if (c.decode_tokens > 0) {
+    out << YAML::Key << "decode" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "tokens" << YAML::Value << c.decode_tokens;
+    out << YAML::EndMap;
+  }
   out << YAML::Key << "retrieve" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "mode" << YAML::Value << c.retrieve.mode;
   out << YAML::Key << "output" << YAML::Value << c.retrieve.output;

@@ -5,6 +5,7 @@
 
 #include "kvsim/device_info.hpp"
 #include "kvsim/error.hpp"
+#include "kvsim/kernels/stream.hpp"
 #include "kvsim/kv_cache.hpp"
 #include "kvsim/timing.hpp"
 
@@ -64,6 +65,7 @@ std::int64_t predicted_cache_bytes(const ExperimentConfig& c) {
 CacheDesign design_of(const ExperimentConfig& c) {
   CacheDesign d;
   d.layers = c.model.layers;
+  d.heads = c.model.heads;
   d.kv_heads = c.model.kv_heads;
   d.head_dim = c.model.head_dim;
   d.batch = c.batch;
@@ -122,6 +124,133 @@ void check_fits_device(const ExperimentConfig& c) {
 
 namespace {
 
+// Token generation after the prefill: per token an append of every layer, decode attention
+// over every layer and an optional weight read, each phase fenced and timed.
+class Decoder {
+ public:
+  Decoder(const ExperimentConfig& c, Cache& cache, std::int64_t prefill) : c_(c), cache_(cache), prefill_(prefill) {
+    if (c.decode_tokens == 0) return;
+    const Exec exec;
+    const std::int64_t n = c.decode_tokens;
+    stage_ = cache.make_stage(n);
+    cache.generate_source(stage_, prefill, n);
+    q_len_ = c.batch * c.model.heads * c.model.head_dim;
+    q_ = View1D<float>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::q")),
+                       n * c.model.layers * q_len_);
+    // Queries come from the same counter hash with their own seed: q[token][layer][seq][head][dim].
+    Kokkos::parallel_for("kvsim::decode::make_q", RangePolicy<Exec>(exec, 0, std::int64_t(q_.extent(0)) / 4),
+                         kernels::GenerateSource<DefaultMemSpace>{q_, synthetic::mix64(c.seed ^ 0x5155455259ULL),
+                                                                  1, n * c.model.layers * c.batch, c.model.heads,
+                                                                  c.model.head_dim / 4, 0});
+    out_ = View1D<float>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::out")), q_len_);
+    ws_ = cache.make_attention_workspace();
+    if (c.model.weight_bytes > 0) {
+      const std::int64_t n8 = std::max<std::int64_t>(1, c.model.weight_bytes / (8 * std::int64_t(sizeof(Float4))));
+      weights_ = View1D<Float4>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::weights")), 8 * n8);
+      Kokkos::parallel_for("kvsim::decode::init_weights", RangePolicy<Exec>(exec, 0, n8), kernels::StreamWrite<DefaultMemSpace>{weights_, n8});
+      sink_ = Kokkos::View<double, DefaultMemSpace>("kvsim::decode::sink");
+    }
+  }
+
+  // Generates every token; records the phase times when `timed`.
+  void run(bool timed) {
+    const Exec exec;
+    double append = 0, attention = 0, weights = 0;
+    bytes_ = 0;
+    for (std::int64_t t = 0; t < c_.decode_tokens; ++t) {
+      append += time_fenced(exec, [&] { cache_.append(stage_, prefill_, c_.decode_tokens, prefill_ + t, prefill_ + t + 1); });
+      bytes_ += c_.model.layers * (cache_.retrieve_read_bytes_per_layer() + 2 * q_len_ * std::int64_t(sizeof(float)));
+      attention += time_fenced(exec, [&] {
+        for (std::int64_t layer = 0; layer < c_.model.layers; ++layer) cache_.decode_attention(layer, query(t, layer), out_, ws_);
+      });
+      if (weights_.extent(0) > 0) {
+        const std::int64_t n8 = std::int64_t(weights_.extent(0)) / 8;
+        weights += time_fenced(exec, [&] {
+          Kokkos::parallel_reduce("kvsim::decode::weights", RangePolicy<Exec>(exec, 0, n8),
+                                  kernels::StreamRead<DefaultMemSpace>{weights_, n8}, sink_);
+        });
+      }
+    }
+    if (!timed) return;
+    append_.push_back(append);
+    attention_.push_back(attention);
+    weights_s_.push_back(weights);
+    total_.push_back(append + attention + weights);
+  }
+
+  void report(PointResult& r, const CopyBandwidth& bw) {
+    const double n = double(c_.decode_tokens);
+    r.decode_seconds = total_;
+    r.tokens_per_s = n / median(total_);
+    r.append_ms = 1e3 * median(append_) / n;
+    r.attention_ms = 1e3 * median(attention_) / n;
+    r.weights_ms = 1e3 * median(weights_s_) / n;
+    r.attention_bytes = std::int64_t(double(bytes_) / n);
+    r.attention_GBps = double(bytes_) / median(attention_) / 1e9;
+    r.attention_fraction_of_read = bw.read_GBps > 0 ? r.attention_GBps / bw.read_GBps : 0.0;
+    r.weights_GBps = r.weights_ms > 0 ? double(weights_.extent(0)) * sizeof(Float4) / (r.weights_ms * 1e-3) / 1e9 : 0.0;
+    r.attention_rel_err = accuracy();
+  }
+
+ private:
+  View1D<const float> query(std::int64_t t, std::int64_t layer) const {
+    const std::int64_t off = (t * c_.model.layers + layer) * q_len_;
+    return Kokkos::subview(q_, Kokkos::make_pair(off, off + q_len_));
+  }
+
+  // Layer 0 at the last token against float64 attention over the unquantised source: the
+  // accuracy cost of the storage precision (fp32 storage leaves only fp32 arithmetic error).
+  double accuracy() {
+    const std::int64_t t = c_.decode_tokens - 1;
+    cache_.decode_attention(0, query(t, 0), out_, ws_);
+    const auto out = Kokkos::create_mirror_view_and_copy(HostMemSpace(), out_);
+    const auto q = Kokkos::create_mirror_view_and_copy(HostMemSpace(), View1D<const float>(query(t, 0)));
+    const std::int64_t hd = c_.model.head_dim, heads = c_.model.heads, g = heads / c_.model.kv_heads;
+    double err2 = 0, ref2 = 0;
+    for (std::int64_t s = 0; s < c_.batch; ++s) {
+      const auto positions = cache_.retained_positions(s);
+      const std::uint64_t seed = synthetic::sequence_seed(c_.seed, std::uint64_t(s));
+      for (std::int64_t h = 0; h < heads; ++h) {
+        const std::int64_t kvh = h / g;
+        std::vector<double> scores(positions.size()), o(std::size_t(hd), 0.0);
+        double mx = -1e300;
+        for (std::size_t i = 0; i < positions.size(); ++i) {
+          double dot = 0;
+          for (std::int64_t d = 0; d < hd; ++d)
+            dot += double(q((s * heads + h) * hd + d)) *
+                   synthetic::value(seed, 0, synthetic::Tensor::K, std::uint64_t(positions[i]), std::uint32_t(kvh), std::uint32_t(d));
+          scores[i] = dot / std::sqrt(double(hd));
+          mx = std::max(mx, scores[i]);
+        }
+        double sum = 0;
+        for (auto& x : scores) sum += (x = std::exp(x - mx));
+        for (std::size_t i = 0; i < positions.size(); ++i)
+          for (std::int64_t d = 0; d < hd; ++d)
+            o[std::size_t(d)] += scores[i] / sum *
+                                 synthetic::value(seed, 0, synthetic::Tensor::V, std::uint64_t(positions[i]), std::uint32_t(kvh), std::uint32_t(d));
+        for (std::int64_t d = 0; d < hd; ++d) {
+          const double e = out((s * heads + h) * hd + d) - o[std::size_t(d)];
+          err2 += e * e;
+          ref2 += o[std::size_t(d)] * o[std::size_t(d)];
+        }
+      }
+    }
+    return ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
+  }
+
+  const ExperimentConfig& c_;
+  Cache& cache_;
+  std::int64_t prefill_;
+  Cache::stage_view stage_;
+  View1D<float> q_, out_;
+  std::int64_t q_len_ = 0;
+  Cache::AttentionWorkspace ws_;
+  View1D<Float4> weights_;
+  Kokkos::View<double, DefaultMemSpace> sink_;
+  std::vector<double> append_, attention_, weights_s_, total_;
+  std::int64_t bytes_ = 0;
+};
+
 template <class Out>
 PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, const CopyBandwidth& bw) {
   const double copy_GBps = bw.ceiling();
@@ -131,7 +260,9 @@ PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, const
   r.point = point;
   r.config = c;
 
-  Cache cache(exec, design_of(c), c.seed, c.lengths);
+  std::vector<std::int64_t> lengths = c.lengths;  // what the cache will have held: prefill + decode
+  for (auto& len : lengths) len += c.decode_tokens;
+  Cache cache(exec, design_of(c), c.seed, lengths);
   auto dense = cache.make_dense<Out>("kvsim::retrieve_buffer");
   const std::int64_t n_stage = stage_positions(c, cache.stage_bytes_per_position());
   auto stage = cache.make_stage(n_stage);
@@ -139,7 +270,8 @@ PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, const
   r.kv_cache_bytes = cache.allocated_bytes();
   r.bytes_per_position = cache.bytes_per_position();
   r.device_memory_used_bytes = device_memory_used_bytes();
-  const std::int64_t longest = cache.max_length();
+  const std::int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());  // the prefill
+  Decoder decoder(c, cache, longest);
 
   const std::int64_t reps = c.run.warmup + c.run.repetitions;
   {
@@ -162,9 +294,11 @@ PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, const
         });
       }
       if (rep >= c.run.warmup) r.fill_seconds.push_back(seconds);
+      if (c.decode_tokens > 0) decoder.run(rep >= c.run.warmup);
     }
   }
-  for (auto len : c.lengths) r.appended_positions += len;
+  if (c.decode_tokens > 0) decoder.report(r, bw);
+  for (auto len : lengths) r.appended_positions += len;
   for (std::int64_t s = 0; s < c.batch; ++s) r.valid_positions += cache.valid(s);
   r.evicted_positions = cache.evicted_positions();
   r.fill_bytes = cache.fill_bytes();

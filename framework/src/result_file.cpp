@@ -90,6 +90,9 @@ void ResultFile::commit(const RunProvenance& p, const std::vector<PointResult>& 
       {"fill_read_bytes", "bytes", [](const PointResult& r) { return r.fill_read_bytes; }},
       {"retrieve_read_bytes", "bytes", [](const PointResult& r) { return r.retrieve_read_bytes; }},
       {"verified", "1", [](const PointResult& r) { return I(r.verified ? 1 : 0); }},
+      {"decode_tokens", "tokens", [](const PointResult& r) { return r.config.decode_tokens; }},
+      {"attention_bytes", "bytes", [](const PointResult& r) { return r.attention_bytes; }},
+      {"weight_bytes", "bytes", [](const PointResult& r) { return r.config.model.weight_bytes; }},
   };
   const std::vector<std::tuple<const char*, const char*, double (*)(const PointResult&)>> reals{
       {"fill_positions_per_s", "positions/s", [](const PointResult& r) { return r.fill_positions_per_s; }},
@@ -102,6 +105,14 @@ void ResultFile::commit(const RunProvenance& p, const std::vector<PointResult>& 
       {"retrieve_fraction_of_roofline", "1", [](const PointResult& r) { return r.retrieve_fraction_of_roofline; }},
       {"recon_rel_l2", "1", [](const PointResult& r) { return r.recon_rel_l2; }},
       {"recon_max_abs", "1", [](const PointResult& r) { return r.recon_max_abs; }},
+      {"tokens_per_s", "tokens/s", [](const PointResult& r) { return r.tokens_per_s; }},
+      {"append_ms", "ms/token", [](const PointResult& r) { return r.append_ms; }},
+      {"attention_ms", "ms/token", [](const PointResult& r) { return r.attention_ms; }},
+      {"weights_ms", "ms/token", [](const PointResult& r) { return r.weights_ms; }},
+      {"attention_GBps", "GB/s", [](const PointResult& r) { return r.attention_GBps; }},
+      {"attention_fraction_of_read", "1", [](const PointResult& r) { return r.attention_fraction_of_read; }},
+      {"weights_GBps", "GB/s", [](const PointResult& r) { return r.weights_GBps; }},
+      {"attention_rel_err", "1", [](const PointResult& r) { return r.attention_rel_err; }},
   };
   const std::vector<std::tuple<const char*, std::string (*)(const PointResult&)>> texts{
       {"dtype", [](const PointResult& r) { return r.config.cache.dtype; }},
@@ -144,6 +155,7 @@ void ResultFile::commit(const RunProvenance& p, const std::vector<PointResult>& 
       h5::write_column(g, "fill_seconds", r.fill_seconds, "s");
       h5::write_column(g, "retrieve_seconds", r.retrieve_seconds, "s");
       h5::write_column(g, "lengths", r.config.lengths, "positions");
+      if (!r.decode_seconds.empty()) h5::write_column(g, "decode_seconds", r.decode_seconds, "s");
       if (!r.h2o_evicted.empty()) {
         h5::Handle ev = h5::create_group(g, "h2o_evicted");
         for (std::size_t s = 0; s < r.h2o_evicted.size(); ++s)

@@ -17,6 +17,7 @@ struct ModelShape {
   std::int64_t kv_heads = 0;
   std::int64_t head_dim = 0;
   std::int64_t sliding_window = 0;  // the model's attention window, 0: none
+  std::int64_t weight_bytes = 0;    // weights streamed once per generated token, 0: none
 };
 
 struct CacheSpec {
@@ -62,6 +63,7 @@ struct ExperimentConfig {
   std::string lengths_spec;           // how they were given: "fill.positions", "list", "uniform MIN..MAX"
   FillSpec fill;
   RetrieveSpec retrieve;
+  std::int64_t decode_tokens = 0;  // tokens generated after the fill (workload.decode.tokens)
   RunSpec run;
   std::string output;
   std::string source_file;                                  // not part of the schema

@@ -41,6 +41,18 @@ struct PointResult {
   double recon_rel_l2 = 0;   // ||retrieved - source|| / ||source|| over every retrieved value
   double recon_max_abs = 0;  // largest |retrieved - source|
   std::vector<std::vector<std::int64_t>> h2o_evicted;  // per sequence, in eviction order
+
+  // Token generation (workload.decode.tokens): per token, one append of every layer, decode
+  // attention over every layer, and optionally one read of model.weight_bytes. Phases are
+  // timed with a fence around each, summed over the tokens of a repetition.
+  std::vector<double> decode_seconds;  // per repetition: all tokens, all phases
+  double tokens_per_s = 0;
+  double append_ms = 0, attention_ms = 0, weights_ms = 0;  // per token, medians over repetitions
+  std::int64_t attention_bytes = 0;  // cache (with scales and page tables), queries and outputs read/written per token
+  double attention_GBps = 0;
+  double attention_fraction_of_read = 0;  // attention_GBps / the measured read-only bandwidth
+  double weights_GBps = 0;
+  double attention_rel_err = -1;  // layer 0, last token: ||out - float64 exact|| / ||exact||; -1: not run
 };
 
 CacheDesign design_of(const ExperimentConfig& config);
