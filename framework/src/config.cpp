@@ -561,7 +561,7 @@ std::vector<ExperimentConfig> load_experiment(const std::string& path, const Loa
   Source src{path, {}};
   const YAML::Node root = read_tree(src);
   std::vector<std::pair<std::string, YAML::Node>> axes;
-  if (root["sweep"]) {
+  if (root["sweep"] && !root["sweep"].IsNull()) {  // `--set sweep=null` turns a file's sweep off
     const YAML::Node sweep = root["sweep"];
     if (!sweep.IsMap() || sweep.size() == 0)
       src.fail(sweep, "sweep", "expected a mapping of dotted keys to lists of values, got " + describe(sweep));

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# [3/6] on a GPU node, one call: decode attention per precision (7B, 4096 positions, batch 1)
+# with and without a 4.0 GB weight read per token, then the PyTorch peer table.
+# Usage: bench/gpu_decode.sh BUILD_DIR OUT_DIR [--quick]
+set -uo pipefail
+build=${1:?build dir}; out=${2:?output dir}; shift 2
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} OMP_PROC_BIND=false
+py=${KVSIM_PYTHON:-python3}
+kvsim="$build/framework/kvsim"
+mkdir -p "$out"
+"$kvsim" run "$root/experiments/decode_7b.yaml" -o "$out/decode.h5" >"$out/decode.log" 2>&1 || tail -3 "$out/decode.log"
+"$kvsim" run "$root/experiments/decode_7b.yaml" --set 'sweep={cache.dtype: [fp16, int4]}' \
+  --set model.weight_bytes=4000000000 -o "$out/decode_weights.h5" >"$out/decode_weights.log" 2>&1 || tail -3 "$out/decode_weights.log"
+"$py" - "$out/decode.h5" "$out/decode_weights.h5" <<'PY'
+import sys, h5py
+for path in sys.argv[1:]:
+    f = h5py.File(path, "r"); s = f["summary"]
+    print(f"\n{path.split('/')[-1]}: {f.attrs['device']}, read-only {f.attrs['read_GBps']:.0f} GB/s")
+    print("| dtype | tokens/s | append ms | attention ms | weights ms | attention GB/s | of read bw | attn rel err | B/position |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for i in range(len(s["point"])):
+        print(f"| {s['dtype'][i].decode()} | {s['tokens_per_s'][i]:.1f} | {s['append_ms'][i]:.3f} | {s['attention_ms'][i]:.3f} | "
+              f"{s['weights_ms'][i]:.3f} | {s['attention_GBps'][i]:.0f} | {s['attention_fraction_of_read'][i]:.0%} | "
+              f"{s['attention_rel_err'][i]:.2e} | {s['bytes_per_position'][i]:,} |")
+PY
+"$py" "$root/bench/peer_pytorch.py" "$kvsim" "$out/peer" "$@"
