@@ -10,9 +10,11 @@ py=${KVSIM_PYTHON:-python3}
 kvsim="$build/framework/kvsim"
 mkdir -p "$out"
 "$kvsim" run "$root/experiments/decode_7b.yaml" -o "$out/decode.h5" >"$out/decode.log" 2>&1 || tail -3 "$out/decode.log"
-"$kvsim" run "$root/experiments/decode_7b.yaml" --set 'sweep={cache.dtype: [fp16, int4]}' \
-  --set model.weight_bytes=4000000000 -o "$out/decode_weights.h5" >"$out/decode_weights.log" 2>&1 || tail -3 "$out/decode_weights.log"
-"$py" - "$out/decode.h5" "$out/decode_weights.h5" <<'PY'
+for d in fp16 int4; do
+  "$kvsim" run "$root/experiments/decode_7b.yaml" --set sweep=null --set cache.dtype=$d \
+    --set model.weight_bytes=4000000000 -o "$out/decode_weights_$d.h5" >"$out/decode_weights_$d.log" 2>&1 || tail -3 "$out/decode_weights_$d.log"
+done
+"$py" - "$out/decode.h5" "$out/decode_weights_fp16.h5" "$out/decode_weights_int4.h5" <<'PY'
 import sys, h5py
 for path in sys.argv[1:]:
     f = h5py.File(path, "r"); s = f["summary"]

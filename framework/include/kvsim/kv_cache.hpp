@@ -278,7 +278,7 @@ class KVCache {
       ws.splits = std::clamp<std::int64_t>((4 * threads + d_.batch * heads - 1) / (d_.batch * heads), 1,
                                            std::max<std::int64_t>(1, rows / 16));
     }
-    const std::int64_t parts = ws.splits * std::max(1, ws.team_size);
+    const std::int64_t parts = ws.splits;  // the lanes kernel combines its team threads in scratch
     const std::int64_t n = d_.batch * heads * parts;
     auto wo = [&](const char* label) { return Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, std::string(label)); };
     ws.partials = {View1D<float, memory_space>(wo("kvsim::attention::m"), n),
@@ -340,10 +340,11 @@ class KVCache {
 
   template <codec::DType D>
   void launch_lanes(const kernels::AttentionInputs<memory_space>& in, const AttentionWorkspace& ws, std::int64_t g) const {
-    const TeamPolicy<ExecSpace> policy(exec_, d_.batch * d_.kv_heads * ws.splits, ws.team_size, ws.lanes);
     const auto go = [&](auto gc) {
-      Kokkos::parallel_for("kvsim::decode_attention", policy,
-                           kernels::DecodeAttentionLanes<ExecSpace, D, decltype(gc)::value, 8>{in, ws.partials, ws.lanes});
+      using Kernel = kernels::DecodeAttentionLanes<ExecSpace, D, decltype(gc)::value, 8>;
+      const auto policy = TeamPolicy<ExecSpace>(exec_, d_.batch * d_.kv_heads * ws.splits, ws.team_size, ws.lanes)
+                              .set_scratch_size(0, Kokkos::PerTeam(Kernel::scratch_bytes(ws.team_size, d_.head_dim)));
+      Kokkos::parallel_for("kvsim::decode_attention", policy, Kernel{in, ws.partials, ws.lanes});
     };
     switch (g) {
       case 1: go(std::integral_constant<int, 1>{}); break;

@@ -88,49 +88,83 @@ struct DecodeAttentionLanes {
     });
     const float kscale = Codec::head_scale ? in.head_scales((in.layer * 2 + 0) * kvh + kv_head) : 1.0f;
     const float vscale = Codec::head_scale ? in.head_scales((in.layer * 2 + 1) * kvh + kv_head) : 1.0f;
-    for (std::int64_t i = begin + team.team_rank(); i < end; i += team.team_size()) {
-      const std::int64_t slot = in.slot_of(seq, i, total);
-      const std::int64_t kbase = in.addr.index(in.layer, 0, seq, slot, kv_head, 0);
-      const std::int64_t vbase = in.addr.index(in.layer, 1, seq, slot, kv_head, 0);
-      float k[W], v[W];
+    // Two positions per step, both rows loaded before either is used: twice the loads in flight.
+    const std::int64_t stride = team.team_size();
+    for (std::int64_t i0 = begin + team.team_rank(); i0 < end; i0 += 2 * stride) {
+      const bool two = i0 + stride < end;
+      std::int64_t kbase[2], vbase[2];
+      for (int u = 0; u < 2; ++u) {
+        const std::int64_t slot = in.slot_of(seq, (u == 0 || two) ? i0 + u * stride : i0, total);
+        kbase[u] = in.addr.index(in.layer, 0, seq, slot, kv_head, 0);
+        vbase[u] = in.addr.index(in.layer, 1, seq, slot, kv_head, 0);
+      }
+      float k[2][W], v[2][W];
       Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, lanes), [&](const int lane) {
-        for (int w = 0; w < W; w += 4) {
-          Codec::decode4(in.data.data(), kbase + lane * W + w, in.group_scales.data(), kscale, k + w);
-          Codec::decode4(in.data.data(), vbase + lane * W + w, in.group_scales.data(), vscale, v + w);
-        }
+        for (int u = 0; u < 2; ++u)
+          for (int w = 0; w < W; w += 4) {
+            Codec::decode4(in.data.data(), kbase[u] + lane * W + w, in.group_scales.data(), kscale, k[u] + w);
+            Codec::decode4(in.data.data(), vbase[u] + lane * W + w, in.group_scales.data(), vscale, v[u] + w);
+          }
       });
-      for (int g = 0; g < G; ++g) {
-        float s = 0;
-        Kokkos::parallel_reduce(
-            Kokkos::ThreadVectorRange(team, lanes),
-            [&](const int, float& sum) {
-              float part = 0;
-              for (int w = 0; w < W; ++w) part += q[g][w] * k[w];
-              sum += part;
-            },
-            s);
-        const float m_new = s > m[g] ? s : m[g];
-        const float corr = expf(m[g] - m_new);
-        const float p = expf(s - m_new);
-        l[g] = l[g] * corr + p;
-        m[g] = m_new;
-        Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, lanes), [&](const int) {
-          for (int w = 0; w < W; ++w) acc[g][w] = acc[g][w] * corr + p * v[w];
-        });
+      for (int u = 0; u < 2; ++u) {
+        if (u == 1 && !two) break;
+        for (int g = 0; g < G; ++g) {
+          float s = 0;
+          Kokkos::parallel_reduce(
+              Kokkos::ThreadVectorRange(team, lanes),
+              [&](const int, float& sum) {
+                float part = 0;
+                for (int w = 0; w < W; ++w) part += q[g][w] * k[u][w];
+                sum += part;
+              },
+              s);
+          const float m_new = s > m[g] ? s : m[g];
+          const float corr = expf(m[g] - m_new);
+          const float p = expf(s - m_new);
+          l[g] = l[g] * corr + p;
+          m[g] = m_new;
+          Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, lanes), [&](const int) {
+            for (int w = 0; w < W; ++w) acc[g][w] = acc[g][w] * corr + p * v[u][w];
+          });
+        }
       }
     }
-    // One partial per team thread: part index = split * team_size + rank.
-    const std::int64_t part = split * team.team_size() + team.team_rank();
+    // Combine the team threads' states in scratch memory: one partial per split, so the merge
+    // reads `splits` partials per head, not splits x team_size.
+    const int hd_pad = int(hd) + 2;
+    ScratchView sm(team.team_scratch(0), std::size_t(team.team_size()) * G * hd_pad);
     Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, lanes), [&](const int lane) {
       for (int g = 0; g < G; ++g) {
-        const std::int64_t ph = (seq * in.heads + head0 + g) * out.parts + part;
-        for (int w = 0; w < W; ++w) out.acc(ph * hd + lane * W + w) = acc[g][w];
-        if (lane == 0) {
-          out.m(ph) = m[g];
-          out.l(ph) = l[g];
-        }
+        float* row = &sm((team.team_rank() * G + g) * hd_pad);
+        for (int w = 0; w < W; ++w) row[lane * W + w] = acc[g][w];
+        if (lane == 0) row[hd] = m[g], row[hd + 1] = l[g];
       }
     });
+    team.team_barrier();
+    if (team.team_rank() < G) {
+      const int g = team.team_rank();
+      float M = -INFINITY;
+      for (int t = 0; t < team.team_size(); ++t) M = sm((t * G + g) * hd_pad + hd) > M ? sm((t * G + g) * hd_pad + hd) : M;
+      const std::int64_t ph = (seq * in.heads + head0 + g) * out.parts + split;
+      Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, lanes), [&](const int lane) {
+        float L = 0, A[W];
+        for (int w = 0; w < W; ++w) A[w] = 0;
+        for (int t = 0; t < team.team_size(); ++t) {
+          const float* row = &sm((t * G + g) * hd_pad);
+          if (row[hd + 1] == 0.0f) continue;
+          const float f = expf(row[hd] - M);
+          L += row[hd + 1] * f;
+          for (int w = 0; w < W; ++w) A[w] += row[lane * W + w] * f;
+        }
+        for (int w = 0; w < W; ++w) out.acc(ph * hd + lane * W + w) = A[w];
+        if (lane == 0) out.m(ph) = M, out.l(ph) = L;
+      });
+    }
+  }
+
+  using ScratchView = Kokkos::View<float*, typename ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
+  static std::size_t scratch_bytes(int team_size, std::int64_t head_dim) {
+    return ScratchView::shmem_size(std::size_t(team_size) * G * std::size_t(head_dim + 2));
   }
 };
 
