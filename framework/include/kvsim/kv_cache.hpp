@@ -269,8 +269,8 @@ class KVCache {
     if (!on_host && lane_shape) {
       ws.team_size = 8;
       ws.lanes = int(d_.head_dim / 8);
-      // About 2048 teams over the device; at least 64 positions (8 per team thread) per split.
-      ws.splits = std::clamp<std::int64_t>(2048 / (d_.batch * d_.kv_heads), 1, std::max<std::int64_t>(1, rows / 64));
+      // About 1024 teams over the device; at least 128 positions (16 per team thread) per split.
+      ws.splits = std::clamp<std::int64_t>(1024 / (d_.batch * d_.kv_heads), 1, std::max<std::int64_t>(1, rows / 128));
     } else {
       KVSIM_REQUIRE(d_.head_dim <= kernels::kMaxHeadDimSerial, "decode attention supports head_dim up to ",
                     kernels::kMaxHeadDimSerial, " on this backend, got ", d_.head_dim);

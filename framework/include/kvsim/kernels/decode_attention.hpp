@@ -221,8 +221,9 @@ struct DecodeAttentionSerial {
   }
 };
 
-// out[seq][head][dim] = sum_p acc_p e^(m_p - M) / sum_p l_p e^(m_p - M), M = max_p m_p. Parts
-// that saw no position have m = -inf and l = 0 and drop out.
+// out[seq][head][dim] = sum_p acc_p e^(m_p - M) / sum_p l_p e^(m_p - M), M = max_p m_p, in one
+// pass with a running maximum; parts that saw no position (l = 0) drop out. Four parts are
+// loaded per step so their loads overlap.
 template <class MemSpace>
 struct MergePartials {
   AttentionPartials<MemSpace> in;
@@ -231,15 +232,23 @@ struct MergePartials {
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t w) const {
     const std::int64_t sh = w / head_dim;  // (seq, head)
     const std::int64_t d = w % head_dim;
-    float M = -INFINITY;
-    for (std::int64_t p = 0; p < in.parts; ++p) M = in.m(sh * in.parts + p) > M ? in.m(sh * in.parts + p) : M;
-    float L = 0, A = 0;
-    for (std::int64_t p = 0; p < in.parts; ++p) {
-      const std::int64_t ph = sh * in.parts + p;
-      if (in.l(ph) == 0.0f) continue;
-      const float f = expf(in.m(ph) - M);
-      L += in.l(ph) * f;
-      A += in.acc(ph * head_dim + d) * f;
+    float M = -INFINITY, L = 0, A = 0;
+    for (std::int64_t p0 = 0; p0 < in.parts; p0 += 4) {
+      float m[4], l[4], a[4];
+      for (int u = 0; u < 4; ++u) {
+        const std::int64_t ph = sh * in.parts + (p0 + u < in.parts ? p0 + u : p0);
+        m[u] = in.m(ph);
+        l[u] = (p0 + u < in.parts) ? in.l(ph) : 0.0f;
+        a[u] = in.acc(ph * head_dim + d);
+      }
+      for (int u = 0; u < 4; ++u) {
+        if (l[u] == 0.0f) continue;
+        const float m_new = m[u] > M ? m[u] : M;
+        const float f_old = expf(M - m_new), f = expf(m[u] - m_new);
+        L = L * f_old + l[u] * f;
+        A = A * f_old + a[u] * f;
+        M = m_new;
+      }
     }
     out(w) = L > 0 ? A / L : 0.0f;
   }
