@@ -57,8 +57,7 @@ template <class ExecSpace, codec::DType D, int G, int W>
 struct DecodeAttentionLanes {
   using Codec = codec::Codec<D>;
   using MemSpace = MemSpaceOf<ExecSpace>;
-  using member_type = typename TeamPolicy<ExecSpace>::member_type;
-  static constexpr int VL = 0;  // lanes = head_dim / W, set at launch
+  using member_type = typename Kokkos::TeamPolicy<ExecSpace, Kokkos::LaunchBounds<128, 8>>::member_type;
 
   AttentionInputs<MemSpace> in;
   AttentionPartials<MemSpace> out;
