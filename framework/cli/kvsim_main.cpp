@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "kvsim/bandwidth_probe.hpp"
 #include "kvsim/config.hpp"
 #include "kvsim/device_info.hpp"
 #include "kvsim/error.hpp"
@@ -90,6 +91,10 @@ int cmd_info(const Args& args) {
             << "HDF5:           " << kvsim::hdf5_version_string() << "\n"
             << "MPI:            " << kvsim::mpi_version_string() << "\n"
             << "yaml-cpp:       " << kvsim::yaml_cpp_version_string() << "\n";
+  // The ceilings every run measures for itself, here on 256 MiB buffers.
+  const kvsim::CopyBandwidth bw = kvsim::measure_copy_bandwidth(std::int64_t(256) << 20, 10);
+  std::cout << "bandwidth:      deep_copy " << bw.deep_copy_GBps << " GB/s, stream copy " << bw.stream_copy_GBps
+            << " GB/s (read + write), read-only " << bw.read_GBps << " GB/s, write-only " << bw.write_GBps << " GB/s\n";
   return 0;
 }
 
