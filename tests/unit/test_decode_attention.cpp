@@ -5,6 +5,7 @@
 
 #include "catch_compat.hpp"
 #include "exec_spaces.hpp"
+#include "small_designs.hpp"
 #include "kvsim/kv_cache.hpp"
 #include "kvsim/synthetic.hpp"
 
@@ -93,23 +94,9 @@ AttentionRun<ExecSpace> run_attention(const CacheDesign& d, const std::vector<st
   return r;
 }
 
+// GQA (4 query heads over 2 KV heads), 40 slots in pages of 8; sinks 4 + window 30; h2o 20 + 12.
 CacheDesign attention_design(DType dt, LayoutKind layout, PolicyKind policy) {
-  CacheDesign d;
-  d.layers = 2;
-  d.heads = 4;
-  d.kv_heads = 2;  // GQA: two query heads per KV head
-  d.head_dim = 32;
-  d.batch = 3;
-  d.max_positions = 40;
-  d.dtype = dt;
-  d.layout = layout;
-  d.page_size = 8;
-  d.policy = policy;
-  d.window = policy == PolicyKind::sinks ? 30 : 40;
-  d.sinks = 4;
-  d.heavy = 20;
-  d.recent = 12;
-  return d;
+  return kvsim::test::small_design(dt, layout, policy, {4, 40, 8, policy == PolicyKind::sinks ? 30 : 40, 4, 20, 12});
 }
 
 double rel_l2(const std::vector<double>& ref, const float* got, std::int64_t n) {

@@ -6,6 +6,7 @@
 
 #include "catch_compat.hpp"
 #include "exec_spaces.hpp"
+#include "small_designs.hpp"
 #include "kvsim/kv_cache.hpp"
 #include "kvsim/synthetic.hpp"
 
@@ -121,22 +122,9 @@ Outcome fill_and_check(const CacheDesign& d, const std::vector<std::int64_t>& le
   return o;
 }
 
+// 12 slots in pages of 4; sinks keep 3 + a window of 9; h2o 5 heavy + 4 recent.
 CacheDesign small_design(DType dt, LayoutKind layout, PolicyKind policy) {
-  CacheDesign d;
-  d.layers = 2;
-  d.kv_heads = 2;
-  d.head_dim = 32;
-  d.batch = 3;
-  d.max_positions = 12;
-  d.dtype = dt;
-  d.layout = layout;
-  d.page_size = 4;
-  d.policy = policy;
-  d.window = policy == PolicyKind::sinks ? 9 : 12;
-  d.sinks = 3;
-  d.heavy = 5;
-  d.recent = 4;
-  return d;
+  return kvsim::test::small_design(dt, layout, policy, {2, 12, 4, policy == PolicyKind::sinks ? 9 : 12, 3, 5, 4});
 }
 
 }  // namespace

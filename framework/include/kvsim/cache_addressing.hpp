@@ -72,4 +72,21 @@ struct PolicyMap {
   }
 };
 
+// What the read kernels (retrieve, decode attention) see of a cache: the stored bytes and
+// scales, where rows live, and which slot each logical row is in.
+template <class MemSpace>
+struct StoredCache {
+  View1D<const unsigned char, MemSpace> data;
+  View1D<const std::uint16_t, MemSpace> group_scales;
+  View1D<const float, MemSpace> head_scales;  // [layer][K|V][kv_head] (fp8)
+  CacheAddressing<MemSpace> addr;
+  PolicyMap map;
+  View1D<const std::int64_t, MemSpace> totals;  // positions appended per sequence
+  View2D<const std::int32_t, MemSpace> order;   // h2o: logical index -> slot
+
+  KOKKOS_INLINE_FUNCTION std::int64_t slot_of(std::int64_t seq, std::int64_t i, std::int64_t total) const {
+    return map.table ? std::int64_t(order(seq, i)) : map.slot_of_position(map.position_of_logical(i, total));
+  }
+};
+
 }  // namespace kvsim

@@ -198,14 +198,10 @@ class KVCache {
     KVSIM_REQUIRE(std::int64_t(out.extent(0)) >= 2 * d_.batch * dense_rows() * d_.row_values(), "dense buffer too small");
     sync_totals();
     if (dense_rows() == 0) return;
-    const CacheAddressing<memory_space> addr = addressing();
-    const PolicyMap map = map_;
     codec::dispatch(d_.dtype, [&](auto tag) {
       constexpr codec::DType D = decltype(tag)::value;
       with_gather_lanes<D>([&](auto k, std::int64_t lanes) {
-        kernels::GatherDecode<ExecSpace, D, Out, decltype(k)::value> kernel{
-            data_, group_scales_, head_scales_, addr, map, totals_dev_, order_[cur_], out, layer, d_.batch, dense_rows(),
-            lanes};
+        kernels::GatherDecode<ExecSpace, D, Out, decltype(k)::value> kernel{stored(), out, layer, d_.batch, dense_rows(), lanes};
         Kokkos::parallel_for("kvsim::gather_decode", RangePolicy<ExecSpace>(exec_, 0, 2 * d_.batch * dense_rows() * lanes),
                              kernel);
       });
@@ -295,9 +291,7 @@ class KVCache {
     const std::int64_t heads = d_.query_heads();
     KVSIM_REQUIRE(std::int64_t(q.extent(0)) == d_.batch * heads * d_.head_dim && out.extent(0) == q.extent(0),
                   "query/output buffers have the wrong size");
-    const kernels::AttentionInputs<memory_space> in{data_,   group_scales_, head_scales_, addressing(),
-                                                    map_,    totals_dev_,   order_[cur_], q,
-                                                    layer,   heads,         ws.splits,    1.0f / std::sqrt(float(d_.head_dim))};
+    const kernels::AttentionInputs<memory_space> in{stored(), q, layer, heads, ws.splits, 1.0f / std::sqrt(float(d_.head_dim))};
     codec::dispatch(d_.dtype, [&](auto tag) {
       constexpr codec::DType D = decltype(tag)::value;
       if (ws.team_size > 0) {
@@ -332,6 +326,10 @@ class KVCache {
   }
 
  private:
+  StoredCache<memory_space> stored() const {
+    return StoredCache<memory_space>{data_, group_scales_, head_scales_, addressing(), map_, totals_dev_, order_[cur_]};
+  }
+
   CacheAddressing<memory_space> addressing() const {
     return CacheAddressing<memory_space>{d_.batch,   d_.kv_heads, d_.head_dim,
                                          capacity(), page_shift_, d_.layout == LayoutKind::paged ? d_.pages_per_sequence() : 0,

@@ -30,20 +30,10 @@ struct AttentionPartials {
 // Everything both attention kernels read.
 template <class MemSpace>
 struct AttentionInputs {
-  View1D<const unsigned char, MemSpace> data;
-  View1D<const std::uint16_t, MemSpace> group_scales;
-  View1D<const float, MemSpace> head_scales;
-  CacheAddressing<MemSpace> addr;
-  PolicyMap map;
-  View1D<const std::int64_t, MemSpace> totals;
-  View2D<const std::int32_t, MemSpace> order;  // h2o
-  View1D<const float, MemSpace> q;             // [seq][head][dim]
+  StoredCache<MemSpace> cache;
+  View1D<const float, MemSpace> q;  // [seq][head][dim]
   std::int64_t layer, heads, splits;
   float scale;  // 1 / sqrt(head_dim)
-
-  KOKKOS_INLINE_FUNCTION std::int64_t slot_of(std::int64_t seq, std::int64_t i, std::int64_t total) const {
-    return map.table ? std::int64_t(order(seq, i)) : map.slot_of_position(map.position_of_logical(i, total));
-  }
   // Positions [begin, end) of split `split` of a sequence holding `valid` positions.
   KOKKOS_INLINE_FUNCTION void split_range(std::int64_t valid, std::int64_t split, std::int64_t& begin,
                                           std::int64_t& end) const {
@@ -65,14 +55,14 @@ struct DecodeAttentionLanes {
 
   // League: (seq, kv_head, split); team threads take every team_size-th position of the split.
   KOKKOS_INLINE_FUNCTION void operator()(const member_type& team) const {
-    const std::int64_t kvh = in.addr.kv_heads;
+    const std::int64_t kvh = in.cache.addr.kv_heads;
     const std::int64_t split = team.league_rank() % in.splits;
     const std::int64_t kv_head = (team.league_rank() / in.splits) % kvh;
     const std::int64_t seq = team.league_rank() / (in.splits * kvh);
-    const std::int64_t total = in.totals(seq);
+    const std::int64_t total = in.cache.totals(seq);
     std::int64_t begin, end;
-    in.split_range(in.map.valid(total), split, begin, end);
-    const std::int64_t hd = in.addr.head_dim;
+    in.split_range(in.cache.map.valid(total), split, begin, end);
+    const std::int64_t hd = in.cache.addr.head_dim;
     const std::int64_t head0 = kv_head * G;
     float q[G][W], acc[G][W], m[G], l[G];
     Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, lanes), [&](const int lane) {
@@ -85,24 +75,24 @@ struct DecodeAttentionLanes {
         l[g] = 0.0f;
       }
     });
-    const float kscale = Codec::head_scale ? in.head_scales((in.layer * 2 + 0) * kvh + kv_head) : 1.0f;
-    const float vscale = Codec::head_scale ? in.head_scales((in.layer * 2 + 1) * kvh + kv_head) : 1.0f;
+    const float kscale = Codec::head_scale ? in.cache.head_scales((in.layer * 2 + 0) * kvh + kv_head) : 1.0f;
+    const float vscale = Codec::head_scale ? in.cache.head_scales((in.layer * 2 + 1) * kvh + kv_head) : 1.0f;
     // Two positions per step, both rows loaded before either is used: twice the loads in flight.
     const std::int64_t stride = team.team_size();
     for (std::int64_t i0 = begin + team.team_rank(); i0 < end; i0 += 2 * stride) {
       const bool two = i0 + stride < end;
       std::int64_t kbase[2], vbase[2];
       for (int u = 0; u < 2; ++u) {
-        const std::int64_t slot = in.slot_of(seq, (u == 0 || two) ? i0 + u * stride : i0, total);
-        kbase[u] = in.addr.index(in.layer, 0, seq, slot, kv_head, 0);
-        vbase[u] = in.addr.index(in.layer, 1, seq, slot, kv_head, 0);
+        const std::int64_t slot = in.cache.slot_of(seq, (u == 0 || two) ? i0 + u * stride : i0, total);
+        kbase[u] = in.cache.addr.index(in.layer, 0, seq, slot, kv_head, 0);
+        vbase[u] = in.cache.addr.index(in.layer, 1, seq, slot, kv_head, 0);
       }
       float k[2][W], v[2][W];
       Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, lanes), [&](const int lane) {
         for (int u = 0; u < 2; ++u)
           for (int w = 0; w < W; w += 4) {
-            Codec::decode4(in.data.data(), kbase[u] + lane * W + w, in.group_scales.data(), kscale, k[u] + w);
-            Codec::decode4(in.data.data(), vbase[u] + lane * W + w, in.group_scales.data(), vscale, v[u] + w);
+            Codec::decode4(in.cache.data.data(), kbase[u] + lane * W + w, in.cache.group_scales.data(), kscale, k[u] + w);
+            Codec::decode4(in.cache.data.data(), vbase[u] + lane * W + w, in.cache.group_scales.data(), vscale, v[u] + w);
           }
       });
       for (int u = 0; u < 2; ++u) {
@@ -180,27 +170,27 @@ struct DecodeAttentionSerial {
     const std::int64_t split = w % in.splits;
     const std::int64_t head = (w / in.splits) % in.heads;
     const std::int64_t seq = w / (in.splits * in.heads);
-    const std::int64_t kvh = in.addr.kv_heads;
+    const std::int64_t kvh = in.cache.addr.kv_heads;
     const std::int64_t kv_head = head / (in.heads / kvh);
-    const std::int64_t hd = in.addr.head_dim;
-    const std::int64_t total = in.totals(seq);
+    const std::int64_t hd = in.cache.addr.head_dim;
+    const std::int64_t total = in.cache.totals(seq);
     std::int64_t begin, end;
-    in.split_range(in.map.valid(total), split, begin, end);
+    in.split_range(in.cache.map.valid(total), split, begin, end);
     float q[kMaxHeadDimSerial], acc[kMaxHeadDimSerial], k[4], v[4];
     for (std::int64_t d = 0; d < hd; ++d) {
       q[d] = in.q((seq * in.heads + head) * hd + d) * in.scale;
       acc[d] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
-    const float kscale = Codec::head_scale ? in.head_scales((in.layer * 2 + 0) * kvh + kv_head) : 1.0f;
-    const float vscale = Codec::head_scale ? in.head_scales((in.layer * 2 + 1) * kvh + kv_head) : 1.0f;
+    const float kscale = Codec::head_scale ? in.cache.head_scales((in.layer * 2 + 0) * kvh + kv_head) : 1.0f;
+    const float vscale = Codec::head_scale ? in.cache.head_scales((in.layer * 2 + 1) * kvh + kv_head) : 1.0f;
     for (std::int64_t i = begin; i < end; ++i) {
-      const std::int64_t slot = in.slot_of(seq, i, total);
-      const std::int64_t kbase = in.addr.index(in.layer, 0, seq, slot, kv_head, 0);
-      const std::int64_t vbase = in.addr.index(in.layer, 1, seq, slot, kv_head, 0);
+      const std::int64_t slot = in.cache.slot_of(seq, i, total);
+      const std::int64_t kbase = in.cache.addr.index(in.layer, 0, seq, slot, kv_head, 0);
+      const std::int64_t vbase = in.cache.addr.index(in.layer, 1, seq, slot, kv_head, 0);
       float s = 0;
       for (std::int64_t d = 0; d < hd; d += 4) {
-        Codec::decode4(in.data.data(), kbase + d, in.group_scales.data(), kscale, k);
+        Codec::decode4(in.cache.data.data(), kbase + d, in.cache.group_scales.data(), kscale, k);
         s += q[d] * k[0] + q[d + 1] * k[1] + q[d + 2] * k[2] + q[d + 3] * k[3];
       }
       const float m_new = s > m ? s : m;
@@ -209,7 +199,7 @@ struct DecodeAttentionSerial {
       l = l * corr + p;
       m = m_new;
       for (std::int64_t d = 0; d < hd; d += 4) {
-        Codec::decode4(in.data.data(), vbase + d, in.group_scales.data(), vscale, v);
+        Codec::decode4(in.cache.data.data(), vbase + d, in.cache.group_scales.data(), vscale, v);
         for (int j = 0; j < 4; ++j) acc[d + j] = acc[d + j] * corr + p * v[j];
       }
     }

@@ -42,13 +42,7 @@ struct GatherDecode {
   static constexpr int V = gather_values<D>;
   using MemSpace = MemSpaceOf<ExecSpace>;
 
-  View1D<const unsigned char, MemSpace> data;
-  View1D<const std::uint16_t, MemSpace> group_scales;
-  View1D<const float, MemSpace> head_scales;
-  CacheAddressing<MemSpace> addr;
-  PolicyMap map;
-  View1D<const std::int64_t, MemSpace> totals;
-  View2D<const std::int32_t, MemSpace> order;  // h2o: logical index -> slot
+  StoredCache<MemSpace> cache;
   View1D<Out, MemSpace> out;
   std::int64_t layer, batch, rows;  // rows: dense rows per (K|V, seq)
   std::int64_t lanes;               // per row: row values / (V * K)
@@ -59,11 +53,10 @@ struct GatherDecode {
     const std::int64_t i = row % rows;
     const std::int64_t seq = (row / rows) % batch;
     const std::int64_t kv = row / (rows * batch);
-    const std::int64_t total = totals(seq);
-    if (i >= map.valid(total)) return;
-    const std::int64_t slot = map.table ? std::int64_t(order(seq, i)) : map.slot_of_position(map.position_of_logical(i, total));
-    const std::int64_t base = addr.index(layer, kv, seq, slot, 0, 0);
-    const std::int64_t row_values = addr.kv_heads * addr.head_dim;
+    const std::int64_t total = cache.totals(seq);
+    if (i >= cache.map.valid(total)) return;
+    const std::int64_t base = cache.addr.index(layer, kv, seq, cache.slot_of(seq, i, total), 0, 0);
+    const std::int64_t row_values = cache.addr.kv_heads * cache.addr.head_dim;
     Out* dst = out.data() + ((kv * batch + seq) * rows + i) * row_values;
     if (K == 0) {  // host backends: one item walks its whole row, in order
       for (std::int64_t j = 0; j < row_values; j += V) {
@@ -83,11 +76,12 @@ struct GatherDecode {
   KOKKOS_INLINE_FUNCTION void decode_at(std::int64_t layer_, std::int64_t kv, std::int64_t base, std::int64_t j,
                                         float* v) const {
     float scale = 1.0f;
-    if (Codec::head_scale) scale = head_scales((layer_ * 2 + kv) * addr.kv_heads + j / addr.head_dim);
+    if (Codec::head_scale) scale = cache.head_scales((layer_ * 2 + kv) * cache.addr.kv_heads + j / cache.addr.head_dim);
+    const std::int64_t e = row_element(cache.addr, base, j);
     if constexpr (V == 4) {
-      Codec::decode4(data.data(), row_element(addr, base, j), group_scales.data(), scale, v);
+      Codec::decode4(cache.data.data(), e, cache.group_scales.data(), scale, v);
     } else {
-      Codec::decode(data.data(), row_element(addr, base, j), group_scales.data(), scale, v);
+      Codec::decode(cache.data.data(), e, cache.group_scales.data(), scale, v);
     }
   }
 };
