@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -15,6 +16,7 @@
 #include "kvsim/error.hpp"
 #include "kvsim/experiment.hpp"
 #include "kvsim/kokkos_abstraction.hpp"
+#include "kvsim/progress.hpp"
 #include "kvsim/result_file.hpp"
 #include "kvsim/version.hpp"
 
@@ -106,43 +108,82 @@ int cmd_validate(const std::string& config_path, const std::vector<std::string>&
   return 0;
 }
 
-int cmd_run(const Args& args, const std::string& config_path, const std::string& output,
-            const std::vector<std::string>& sets, const std::string& command_line) {
-  std::vector<kvsim::ExperimentConfig> points = kvsim::load_experiment(config_path, load_options(sets));
-  const std::string out_path = output.empty() ? points.front().output : output;
+struct RunFlags {
+  std::string output;
+  std::vector<std::string> sets;
+  bool resume = false;
+  bool force = false;
+};
+
+int cmd_run(const Args& args, const std::string& config_path, const RunFlags& flags, const std::string& command_line) {
+  std::vector<kvsim::ExperimentConfig> points = kvsim::load_experiment(config_path, load_options(flags.sets));
+  const std::string out_path = flags.output.empty() ? points.front().output : flags.output;
+  const std::string hash = kvsim::experiment_hash(points);  // before `max` is resolved for this device
+
+  // What an earlier run of this experiment already finished (--resume), checked before Kokkos starts.
+  std::vector<kvsim::ResultRow> rows;
+  std::vector<bool> have(points.size(), false);
+  kvsim::RunProvenance prov;
+  prov.created = kvsim::utc_now_iso8601();
+  std::error_code ec;
+  if (flags.resume && std::filesystem::exists(out_path, ec)) {
+    kvsim::StoredRun stored = kvsim::read_result_file(out_path);
+    if (stored.config_hash != hash && !flags.force)
+      throw kvsim::InputError(out_path + ": --resume: the experiment's config changed since this file was written "
+                              "(--force keeps the points whose config is unchanged and reruns the rest)");
+    for (auto& row : stored.rows) {
+      const auto n = std::size_t(row.point);
+      if (row.point >= 0 && n < points.size() && !have[n] && row.config_yaml == kvsim::to_yaml(points[n])) {
+        have[n] = true;
+        rows.push_back(std::move(row));
+      }
+    }
+    prov.created = stored.created;
+    prov.resumed = stored.resumed + 1;
+  }
+
   KokkosSession kokkos(args.kokkos);
   const kvsim::DeviceInfo dev = kvsim::query_device();
-  for (auto& c : points) {
-    kvsim::resolve_max_context(c, dev.free_bytes);
-    kvsim::check_fits_device(c);
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    if (have[i]) continue;
+    kvsim::resolve_max_context(points[i], dev.free_bytes);
+    kvsim::check_fits_device(points[i]);
   }
   kvsim::ResultFile file(out_path);
 
-  kvsim::RunProvenance prov;
   prov.backend = dev.backend;
   prov.device = dev.name;
   prov.kokkos_version = kvsim::kokkos_version_string();
   prov.config_yaml = kvsim::to_yaml(points.front());
   prov.config_file = config_path;
+  prov.config_hash = hash;
   prov.command_line = command_line;
-  prov.created = kvsim::utc_now_iso8601();
-  std::cerr << "kvsim: " << points.front().name << ": " << points.size() << " point(s) on " << dev.backend << " ("
-            << dev.name << ")\n";
+  const auto done = std::int64_t(rows.size());
+  kvsim::Progress progress(std::int64_t(points.size()), done, kvsim::stderr_is_terminal());
+  progress.message(points.front().name + ": " + std::to_string(points.size()) + " point(s) on " + dev.backend + " (" +
+                   dev.name + ")" + (done ? ", " + std::to_string(done) + " already in " + out_path : ""));
   prov.copy = kvsim::measure_copy_bandwidth(points.front().run.copy_probe_mb << 20, 10);
-  std::cerr << "kvsim: bandwidth: deep_copy " << prov.copy.deep_copy_GBps << " GB/s, stream copy "
-            << prov.copy.stream_copy_GBps << " GB/s (read + write), read-only " << prov.copy.read_GBps
-            << " GB/s, write-only " << prov.copy.write_GBps << " GB/s\n";
+  std::ostringstream bw;
+  bw << "bandwidth: deep_copy " << prov.copy.deep_copy_GBps << " GB/s, stream copy " << prov.copy.stream_copy_GBps
+     << " GB/s (read + write), read-only " << prov.copy.read_GBps << " GB/s, write-only " << prov.copy.write_GBps << " GB/s";
+  progress.message(bw.str());
 
-  std::vector<kvsim::PointResult> results;
+  if (done == std::int64_t(points.size())) file.write(prov, rows, true, kvsim::utc_now_iso8601());
   for (std::size_t i = 0; i < points.size(); ++i) {
+    if (have[i]) continue;
     const auto& c = points[i];
     std::string label;
-    for (const auto& [k, v] : c.sweep) label += " " + k + "=" + v;
-    std::cerr << "kvsim: point " << i + 1 << "/" << points.size() << label << "\n";
-    results.push_back(kvsim::run_point(c, std::int64_t(i), prov.copy));
-    const auto& r = results.back();
-    std::cout << "point " << i << ":" << label << " " << c.cache.dtype << " " << c.cache.layout << " " << c.cache.policy
-              << ", batch " << c.batch << ", " << r.valid_positions << " positions held, cache "
+    for (const auto& [k, v] : c.sweep) label += (label.empty() ? "" : " ") + k + "=" + v;
+    progress.begin(std::int64_t(i), label);
+    Kokkos::Timer timer;
+    const kvsim::PointResult r = kvsim::run_point(c, std::int64_t(i), prov.copy);
+    progress.end(timer.seconds());
+    rows.push_back(kvsim::make_row(r));
+    have[i] = true;
+    // Every finished point reaches the disk before the next starts.
+    file.write(prov, rows, rows.size() == points.size(), kvsim::utc_now_iso8601());
+    std::cout << "point " << i << ": " << label << (label.empty() ? "" : " ") << c.cache.dtype << " " << c.cache.layout << " "
+              << c.cache.policy << ", batch " << c.batch << ", " << r.valid_positions << " positions held, cache "
               << human_bytes(r.kv_cache_bytes) << "\n"
               << "  fill (" << c.fill.mode << ")  " << r.fill_positions_per_s << " positions/s, " << r.fill_GBps << " GB/s ("
               << 100.0 * r.fill_fraction_of_copy << "% of copy, " << 100.0 * r.fill_fraction_of_roofline
@@ -159,7 +200,6 @@ int cmd_run(const Args& args, const std::string& config_path, const std::string&
                 << 100.0 * r.attention_fraction_of_read << "% of read-only), weights " << r.weights_ms
                 << " ms per token; attention rel. error vs float64 " << r.attention_rel_err << "\n";
   }
-  file.commit(prov, results, kvsim::utc_now_iso8601());
   std::cout << "wrote " << file.path() << "\n";
   return 0;
 }
@@ -170,8 +210,9 @@ int dispatch(int argc, char** argv) {
   app.set_version_flag("--version", std::string(kvsim::version()) + " (" + kvsim::git_sha() + ")");
   app.require_subcommand(1);
 
-  std::string config_path, output;
-  std::vector<std::string> sets;
+  std::string config_path;
+  RunFlags flags;
+  std::vector<std::string>& sets = flags.sets;
   bool print = false;
   auto add_set = [&](CLI::App* sub) {
     sub->add_option("--set", sets, "override a config key, e.g. --set cache.max_positions=1024 (repeatable)")
@@ -181,7 +222,9 @@ int dispatch(int argc, char** argv) {
   };
   CLI::App* run = app.add_subcommand("run", "run an experiment config and write its HDF5 result file");
   run->add_option("config", config_path, "experiment YAML")->required();
-  run->add_option("-o,--output", output, "result file (default: the config's output key)");
+  run->add_option("-o,--output", flags.output, "result file (default: the config's output key)");
+  CLI::Option* resume = run->add_flag("--resume", flags.resume, "run only the points missing from the result file");
+  run->add_flag("--force", flags.force, "with --resume: accept a changed config, keeping the unchanged points")->needs(resume);
   add_set(run);
   CLI::App* validate = app.add_subcommand("validate", "check a config and exit (2 if it is refused)");
   validate->add_option("config", config_path, "experiment YAML")->required();
@@ -203,7 +246,7 @@ int dispatch(int argc, char** argv) {
     return 2;
   }
 
-  if (run->parsed()) return cmd_run(args, config_path, output, sets, quote_command_line(argc, argv));
+  if (run->parsed()) return cmd_run(args, config_path, flags, quote_command_line(argc, argv));
   if (validate->parsed()) return cmd_validate(config_path, sets, print);
   return cmd_info(args);
 }

@@ -52,6 +52,10 @@ void write_attribute(hid_t obj, const std::string& name, std::int64_t value) {
   write_attr_raw(obj, name, H5T_NATIVE_INT64, &value);
 }
 
+void write_attribute(hid_t obj, const std::string& name, std::uint64_t value) {
+  write_attr_raw(obj, name, H5T_NATIVE_UINT64, &value);
+}
+
 void write_attribute(hid_t obj, const std::string& name, double value) {
   write_attr_raw(obj, name, H5T_NATIVE_DOUBLE, &value);
 }

@@ -1,73 +1,33 @@
 #include "kvsim/result_file.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <system_error>
 #include <tuple>
 
 #include "kvsim/error.hpp"
+#include "kvsim/hdf5_reader.hpp"
 #include "kvsim/hdf5_writer.hpp"
+#include "kvsim/synthetic.hpp"
 #include "kvsim/version.hpp"
 
 namespace kvsim {
 namespace fs = std::filesystem;
 
-std::string utc_now_iso8601() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+namespace {
 
-ResultFile::ResultFile(std::string final_path) : final_path_(std::move(final_path)) {
-  partial_path_ = final_path_ + ".partial";
-  h5::silence_error_stack();
-  const fs::path parent = fs::path(final_path_).parent_path();
-  std::error_code ec;
-  if (!parent.empty() && !fs::exists(parent, ec)) {
-    fs::create_directories(parent, ec);
-    if (ec) throw InputError(final_path_ + ": output: cannot create directory '" + parent.string() + "': " + ec.message());
-  }
-  if (fs::is_directory(final_path_, ec)) throw InputError(final_path_ + ": output: is a directory");
-  const hid_t id = H5Fcreate(partial_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (id < 0) throw InputError(final_path_ + ": output: cannot create '" + partial_path_ + "' (permission denied or invalid path)");
-  file_id_ = id;
-}
+using I = std::int64_t;
+template <class T>
+using Getter = T (*)(const PointResult&);
 
-ResultFile::~ResultFile() {
-  if (file_id_ >= 0) H5Fclose(static_cast<hid_t>(file_id_));
-  if (!committed_) {
-    std::error_code ec;
-    fs::remove(partial_path_, ec);
-  }
-}
-
-void ResultFile::commit(const RunProvenance& p, const std::vector<PointResult>& points, const std::string& finished) {
-  h5::Handle file = h5::file_handle(static_cast<hid_t>(file_id_), "result file");
-  file_id_ = -1;  // owned by the handle from here on
-
-  h5::write_attribute(file, "kvsim_schema", std::int64_t(1));
-  h5::write_attribute(file, "kvsim_version", std::string(version()));
-  h5::write_attribute(file, "git_sha", std::string(git_sha()));
-  h5::write_attribute(file, "backend", p.backend);
-  h5::write_attribute(file, "device", p.device);
-  h5::write_attribute(file, "kokkos_version", p.kokkos_version);
-  h5::write_attribute(file, "config", p.config_yaml);
-  h5::write_attribute(file, "config_file", p.config_file);
-  h5::write_attribute(file, "command_line", p.command_line);
-  h5::write_attribute(file, "created", p.created);
-  h5::write_attribute(file, "finished", finished);
-  h5::write_attribute(file, "copy_GBps", p.copy.ceiling());
-  h5::write_attribute(file, "deep_copy_GBps", p.copy.deep_copy_GBps);
-  h5::write_attribute(file, "stream_copy_GBps", p.copy.stream_copy_GBps);
-  h5::write_attribute(file, "read_GBps", p.copy.read_GBps);
-  h5::write_attribute(file, "write_GBps", p.copy.write_GBps);
-
-  // Columns are declared once, with their units, as (name, units, value of a point).
-  using I = std::int64_t;
-  const std::vector<std::tuple<const char*, const char*, I (*)(const PointResult&)>> ints{
+// The summary columns, in schema order, declared once: name, units, value of a point.
+const std::vector<std::tuple<const char*, const char*, Getter<I>>>& int_columns() {
+  static const std::vector<std::tuple<const char*, const char*, Getter<I>>> v{
       {"point", "1", [](const PointResult& r) { return r.point; }},
       {"positions", "positions", [](const PointResult& r) { return r.config.fill.positions; }},
       {"max_positions", "positions", [](const PointResult& r) { return r.config.cache.max_positions; }},
@@ -94,7 +54,11 @@ void ResultFile::commit(const RunProvenance& p, const std::vector<PointResult>& 
       {"attention_bytes", "bytes", [](const PointResult& r) { return r.attention_bytes; }},
       {"weight_bytes", "bytes", [](const PointResult& r) { return r.config.model.weight_bytes; }},
   };
-  const std::vector<std::tuple<const char*, const char*, double (*)(const PointResult&)>> reals{
+  return v;
+}
+
+const std::vector<std::tuple<const char*, const char*, Getter<double>>>& real_columns() {
+  static const std::vector<std::tuple<const char*, const char*, Getter<double>>> v{
       {"fill_positions_per_s", "positions/s", [](const PointResult& r) { return r.fill_positions_per_s; }},
       {"fill_GBps", "GB/s", [](const PointResult& r) { return r.fill_GBps; }},
       {"fill_fraction_of_copy", "1", [](const PointResult& r) { return r.fill_fraction_of_copy; }},
@@ -114,65 +78,224 @@ void ResultFile::commit(const RunProvenance& p, const std::vector<PointResult>& 
       {"weights_GBps", "GB/s", [](const PointResult& r) { return r.weights_GBps; }},
       {"attention_rel_err", "1", [](const PointResult& r) { return r.attention_rel_err; }},
   };
-  const std::vector<std::tuple<const char*, std::string (*)(const PointResult&)>> texts{
+  return v;
+}
+
+std::string sweep_label(const PointResult& r) {
+  std::string s;
+  for (const auto& [k, v] : r.config.sweep) s += (s.empty() ? "" : ",") + k + "=" + v;
+  return s;
+}
+
+const std::vector<std::tuple<const char*, std::string (*)(const PointResult&)>>& text_columns() {
+  static const std::vector<std::tuple<const char*, std::string (*)(const PointResult&)>> v{
       {"dtype", [](const PointResult& r) { return r.config.cache.dtype; }},
       {"layout", [](const PointResult& r) { return r.config.cache.layout; }},
       {"policy", [](const PointResult& r) { return r.config.cache.policy; }},
       {"fill_mode", [](const PointResult& r) { return r.config.fill.mode; }},
       {"retrieve_output", [](const PointResult& r) { return r.config.retrieve.output; }},
       {"lengths", [](const PointResult& r) { return r.config.lengths_spec; }},
-      {"sweep", [](const PointResult& r) {
-         std::string s;
-         for (const auto& [k, v] : r.config.sweep) s += (s.empty() ? "" : ",") + k + "=" + v;
-         return s;
-       }},
+      {"sweep", sweep_label},
   };
-  {
-    h5::Handle g = h5::create_group(file, "summary");
-    for (const auto& [name, units, get] : ints) {
-      std::vector<I> col;
-      for (const auto& r : points) col.push_back(get(r));
-      h5::write_column(g, name, col, units);
-    }
-    for (const auto& [name, units, get] : reals) {
-      std::vector<double> col;
-      for (const auto& r : points) col.push_back(get(r));
-      h5::write_column(g, name, col, units);
-    }
-    for (const auto& [name, get] : texts) {
-      std::vector<std::string> col;
-      for (const auto& r : points) col.push_back(get(r));
-      h5::write_column(g, name, col, "");
-    }
-    std::vector<std::uint64_t> checksum;
-    for (const auto& r : points) checksum.push_back(r.checksum);
-    h5::write_column(g, "checksum", checksum, "1");
-  }
-  {
-    h5::Handle pts = h5::create_group(file, "points");
-    for (const auto& r : points) {
-      h5::Handle g = h5::create_group(pts, std::to_string(r.point));
-      h5::write_column(g, "fill_seconds", r.fill_seconds, "s");
-      h5::write_column(g, "retrieve_seconds", r.retrieve_seconds, "s");
-      h5::write_column(g, "lengths", r.config.lengths, "positions");
-      if (!r.decode_seconds.empty()) h5::write_column(g, "decode_seconds", r.decode_seconds, "s");
-      if (!r.h2o_evicted.empty()) {
-        h5::Handle ev = h5::create_group(g, "h2o_evicted");
-        for (std::size_t s = 0; s < r.h2o_evicted.size(); ++s)
-          h5::write_column(ev, std::to_string(s), r.h2o_evicted[s], "positions");
-      }
-      h5::write_attribute(g, "config", to_yaml(r.config));
-      h5::write_attribute(g, "warmup", std::int64_t(r.config.run.warmup));
-      h5::write_attribute(g, "repetitions", std::int64_t(r.config.run.repetitions));
-    }
-  }
-  h5::write_attribute(file, "complete", std::int64_t(1));
-  if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) throw RuntimeError("HDF5: flushing " + partial_path_ + " failed");
-  file.close(partial_path_);
+  return v;
+}
+
+const char* kSeries[] = {"fill_seconds", "retrieve_seconds", "decode_seconds"};
+
+std::string units_of(const std::string& name) {
+  for (const auto& [n, u, g] : int_columns())
+    if (name == n) return u;
+  for (const auto& [n, u, g] : real_columns())
+    if (name == n) return u;
+  return "";
+}
+
+// Forces a file's bytes, and its directory entry, to stable storage.
+void sync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+std::string utc_now_iso8601() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+ResultRow make_row(const PointResult& r) {
+  ResultRow row;
+  row.point = r.point;
+  for (const auto& [name, units, get] : int_columns()) row.ints.emplace_back(name, get(r));
+  for (const auto& [name, units, get] : real_columns()) row.reals.emplace_back(name, get(r));
+  for (const auto& [name, get] : text_columns()) row.texts.emplace_back(name, get(r));
+  row.checksum = r.checksum;
+  row.seconds = {{"fill_seconds", r.fill_seconds}, {"retrieve_seconds", r.retrieve_seconds}};
+  if (!r.decode_seconds.empty()) row.seconds.emplace_back("decode_seconds", r.decode_seconds);
+  row.lengths = r.config.lengths;
+  row.h2o_evicted = r.h2o_evicted;
+  row.config_yaml = to_yaml(r.config);
+  row.warmup = r.config.run.warmup;
+  row.repetitions = r.config.run.repetitions;
+  return row;
+}
+
+std::string experiment_hash(const std::vector<ExperimentConfig>& points) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a over the points' resolved YAML
+  const auto add = [&](const std::string& s) {
+    for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
+  };
+  add(std::to_string(points.size()));
+  for (const auto& p : points) add(to_yaml(p));
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(synthetic::mix64(h)));
+  return buf;
+}
+
+ResultFile::ResultFile(std::string final_path) : final_path_(std::move(final_path)) {
+  partial_path_ = final_path_ + ".partial";
+  h5::silence_error_stack();
+  const fs::path parent = fs::path(final_path_).parent_path();
   std::error_code ec;
-  fs::rename(partial_path_, final_path_, ec);
+  if (!parent.empty() && !fs::exists(parent, ec)) {
+    fs::create_directories(parent, ec);
+    if (ec) throw InputError(final_path_ + ": output: cannot create directory '" + parent.string() + "': " + ec.message());
+  }
+  if (fs::is_directory(final_path_, ec)) throw InputError(final_path_ + ": output: is a directory");
+  const hid_t id = H5Fcreate(partial_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (id < 0) throw InputError(final_path_ + ": output: cannot create '" + partial_path_ + "' (permission denied or invalid path)");
+  H5Fclose(id);
+  fs::remove(partial_path_, ec);
+}
+
+ResultFile::~ResultFile() {
+  std::error_code ec;
+  fs::remove(partial_path_, ec);
+}
+
+void ResultFile::write(const RunProvenance& p, std::vector<ResultRow> rows, bool complete, const std::string& finished) {
+  std::sort(rows.begin(), rows.end(), [](const ResultRow& a, const ResultRow& b) { return a.point < b.point; });
+  {
+    h5::Handle file = h5::file_handle(H5Fcreate(partial_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+                                      "creating " + partial_path_);
+    h5::write_attribute(file, "kvsim_schema", std::int64_t(1));
+    h5::write_attribute(file, "kvsim_version", std::string(version()));
+    h5::write_attribute(file, "git_sha", std::string(git_sha()));
+    h5::write_attribute(file, "backend", p.backend);
+    h5::write_attribute(file, "device", p.device);
+    h5::write_attribute(file, "kokkos_version", p.kokkos_version);
+    h5::write_attribute(file, "config", p.config_yaml);
+    h5::write_attribute(file, "config_file", p.config_file);
+    h5::write_attribute(file, "config_hash", p.config_hash);
+    h5::write_attribute(file, "command_line", p.command_line);
+    h5::write_attribute(file, "created", p.created);
+    h5::write_attribute(file, "finished", finished);
+    h5::write_attribute(file, "resumed", p.resumed);
+    h5::write_attribute(file, "copy_GBps", p.copy.ceiling());
+    h5::write_attribute(file, "deep_copy_GBps", p.copy.deep_copy_GBps);
+    h5::write_attribute(file, "stream_copy_GBps", p.copy.stream_copy_GBps);
+    h5::write_attribute(file, "read_GBps", p.copy.read_GBps);
+    h5::write_attribute(file, "write_GBps", p.copy.write_GBps);
+    {
+      h5::Handle g = h5::create_group(file, "summary");
+      const ResultRow* first = rows.empty() ? nullptr : &rows.front();
+      const auto column = [&](auto member, std::size_t k) {
+        using V = typename std::decay_t<decltype((first->*member)[0].second)>;
+        std::vector<V> col;
+        for (const auto& r : rows) col.push_back((r.*member)[k].second);
+        return col;
+      };
+      for (std::size_t k = 0; k < int_columns().size(); ++k) {
+        const std::string name = std::get<0>(int_columns()[k]);
+        h5::write_column(g, name, first ? column(&ResultRow::ints, k) : std::vector<I>{}, units_of(name));
+      }
+      for (std::size_t k = 0; k < real_columns().size(); ++k) {
+        const std::string name = std::get<0>(real_columns()[k]);
+        h5::write_column(g, name, first ? column(&ResultRow::reals, k) : std::vector<double>{}, units_of(name));
+      }
+      for (std::size_t k = 0; k < text_columns().size(); ++k)
+        h5::write_column(g, std::get<0>(text_columns()[k]), first ? column(&ResultRow::texts, k) : std::vector<std::string>{}, "");
+      std::vector<std::uint64_t> checksum;
+      for (const auto& r : rows) checksum.push_back(r.checksum);
+      h5::write_column(g, "checksum", checksum, "1");
+    }
+    {
+      h5::Handle pts = h5::create_group(file, "points");
+      for (const auto& r : rows) {
+        h5::Handle g = h5::create_group(pts, std::to_string(r.point));
+        for (const auto& [name, values] : r.seconds) h5::write_column(g, name, values, "s");
+        h5::write_column(g, "lengths", r.lengths, "positions");
+        if (!r.h2o_evicted.empty()) {
+          h5::Handle ev = h5::create_group(g, "h2o_evicted");
+          for (std::size_t s = 0; s < r.h2o_evicted.size(); ++s)
+            h5::write_column(ev, std::to_string(s), r.h2o_evicted[s], "positions");
+        }
+        // The point's summary row again, as attributes: what --resume reads back.
+        for (const auto& [name, v] : r.ints) h5::write_attribute(g, name, v);
+        for (const auto& [name, v] : r.reals) h5::write_attribute(g, name, v);
+        for (const auto& [name, v] : r.texts) h5::write_attribute(g, name, v);
+        h5::write_attribute(g, "checksum", r.checksum);
+        h5::write_attribute(g, "config", r.config_yaml);
+        h5::write_attribute(g, "warmup", r.warmup);
+        h5::write_attribute(g, "repetitions", r.repetitions);
+      }
+    }
+    h5::write_attribute(file, "complete", std::int64_t(complete ? 1 : 0));
+    if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) throw RuntimeError("HDF5: flushing " + partial_path_ + " failed");
+    file.close(partial_path_);
+  }
+  sync_path(partial_path_);
+  std::error_code ec;
+  fs::rename(partial_path_, final_path_, ec);  // atomic: OUT is the old snapshot or the new one
   if (ec) throw RuntimeError("cannot rename " + partial_path_ + " to " + final_path_ + ": " + ec.message());
-  committed_ = true;
+  const fs::path parent = fs::path(final_path_).parent_path();
+  sync_path(parent.empty() ? "." : parent.string());
+}
+
+StoredRun read_result_file(const std::string& path) {
+  h5::silence_error_stack();
+  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (id < 0) throw InputError(path + ": --resume: not a readable HDF5 file");
+  h5::Handle file = h5::file_handle(id, path);
+  StoredRun run;
+  try {
+    if (h5::read_int_attribute(file, "kvsim_schema") != 1) throw InputError(path + ": --resume: unsupported kvsim_schema");
+    run.config_hash = h5::has_attribute(file, "config_hash") ? h5::read_string_attribute(file, "config_hash") : "";
+    run.created = h5::read_string_attribute(file, "created");
+    run.resumed = h5::has_attribute(file, "resumed") ? h5::read_int_attribute(file, "resumed") : 0;
+    run.complete = h5::read_int_attribute(file, "complete") == 1;
+    h5::Handle pts = h5::group_handle(H5Gopen2(file, "points", H5P_DEFAULT), "opening /points");
+    for (const auto& name : h5::list_links(pts)) {
+      h5::Handle g = h5::group_handle(H5Gopen2(pts, name.c_str(), H5P_DEFAULT), "opening /points/" + name);
+      ResultRow row;
+      for (const auto& [n, u, get] : int_columns()) row.ints.emplace_back(n, h5::read_int_attribute(g, n));
+      for (const auto& [n, u, get] : real_columns()) row.reals.emplace_back(n, h5::read_double_attribute(g, n));
+      for (const auto& [n, get] : text_columns()) row.texts.emplace_back(n, h5::read_string_attribute(g, n));
+      row.point = row.ints.front().second;
+      row.checksum = h5::read_uint_attribute(g, "checksum");
+      for (const char* s : kSeries)
+        if (h5::has_link(g, s)) row.seconds.emplace_back(s, h5::read_double_column(g, s));
+      row.lengths = h5::read_int_column(g, "lengths");
+      if (h5::has_link(g, "h2o_evicted")) {
+        h5::Handle ev = h5::group_handle(H5Gopen2(g, "h2o_evicted", H5P_DEFAULT), "opening h2o_evicted");
+        for (std::size_t s = 0; h5::has_link(ev, std::to_string(s)); ++s)
+          row.h2o_evicted.push_back(h5::read_int_column(ev, std::to_string(s)));
+      }
+      row.config_yaml = h5::read_string_attribute(g, "config");
+      row.warmup = h5::read_int_attribute(g, "warmup");
+      row.repetitions = h5::read_int_attribute(g, "repetitions");
+      run.rows.push_back(std::move(row));
+    }
+  } catch (const RuntimeError& e) {
+    throw InputError(path + ": --resume: not a kvsim result file this version can continue (" + e.what() + ")");
+  }
+  return run;
 }
 
 }  // namespace kvsim

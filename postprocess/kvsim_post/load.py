@@ -23,6 +23,12 @@ SUMMARY_COLUMNS = [
     "retrieve_fraction_of_copy", "kv_cache_bytes", "device_memory_used_bytes",
     "verified", "checksum",
 ]
+# Columns that say what a point ran (not what it measured): `compare` matches points on them
+# and plots keep points that differ in them apart.
+CONFIG_COLUMNS = [
+    "dtype", "layout", "page_size", "policy", "batch", "positions", "max_positions",
+    "fill_mode", "retrieve_output", "kv_heads", "head_dim", "layers", "decode_tokens",
+]
 ROOT_ATTRIBUTES = [
     "kvsim_schema", "kvsim_version", "git_sha", "backend", "device",
     "kokkos_version", "config", "config_file", "command_line", "created",
@@ -61,7 +67,7 @@ def _h5_detail(err):
 
 
 @contextlib.contextmanager
-def _open_kvsim(path):
+def _open_kvsim(path, allow_incomplete=False):
     """Open and validate a kvsim file; errors while reading it become KvsimFileError."""
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -81,7 +87,7 @@ def _open_kvsim(path):
         raise KvsimFileError(path, f"not an HDF5 file or truncated ({_h5_detail(err)})") from None
     try:
         with f:
-            _validate(path, f)
+            _validate(path, f, allow_incomplete)
             yield f
     except KvsimFileError:
         raise
@@ -90,20 +96,25 @@ def _open_kvsim(path):
         raise KvsimFileError(path, f"damaged kvsim file ({_h5_detail(err)})") from None
 
 
-def _validate(path, f):
+def _validate(path, f, allow_incomplete=False):
     if "kvsim_schema" not in f.attrs or "summary" not in f:
         raise KvsimFileError(path, "HDF5 file but not a kvsim result file (no 'kvsim_schema' attribute or '/summary' group)")
     schema = _plain(f.attrs["kvsim_schema"])
     if schema != SUPPORTED_SCHEMA or isinstance(schema, bool):
         raise KvsimFileError(path, f"unsupported kvsim schema version {schema!r} (kvsim-post reads version {SUPPORTED_SCHEMA})")
     complete = _plain(f.attrs.get("complete"))
-    if complete != 1:
-        raise KvsimFileError(path, f"incomplete kvsim file (complete = {complete!r}, expected 1): the run did not finish")
+    # A running or killed `kvsim run --resume` leaves complete = 0 with its finished points;
+    # numbers from a partial sweep must be asked for, never read by accident.
+    if complete != 1 and not (allow_incomplete and complete == 0):
+        hint = " (allow_incomplete / --allow-incomplete reads its finished points)" if complete == 0 else ""
+        raise KvsimFileError(path, f"incomplete kvsim file (complete = {complete!r}, expected 1): "
+                                   f"the run did not finish or is still running{hint}")
     summary = f["summary"]
     if not isinstance(summary, h5py.Group):
         raise KvsimFileError(path, "'/summary' is not a group of column datasets")
     if len(summary) == 0:
-        raise KvsimFileError(path, "'/summary' has no columns")
+        what = "no finished points yet" if complete == 0 else "'/summary' has no columns"
+        raise KvsimFileError(path, what)
     lengths = {}
     for name, ds in summary.items():
         if not isinstance(ds, h5py.Dataset) or ds.ndim != 1:
@@ -123,19 +134,21 @@ def _read_column(ds):
     return ds[()]
 
 
-def load_meta(path):
+def load_meta(path, allow_incomplete=False):
     """Root attributes of a kvsim file as a dict, in schema order."""
-    with _open_kvsim(path) as f:
+    with _open_kvsim(path, allow_incomplete) as f:
         names = _schema_ordered(list(f.attrs.keys()), ROOT_ATTRIBUTES)
         return {n: _plain(f.attrs[n]) for n in names}
 
 
-def load_summary(path):
+def load_summary(path, allow_incomplete=False):
     """/summary as a DataFrame, one row per point.
 
     df.attrs["units"] maps column -> units, df.attrs["meta"] holds the root attributes.
+    Files with `complete` = 0 (a run still going or killed) are refused unless
+    allow_incomplete, which returns their finished points (meta["complete"] tells).
     """
-    with _open_kvsim(path) as f:
+    with _open_kvsim(path, allow_incomplete) as f:
         summary = f["summary"]
         names = _schema_ordered(list(summary.keys()), SUMMARY_COLUMNS)
         df = pd.DataFrame({n: _read_column(summary[n]) for n in names})

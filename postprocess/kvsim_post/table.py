@@ -60,3 +60,22 @@ def markdown_table(df, units=None, raw_columns=RAW_COLUMNS):
 
     rule = "| " + " | ".join(("-" * (w - 1) + ":") if num else "-" * w for w, num in zip(widths, numeric)) + " |"
     return "\n".join([line(heads), rule] + [line(r) for r in cells])
+
+
+def html_table(df, units=None, raw_columns=RAW_COLUMNS):
+    """df as an HTML <table>, cells formatted as in markdown_table (numbers right-aligned)."""
+    import html
+
+    units = df.attrs.get("units", {}) if units is None else units
+    columns = list(df.columns)
+    numeric = [_is_numeric(df[c]) for c in columns]
+    formats = [_format_text if c in raw_columns or not num else format_number for c, num in zip(columns, numeric)]
+
+    def cell(tag, text, num):
+        attr = ' class="num"' if num else ""
+        return f"<{tag}{attr}>{html.escape(text)}</{tag}>"
+
+    head = "".join(cell("th", header(c, units), num) for c, num in zip(columns, numeric))
+    rows = ["<tr>" + "".join(cell("td", fmt(v), num) for v, fmt, num in zip(row, formats, numeric)) + "</tr>"
+            for row in df.itertuples(index=False, name=None)]
+    return "<table>\n<thead><tr>" + head + "</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>"

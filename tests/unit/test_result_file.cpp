@@ -50,18 +50,17 @@ std::string read_string_attr(hid_t obj, const char* name) {
 
 }  // namespace
 
-TEST_CASE("a committed result file holds the summary and raw timings", "[hdf5]") {
+TEST_CASE("a written result file holds the summary and raw timings", "[hdf5]") {
   const std::string path = "kvsim_test_result.h5";
   fs::remove(path);
   {
     kvsim::ResultFile file(path);
-    CHECK(fs::exists(file.partial_path()));
-    CHECK_FALSE(fs::exists(path));  // never under the final name before it is complete
+    CHECK_FALSE(fs::exists(path));  // nothing under the final name before a point is written
     kvsim::RunProvenance p;
     p.backend = "TestBackend";
     p.config_yaml = "name: t\n";
     p.copy = {3.0, 2.5, 3.5, 2.0};
-    file.commit(p, {sample_point()}, "2026-01-01T00:00:00Z");
+    file.write(p, {kvsim::make_row(sample_point())}, true, "2026-01-01T00:00:00Z");
     CHECK_FALSE(fs::exists(file.partial_path()));
   }
   REQUIRE(fs::exists(path));
@@ -98,13 +97,51 @@ TEST_CASE("a committed result file holds the summary and raw timings", "[hdf5]")
   fs::remove(path);
 }
 
+TEST_CASE("finished points read back exactly, and an unfinished file says so", "[hdf5]") {
+  const std::string path = "kvsim_test_resume.h5";
+  kvsim::PointResult a = sample_point(), b = sample_point();
+  b.point = 3;
+  b.config.cache.dtype = "int8";
+  b.retrieve_GBps = 2.25;
+  b.checksum = 42;
+  b.h2o_evicted = {{1, 5, 9}, {}};
+  b.decode_seconds = {0.125};
+  kvsim::RunProvenance p;
+  p.config_hash = "abc";
+  p.created = "2026-01-01T00:00:00Z";
+  p.resumed = 2;
+  {
+    kvsim::ResultFile file(path);
+    file.write(p, {kvsim::make_row(b), kvsim::make_row(a)}, false, "now");
+  }
+  const kvsim::StoredRun run = kvsim::read_result_file(path);
+  CHECK_FALSE(run.complete);
+  CHECK(run.config_hash == "abc");
+  CHECK(run.created == "2026-01-01T00:00:00Z");
+  CHECK(run.resumed == 2);
+  REQUIRE(run.rows.size() == 2);
+  const auto& r0 = run.rows[0].point == 0 ? run.rows[0] : run.rows[1];
+  const auto& r3 = run.rows[0].point == 3 ? run.rows[0] : run.rows[1];
+  const kvsim::ResultRow want_a = kvsim::make_row(a), want_b = kvsim::make_row(b);
+  CHECK(r0.ints == want_a.ints);
+  CHECK(r0.reals == want_a.reals);
+  CHECK(r3.ints == want_b.ints);
+  CHECK(r3.reals == want_b.reals);
+  CHECK(r3.texts == want_b.texts);
+  CHECK(r3.checksum == 42);
+  CHECK(r3.seconds == want_b.seconds);
+  CHECK(r3.h2o_evicted == want_b.h2o_evicted);
+  CHECK(r3.config_yaml == want_b.config_yaml);
+  fs::remove(path);
+  CHECK_THROWS_AS(kvsim::read_result_file(path), kvsim::InputError);
+}
+
 TEST_CASE("an abandoned result file leaves nothing behind", "[hdf5]") {
   const std::string path = "kvsim_test_abandoned.h5";
   std::string partial;
   {
     kvsim::ResultFile file(path);
     partial = file.partial_path();
-    CHECK(fs::exists(partial));
   }
   CHECK_FALSE(fs::exists(partial));
   CHECK_FALSE(fs::exists(path));

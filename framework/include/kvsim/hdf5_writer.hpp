@@ -15,6 +15,7 @@ Handle create_group(hid_t parent, const std::string& name);
 
 void write_attribute(hid_t obj, const std::string& name, const std::string& value);
 void write_attribute(hid_t obj, const std::string& name, std::int64_t value);
+void write_attribute(hid_t obj, const std::string& name, std::uint64_t value);
 void write_attribute(hid_t obj, const std::string& name, double value);
 
 // 1-D dataset with a `units` string attribute.

@@ -1,11 +1,16 @@
 #pragma once
-// The HDF5 result file of one run (schema: docs/hdf5-schema.md). It is written under
-// OUT.partial and renamed to OUT only when complete, so a file under the final name is never
-// half-written; the partial file is removed if the run fails.
+// The HDF5 result file of one experiment (schema: docs/hdf5-schema.md). After every finished
+// point the whole file is rewritten under OUT.partial, flushed to disk and renamed over OUT, so
+// OUT is always a valid snapshot, whatever moment the process is killed; its `complete`
+// attribute is 1 only once every point is in. `kvsim run --resume` reads the finished points
+// back and runs the rest.
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kvsim/bandwidth_probe.hpp"
+#include "kvsim/config.hpp"
 #include "kvsim/experiment.hpp"
 
 namespace kvsim {
@@ -16,31 +21,61 @@ struct RunProvenance {
   std::string kokkos_version;
   std::string config_yaml;
   std::string config_file;
+  std::string config_hash;  // of the experiment's points as loaded (before `max` is resolved)
   std::string command_line;
   std::string created;
+  std::int64_t resumed = 0;  // how many times --resume continued this file
   CopyBandwidth copy;
 };
 
+// One finished point, as the file stores it: the summary columns in schema order, the raw
+// per-repetition timings and the point's resolved config.
+struct ResultRow {
+  std::int64_t point = 0;
+  std::vector<std::pair<std::string, std::int64_t>> ints;
+  std::vector<std::pair<std::string, double>> reals;
+  std::vector<std::pair<std::string, std::string>> texts;
+  std::uint64_t checksum = 0;
+  std::vector<std::pair<std::string, std::vector<double>>> seconds;  // fill_seconds, ...
+  std::vector<std::int64_t> lengths;
+  std::vector<std::vector<std::int64_t>> h2o_evicted;
+  std::string config_yaml;
+  std::int64_t warmup = 0, repetitions = 0;
+};
+
+ResultRow make_row(const PointResult& result);
+
+// What a result file holds, for --resume.
+struct StoredRun {
+  std::string config_hash;
+  std::string created;
+  std::int64_t resumed = 0;
+  bool complete = false;
+  std::vector<ResultRow> rows;
+};
+// InputError (exit 2) for a file that is not a readable kvsim result file.
+StoredRun read_result_file(const std::string& path);
+
+// A fingerprint of the experiment's points: resuming under a different one is refused.
+std::string experiment_hash(const std::vector<ExperimentConfig>& points);
+
 class ResultFile {
  public:
-  // Creates the partial file now, so a bad output path is refused before anything runs
-  // (InputError naming the path).
+  // Checks now that OUT can be written (InputError naming the path), before anything runs.
   explicit ResultFile(std::string final_path);
-  ~ResultFile();
+  ~ResultFile();  // removes a snapshot left half-written by an exception
   ResultFile(const ResultFile&) = delete;
   ResultFile& operator=(const ResultFile&) = delete;
 
   const std::string& path() const { return final_path_; }
   const std::string& partial_path() const { return partial_path_; }
 
-  // Writes everything, closes, and renames the partial file to the final path.
-  void commit(const RunProvenance& provenance, const std::vector<PointResult>& points, const std::string& finished);
+  // Writes `rows` (finished points, any order) as the new OUT, atomically.
+  void write(const RunProvenance& provenance, std::vector<ResultRow> rows, bool complete, const std::string& finished);
 
  private:
   std::string final_path_;
   std::string partial_path_;
-  bool committed_ = false;
-  long long file_id_ = -1;  // hid_t, kept opaque here
 };
 
 // Current UTC time as ISO 8601.

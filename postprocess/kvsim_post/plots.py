@@ -1,0 +1,303 @@
+"""Report plots, as data first and pictures second.
+
+Each plot_* function returns a Plot (the x/y arrays of every series and the axis labels with
+units) or a Skipped (why the data cannot make that plot). draw() is the only code that turns a
+Plot into a matplotlib Figure, so tests check the numbers and labels on the Plot, and that
+draw() drew exactly them, without parsing images.
+
+The functions take the frame from combine(): every file's /summary with a `file` column (a
+short label per file) and a `copy_GBps` column (the file's copy ceiling, a root attribute).
+"""
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .load import CONFIG_COLUMNS
+
+DECODE_PHASES = ("append_ms", "attention_ms", "weights_ms")
+
+
+@dataclass
+class Series:
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    style: str = "line"  # line | points | bar | stack | ceiling
+    bottom: np.ndarray = None  # stack: where each bar starts
+
+
+@dataclass
+class Plot:
+    filename: str
+    title: str
+    xlabel: str
+    ylabel: str
+    series: list
+    categories: list = None  # bar plots: tick label of x = 0, 1, ...
+    logx: bool = False
+    logy: bool = False
+    notes: list = field(default_factory=list)
+
+
+@dataclass
+class Skipped:
+    filename: str
+    title: str
+    reason: str
+
+
+def file_labels(paths):
+    """Shortest trailing path parts that tell the files apart (run.h5, or 4/run.h5 vs 5/run.h5)."""
+    parts = [os.path.normpath(os.fspath(p)).split(os.sep) for p in paths]
+    for k in range(1, max(len(p) for p in parts) + 1):
+        labels = ["/".join(p[-k:]) for p in parts]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [os.fspath(p) for p in paths]  # the same path twice: nothing tells them apart
+
+
+def combine(frames, labels):
+    """One frame for all files, with `file` and `copy_GBps` columns; units merged."""
+    units = {"file": "", "copy_GBps": "GB/s"}
+    tagged = []
+    for df, label in zip(frames, labels):
+        df = df.copy()
+        df.insert(0, "file", label)
+        df["copy_GBps"] = float(df.attrs["meta"].get("copy_GBps", np.nan))
+        for column, unit in df.attrs["units"].items():
+            units.setdefault(column, unit)
+        tagged.append(df)
+    data = pd.concat(tagged, ignore_index=True)
+    data.attrs["units"] = units  # pandas does not carry attrs through concat
+    return data
+
+
+def axis_label(column, units, text=None):
+    return f"{text or column} [{units.get(column) or '1'}]"
+
+
+def _present(df, column):
+    return column in df.columns and df[column].notna().any()
+
+
+def _decode_rows(df):
+    if not _present(df, "decode_tokens"):
+        return df.iloc[0:0]
+    return df[df["decode_tokens"].fillna(0) > 0]
+
+
+def _several_files(df):
+    return df["file"].nunique() > 1
+
+
+def _varying(df, skip):
+    return [c for c in CONFIG_COLUMNS if c in df.columns and c not in skip and df[c].nunique(dropna=False) > 1]
+
+
+def _value(v):
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
+def _groups(df, named, skip):
+    """(label, rows) per series: by `named` columns, and also by any other configuration
+    column that varies, so no line joins points of different configurations."""
+    keys = (["file"] if _several_files(df) else []) + [c for c in named if c in df.columns]
+    extra = _varying(df, set(keys) | set(skip))
+    if not keys + extra:
+        return [("all points", df)]
+    out = []
+    for values, rows in df.groupby(keys + extra, sort=False, dropna=False):
+        values = values if isinstance(values, tuple) else (values,)
+        shown = dict(zip(keys + extra, values))
+        label = " ".join(_value(shown[c]) for c in keys if c != "file")
+        label += "".join(f" {c}={_value(shown[c])}" for c in extra)
+        if "file" in shown:
+            label = f"{shown['file']}: {label.strip()}"
+        out.append((label.strip(), rows))
+    return out
+
+
+def _point_labels(df):
+    """Bar tick labels: point index plus the configuration that tells points apart."""
+    varying = _varying(df, set())
+    if "positions" in varying and "max_positions" in varying:
+        varying.remove("max_positions")  # context sweeps move both together: say it once
+    labels = []
+    for _, row in df.iterrows():
+        head = f"{row['file']}:{int(row['point'])}" if _several_files(df) else f"#{int(row['point'])}"
+        labels.append(" ".join([head] + [_value(row[c]) for c in varying]))
+    return labels
+
+
+def _wide(values):
+    """Log scale when the values span a factor of 8 or more (context sweeps double each step)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    return values.size > 1 and values.max() / values.min() >= 8
+
+
+def plot_vs_positions(df, metric, title, decode_only=False):
+    """One line per precision and layout: metric against context length (positions)."""
+    filename = f"{metric}_vs_positions.png"
+    units = df.attrs["units"]
+    if not _present(df, metric):
+        return Skipped(filename, title, f"no '{metric}' column")
+    rows = _decode_rows(df) if decode_only else df
+    if rows.empty:
+        return Skipped(filename, title, "no decode points (decode_tokens > 0)")
+    distinct = sorted(rows["positions"].unique())
+    if len(distinct) < 2:
+        return Skipped(filename, title, f"needs more than one distinct positions value (all points have {_value(distinct[0])})")
+    series = []
+    for label, group in _groups(rows, ["dtype", "layout"], skip={"positions", "max_positions"}):
+        group = group.sort_values("positions", kind="stable")
+        series.append(Series(label, group["positions"].to_numpy(float), group[metric].to_numpy(float)))
+    return Plot(filename, title, axis_label("positions", units, "context length (positions)"),
+                axis_label(metric, units), series, logx=_wide(distinct), logy=_wide(rows[metric]))
+
+
+def plot_bandwidth_vs_copy(df):
+    filename, title = "bandwidth_achieved_vs_copy.png", "Achieved fill and retrieve bandwidth vs the copy ceiling"
+    units = df.attrs["units"]
+    metrics = [m for m in ("fill_GBps", "retrieve_GBps") if _present(df, m)]
+    if not metrics:
+        return Skipped(filename, title, "no 'fill_GBps' or 'retrieve_GBps' column")
+    if not _present(df, "copy_GBps"):
+        return Skipped(filename, title, "no 'copy_GBps' root attribute (the copy ceiling)")
+    x = np.arange(len(df), dtype=float)
+    series = [Series(m, x, df[m].to_numpy(float), style="bar") for m in metrics]
+    series.append(Series("copy_GBps (ceiling)", x, df["copy_GBps"].to_numpy(float), style="ceiling"))
+    return Plot(filename, title, axis_label("point", units), axis_label(metrics[0], units, "bandwidth"),
+                series, categories=_point_labels(df))
+
+
+def plot_decode_phases(df):
+    filename, title = "decode_ms_per_token_by_phase.png", "Decode time per token, by phase"
+    units = df.attrs["units"]
+    rows = _decode_rows(df)
+    if rows.empty:
+        return Skipped(filename, title, "no decode points (decode_tokens > 0)")
+    phases = [p for p in DECODE_PHASES if _present(rows, p)]
+    if not phases:
+        return Skipped(filename, title, "no append_ms / attention_ms / weights_ms columns")
+    x = np.arange(len(rows), dtype=float)
+    bottom = np.zeros(len(rows))
+    series = []
+    for phase in phases:
+        y = rows[phase].to_numpy(float)
+        series.append(Series(phase, x, y, style="stack", bottom=bottom.copy()))
+        bottom += np.nan_to_num(y)
+    return Plot(filename, title, axis_label("point", units), axis_label(phases[0], units, "decode time"),
+                series, categories=_point_labels(rows))
+
+
+def plot_error_vs_bytes(df):
+    """attention_rel_err of decode points; recon_rel_l2 (the stored values' error) without decode."""
+    title = "Error vs stored bytes per position"
+    units = df.attrs["units"]
+    if not _present(df, "bytes_per_position"):
+        return Skipped("error_vs_bytes_per_position.png", title, "no 'bytes_per_position' column")
+    rows = _decode_rows(df)
+    if _present(rows, "attention_rel_err"):
+        rows = rows[rows["attention_rel_err"] >= 0]  # -1: attention not run for that point
+    metric = "attention_rel_err" if not rows.empty and _present(rows, "attention_rel_err") else "recon_rel_l2"
+    if metric == "recon_rel_l2":
+        if not _present(df, metric):
+            return Skipped("error_vs_bytes_per_position.png", title, "no 'attention_rel_err' of decode points and no 'recon_rel_l2' column")
+        rows = df
+    filename = f"{metric}_vs_bytes_per_position.png"
+    title = f"{metric} vs stored bytes per position"
+    positive = rows[rows[metric] > 0]
+    notes = []
+    if len(positive) < len(rows):
+        dropped = rows[~(rows[metric] > 0)]
+        what = ", ".join(f"#{int(p)} ({d})" for p, d in zip(dropped["point"], dropped["dtype"]))
+        notes.append(f"{len(dropped)} point(s) with {metric} = 0 (exact) cannot be drawn on a log axis: {what}")
+    if positive.empty:
+        return Skipped(filename, title, f"every {metric} is 0: nothing to draw on a log axis")
+    series = []
+    for label, group in _groups(positive, ["dtype"], skip=set(CONFIG_COLUMNS)):
+        series.append(Series(label, group["bytes_per_position"].to_numpy(float), group[metric].to_numpy(float), style="points"))
+    return Plot(filename, title, axis_label("bytes_per_position", units), axis_label(metric, units), series,
+                logx=_wide(positive["bytes_per_position"]), logy=True, notes=notes)
+
+
+def build_plots(df):
+    """Every report plot, each a Plot or a Skipped, in report order."""
+    if df.empty:
+        return [Skipped(name, name, "the file has no finished points") for name in (
+            "fill_GBps_vs_positions.png", "retrieve_GBps_vs_positions.png", "tokens_per_s_vs_positions.png",
+            "kv_cache_bytes_vs_positions.png", "bandwidth_achieved_vs_copy.png",
+            "decode_ms_per_token_by_phase.png", "error_vs_bytes_per_position.png")]
+    return [
+        plot_vs_positions(df, "fill_GBps", "Fill throughput vs context length"),
+        plot_vs_positions(df, "retrieve_GBps", "Retrieve throughput vs context length"),
+        plot_vs_positions(df, "tokens_per_s", "Decode throughput vs context length", decode_only=True),
+        plot_vs_positions(df, "kv_cache_bytes", "KV-cache memory vs context length"),
+        plot_bandwidth_vs_copy(df),
+        plot_decode_phases(df),
+        plot_error_vs_bytes(df),
+    ]
+
+
+def _tick_text(v):
+    """Context lengths and byte counts are powers of two: 131072 reads better as 128k."""
+    v = int(v)
+    for size, suffix in ((1 << 20, "M"), (1 << 10, "k")):
+        if v >= size and v % size == 0:
+            return f"{v // size}{suffix}"
+    return str(v)
+
+
+def draw(plot):
+    """The Plot as a matplotlib Figure (Agg canvas: no display, no pyplot global state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 4.8), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    bars = [s for s in plot.series if s.style == "bar"]
+    width = 0.8 / max(len(bars), 1)
+    for s in plot.series:
+        if s.style == "line":
+            ax.plot(s.x, s.y, marker="o", label=s.label)
+        elif s.style == "points":
+            ax.plot(s.x, s.y, linestyle="none", marker="o", label=s.label)
+        elif s.style == "bar":
+            offset = (bars.index(s) - (len(bars) - 1) / 2) * width
+            ax.bar(s.x + offset, s.y, width, label=s.label)
+        elif s.style == "stack":
+            ax.bar(s.x, s.y, 0.6, bottom=s.bottom, label=s.label)
+        elif s.style == "ceiling":
+            ax.plot(s.x, s.y, linestyle="none", marker="_", markersize=24, markeredgewidth=2, color="black", label=s.label)
+        else:
+            raise ValueError(f"unknown series style {s.style!r}")
+    if plot.logx:
+        ax.set_xscale("log", base=2)
+    if plot.logy:
+        ax.set_yscale("log")
+    if plot.categories is not None:
+        ax.set_xticks(np.arange(len(plot.categories)))
+        ax.set_xticklabels(plot.categories, rotation=30, ha="right", fontsize=8)
+    elif plot.logx:
+        ticks = np.unique(np.concatenate([s.x for s in plot.series]))
+        if ticks.size <= 12:
+            ax.set_xticks(ticks)
+            ax.set_xticklabels([_tick_text(t) for t in ticks])
+            ax.minorticks_off()
+    ax.set_xlabel(plot.xlabel)
+    ax.set_ylabel(plot.ylabel)
+    ax.set_title(plot.title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save_png(plot, path):
+    draw(plot).savefig(path, format="png")
+    return path

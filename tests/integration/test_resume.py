@@ -1,0 +1,93 @@
+"""Crash safety: a sweep killed with SIGKILL leaves a valid file of its finished points, and
+--resume completes it to the same point set a clean run gives."""
+import os
+import signal
+import subprocess
+import time
+
+import h5py
+import pytest
+
+SMALL = "tests/configs/good/small_wrap.yaml"
+SWEEP = ["--set", "model.head_dim=32", "--set", "sweep={cache.dtype: [fp32, fp16, bf16, int8, fp8_e4m3, int4]}"]
+
+
+def finished_points(path):
+    try:
+        with h5py.File(path, "r") as f:
+            return len(f["points"]), int(f.attrs["complete"])
+    except (OSError, KeyError):
+        return 0, 0
+
+
+def point_set(path):
+    with h5py.File(path, "r") as f:
+        s = f["summary"]
+        return [(int(p), d.decode(), int(c), int(v)) for p, d, c, v in
+                zip(s["point"][:], s["dtype"][:], s["checksum"][:], s["verified"][:])]
+
+
+def test_kill_9_mid_sweep_then_resume_equals_a_clean_run(kvsim_bin, source_dir, tmp_path):
+    out = tmp_path / "killed.h5"
+    slow = ["--set", "run.repetitions=120"]  # long enough points to kill the run between two of them
+    cmd = [kvsim_bin, "run", str(source_dir / SMALL), "-o", str(out), *SWEEP, *slow]
+    env = dict(os.environ, OMP_PROC_BIND="false")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline:
+        if finished_points(out)[0] >= 2:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the sweep finished before it could be killed"
+
+    n, complete = finished_points(out)
+    assert complete == 0 and 2 <= n < 6
+    with h5py.File(out, "r") as f:  # a valid file: every summary column as long as the points
+        assert {len(f["summary"][c]) for c in f["summary"]} == {n}
+
+    resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{n} already in" in resumed.stderr
+    assert finished_points(out) == (6, 1)
+    assert not (tmp_path / "killed.h5.partial").exists()
+
+    clean = tmp_path / "clean.h5"
+    subprocess.run([kvsim_bin, "run", str(source_dir / SMALL), "-o", str(clean), *SWEEP], env=env, check=True,
+                   capture_output=True)
+    assert point_set(out) == point_set(clean)
+
+
+def test_resume_refuses_a_changed_config_unless_forced(run_kvsim, source_dir, tmp_path):
+    out = tmp_path / "r.h5"
+    base = ["run", source_dir / SMALL, "-o", out, "--set", "model.head_dim=32",
+            "--set", "sweep={cache.dtype: [fp32, int8]}"]
+    assert run_kvsim(*base).returncode == 0
+    before = point_set(out)
+    p = run_kvsim(*base, "--set", "cache.max_positions=16", "--resume")
+    assert p.returncode == 2
+    line = [l for l in p.stderr.splitlines() if "error" in l][-1]
+    assert str(out) in line and "--resume" in line and "config changed" in line
+    assert point_set(out) == before  # the refused run left the file alone
+    forced = run_kvsim(*base, "--set", "cache.max_positions=16", "--resume", "--force")
+    assert forced.returncode == 0, forced.stderr
+    with h5py.File(out, "r") as f:
+        assert list(f["summary/max_positions"][:]) == [16, 16]
+
+
+def test_resume_of_a_complete_file_runs_nothing(run_kvsim, source_dir, tmp_path):
+    out = tmp_path / "done.h5"
+    args = ["run", source_dir / SMALL, "-o", out]
+    assert run_kvsim(*args).returncode == 0
+    with h5py.File(out, "r") as f:
+        timings = list(f["points/0/fill_seconds"][:])
+    p = run_kvsim(*args, "--resume")
+    assert p.returncode == 0 and "1 already in" in p.stderr
+    with h5py.File(out, "r") as f:
+        assert list(f["points/0/fill_seconds"][:]) == timings and f.attrs["resumed"] == 1
+
+
+def test_force_needs_resume(run_kvsim, source_dir, tmp_path):
+    p = run_kvsim("run", source_dir / SMALL, "-o", tmp_path / "x.h5", "--force")
+    assert p.returncode == 2
