@@ -29,7 +29,7 @@ def point_set(path):
 
 def test_kill_9_mid_sweep_then_resume_equals_a_clean_run(kvsim_bin, source_dir, tmp_path):
     out = tmp_path / "killed.h5"
-    slow = ["--set", "run.repetitions=120"]  # long enough points to kill the run between two of them
+    slow = ["--set", "run.repetitions=200"]  # long enough points to kill the run between two of them
     cmd = [kvsim_bin, "run", str(source_dir / SMALL), "-o", str(out), *SWEEP, *slow]
     env = dict(os.environ, OMP_PROC_BIND="false")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
