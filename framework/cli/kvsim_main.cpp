@@ -1,6 +1,7 @@
 // kvsim command line: run | validate | info.
 // Exit codes: 0 success, 1 run failure, 2 bad input (config, flags, output path, size).
 #include <mpi.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -154,6 +155,17 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
   prov.backend = dev.backend;
   prov.device = dev.name;
   prov.kokkos_version = kvsim::kokkos_version_string();
+  {
+    std::ostringstream os;
+    Kokkos::print_configuration(os, false);
+    prov.kokkos_config = os.str();
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    prov.host = host;
+    int ranks = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+    prov.mpi_ranks = ranks;
+  }
   prov.config_yaml = kvsim::to_yaml(points.front());
   prov.config_file = config_path;
   prov.config_hash = hash;

@@ -190,6 +190,9 @@ void ResultFile::write(const RunProvenance& p, std::vector<ResultRow> rows, bool
     h5::write_attribute(file, "backend", p.backend);
     h5::write_attribute(file, "device", p.device);
     h5::write_attribute(file, "kokkos_version", p.kokkos_version);
+    h5::write_attribute(file, "kokkos_config", p.kokkos_config);
+    h5::write_attribute(file, "host", p.host);
+    h5::write_attribute(file, "mpi_ranks", p.mpi_ranks);
     h5::write_attribute(file, "config", p.config_yaml);
     h5::write_attribute(file, "config_file", p.config_file);
     h5::write_attribute(file, "config_hash", p.config_hash);

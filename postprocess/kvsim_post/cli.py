@@ -1,6 +1,7 @@
 """kvsim-post command line: `table` and `info` for kvsim result files."""
 
 import argparse
+import math
 import os
 import sys
 
@@ -10,15 +11,16 @@ from .load import KvsimFileError, load_meta, load_summary
 from .table import markdown_table
 
 PROG = "kvsim-post"
+ALLOW_INCOMPLETE_HELP = "also read files of runs that did not finish (complete = 0): their finished points"
 
 
 class UsageError(Exception):
     """Bad input that is not a file problem (e.g. an unknown column)."""
 
 
-def _summaries(paths):
+def _summaries(paths, allow_incomplete=False):
     """One DataFrame for all files; a leading `file` column when there are several."""
-    frames = [load_summary(p) for p in paths]
+    frames = [load_summary(p, allow_incomplete) for p in paths]
     if len(frames) == 1:
         return frames[0]
     units = {"file": ""}
@@ -48,7 +50,7 @@ def _select(df, paths, columns):
 
 
 def cmd_table(args):
-    df = _summaries(args.files)
+    df = _summaries(args.files, args.allow_incomplete)
     if args.columns is not None:
         df = _select(df, args.files, args.columns)
     print(markdown_table(df))
@@ -66,6 +68,40 @@ def cmd_info(args):
             print(f"{name}: {text}")
 
 
+def cmd_report(args):
+    try:
+        import matplotlib  # noqa: F401  (only `report` needs it)
+    except ModuleNotFoundError:
+        raise UsageError(f"report needs matplotlib, which {sys.executable} lacks (install python3-matplotlib)") from None
+    from .report import write_report
+
+    frames = [load_summary(p, args.allow_incomplete) for p in args.files]
+    built = write_report(args.files, frames, args.output)
+    made = sum(1 for p in built if hasattr(p, "series"))
+    print(f"{os.path.join(args.output, 'report.md')}, {os.path.join(args.output, 'report.html')}: "
+          f"{made} plot(s), {len(built) - made} skipped")
+
+
+def cmd_compare(args):
+    from .compare import CompareError, compare_frames, describe
+
+    if not (args.threshold >= 0 and math.isfinite(args.threshold)):
+        raise UsageError(f"--threshold must be a finite number >= 0, not {args.threshold}")
+    metrics = [m.strip() for value in args.metric or [] for m in value.split(",") if m.strip()]
+    a = load_summary(args.a, args.allow_incomplete)
+    b = load_summary(args.b, args.allow_incomplete)
+    try:
+        result = compare_frames(a, b, metrics, args.threshold, names=(args.a, args.b))
+    except CompareError as err:
+        raise UsageError(str(err)) from None
+    print(f"A: {args.a}\nB: {args.b}\n")
+    print(markdown_table(result.table))
+    print()
+    print("\n".join(describe(result, args.threshold)))
+    # The exit status is the CI verdict: 1 fails a pipeline step on a regression.
+    return 1 if result.regressions else 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog=PROG, description="Summarise kvsim HDF5 result files.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -73,18 +109,36 @@ def build_parser():
     table = sub.add_parser("table", help="print the per-point summary as a markdown table")
     table.add_argument("files", nargs="+", metavar="FILE.h5")
     table.add_argument("--columns", metavar="a,b,c", help="comma-separated summary columns to show")
+    table.add_argument("--allow-incomplete", action="store_true", help=ALLOW_INCOMPLETE_HELP)
     table.set_defaults(func=cmd_table)
 
     info = sub.add_parser("info", help="print the root attributes (run metadata)")
     info.add_argument("file", metavar="FILE.h5")
     info.set_defaults(func=cmd_info)
+
+    report = sub.add_parser("report", help="write report.md, report.html and PNG plots into a folder")
+    report.add_argument("files", nargs="+", metavar="FILE.h5")
+    report.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the report (created)")
+    report.add_argument("--allow-incomplete", action="store_true", help=ALLOW_INCOMPLETE_HELP)
+    report.set_defaults(func=cmd_report)
+
+    compare = sub.add_parser("compare", help="B/A ratios per matching point; exit 1 on a regression")
+    compare.add_argument("a", metavar="A.h5", help="baseline")
+    compare.add_argument("b", metavar="B.h5", help="candidate")
+    compare.add_argument("--metric", action="append", metavar="NAME",
+                         help="summary column to compare (repeatable or comma-separated; "
+                              "default: fill_GBps, retrieve_GBps, tokens_per_s where both files have them)")
+    compare.add_argument("--threshold", type=float, default=0.05,
+                         help="relative change that counts as a regression (default 0.05 = 5%%)")
+    compare.add_argument("--allow-incomplete", action="store_true", help=ALLOW_INCOMPLETE_HELP)
+    compare.set_defaults(func=cmd_compare)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except (KvsimFileError, UsageError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
@@ -92,4 +146,4 @@ def main(argv=None):
         # Output piped into `head`: stop quietly, and keep Python from failing at exit flush.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    return 0
+    return status or 0

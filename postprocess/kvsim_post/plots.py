@@ -109,7 +109,8 @@ def _groups(df, named, skip):
     if not keys + extra:
         return [("all points", df)]
     out = []
-    for values, rows in df.groupby(keys + extra, sort=False, dropna=False):
+    by = keys + extra
+    for values, rows in df.groupby(by if len(by) > 1 else by[0], sort=False, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
         shown = dict(zip(keys + extra, values))
         label = " ".join(_value(shown[c]) for c in keys if c != "file")
@@ -128,7 +129,8 @@ def _point_labels(df):
     labels = []
     for _, row in df.iterrows():
         head = f"{row['file']}:{int(row['point'])}" if _several_files(df) else f"#{int(row['point'])}"
-        labels.append(" ".join([head] + [_value(row[c]) for c in varying]))
+        label = " ".join([head] + [_value(row[c]) for c in varying])
+        labels.append(label if len(label) <= 40 else label[:39] + "…")
     return labels
 
 
@@ -222,7 +224,7 @@ def plot_error_vs_bytes(df):
     for label, group in _groups(positive, ["dtype"], skip=set(CONFIG_COLUMNS)):
         series.append(Series(label, group["bytes_per_position"].to_numpy(float), group[metric].to_numpy(float), style="points"))
     return Plot(filename, title, axis_label("bytes_per_position", units), axis_label(metric, units), series,
-                logx=_wide(positive["bytes_per_position"]), logy=True, notes=notes)
+                logx=True, logy=True, notes=notes)
 
 
 def build_plots(df):
@@ -257,7 +259,8 @@ def draw(plot):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8, 4.8), dpi=100)
+    n = len(plot.categories) if plot.categories is not None else 0
+    fig = Figure(figsize=(min(40, max(8, 0.3 * n + 2)), 4.8 + (1.2 if n else 0)), dpi=100)  # room for many bars
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     bars = [s for s in plot.series if s.style == "bar"]
@@ -273,7 +276,7 @@ def draw(plot):
         elif s.style == "stack":
             ax.bar(s.x, s.y, 0.6, bottom=s.bottom, label=s.label)
         elif s.style == "ceiling":
-            ax.plot(s.x, s.y, linestyle="none", marker="_", markersize=24, markeredgewidth=2, color="black", label=s.label)
+            ax.hlines(s.y, s.x - 0.45, s.x + 0.45, colors="black", linewidths=2, label=s.label)
         else:
             raise ValueError(f"unknown series style {s.style!r}")
     if plot.logx:
@@ -281,8 +284,13 @@ def draw(plot):
     if plot.logy:
         ax.set_yscale("log")
     if plot.categories is not None:
-        ax.set_xticks(np.arange(len(plot.categories)))
-        ax.set_xticklabels(plot.categories, rotation=30, ha="right", fontsize=8)
+        # A zero-height stacked bar (weights_ms without model.weight_bytes) would pin the top of
+        # the axis to the data: no sticky edges, and the floor set by hand instead.
+        ax.use_sticky_edges = False
+        ax.set_ylim(bottom=0)
+        step = max(1, n // 60)  # past 60 bars, label every step-th
+        ax.set_xticks(np.arange(0, n, step))
+        ax.set_xticklabels(plot.categories[::step], rotation=30, ha="right", fontsize=8)
     elif plot.logx:
         ticks = np.unique(np.concatenate([s.x for s in plot.series]))
         if ticks.size <= 12:

@@ -19,6 +19,9 @@ struct RunProvenance {
   std::string backend;
   std::string device;
   std::string kokkos_version;
+  std::string kokkos_config;  // Kokkos::print_configuration
+  std::string host;
+  std::int64_t mpi_ranks = 1;
   std::string config_yaml;
   std::string config_file;
   std::string config_hash;  // of the experiment's points as loaded (before `max` is resolved)
