@@ -57,7 +57,7 @@ def cmd_table(args):
 
 
 def cmd_info(args):
-    for name, value in load_meta(args.file).items():
+    for name, value in load_meta(args.file, args.allow_incomplete).items():
         text = str(value)
         if "\n" in text:
             # Multi-line values (the YAML config) stay readable as an indented block.
@@ -73,11 +73,15 @@ def cmd_report(args):
         import matplotlib  # noqa: F401  (only `report` needs it)
     except ModuleNotFoundError:
         raise UsageError(f"report needs matplotlib, which {sys.executable} lacks (install python3-matplotlib)") from None
+    from .plots import Plot
     from .report import write_report
 
     frames = [load_summary(p, args.allow_incomplete) for p in args.files]
-    built = write_report(args.files, frames, args.output)
-    made = sum(1 for p in built if hasattr(p, "series"))
+    try:
+        built = write_report(args.files, frames, args.output)
+    except OSError as err:
+        raise UsageError(f"{args.output}: cannot write the report ({err.strerror or err})") from None
+    made = sum(1 for p in built if isinstance(p, Plot))
     print(f"{os.path.join(args.output, 'report.md')}, {os.path.join(args.output, 'report.html')}: "
           f"{made} plot(s), {len(built) - made} skipped")
 
@@ -114,6 +118,7 @@ def build_parser():
 
     info = sub.add_parser("info", help="print the root attributes (run metadata)")
     info.add_argument("file", metavar="FILE.h5")
+    info.add_argument("--allow-incomplete", action="store_true", help=ALLOW_INCOMPLETE_HELP)
     info.set_defaults(func=cmd_info)
 
     report = sub.add_parser("report", help="write report.md, report.html and PNG plots into a folder")

@@ -53,8 +53,10 @@ def _numeric(df, metric):
 def pick_metrics(a, b, wanted):
     if wanted:
         for metric in wanted:
+            if metric in CONFIG_COLUMNS or metric == "point":
+                raise CompareError(f"'{metric}' says which points match, it is not a metric")
             if not (_numeric(a, metric) and _numeric(b, metric)):
-                common = [c for c in a.columns if _numeric(a, c) and _numeric(b, c) and c not in CONFIG_COLUMNS]
+                common = [c for c in a.columns if _numeric(a, c) and _numeric(b, c) and c not in CONFIG_COLUMNS + ["point"]]
                 raise CompareError(f"unknown metric '{metric}' (numeric summary columns of both files: {', '.join(common)})")
         return list(dict.fromkeys(wanted))
     metrics = [m for m in DEFAULT_METRICS if _numeric(a, m) and _numeric(b, m)]

@@ -10,6 +10,7 @@ short label per file) and a `copy_GBps` column (the file's copy ceiling, a root 
 """
 
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,23 +102,27 @@ def _value(v):
     return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
 
+def _split(df, by):
+    """(values dict, rows) per distinct combination of `by`, in first-seen order."""
+    if not by:
+        return [({}, df)]
+    grouped = df.groupby(by if len(by) > 1 else by[0], sort=False, dropna=False)
+    return [(dict(zip(by, v if isinstance(v, tuple) else (v,))), rows) for v, rows in grouped]
+
+
 def _groups(df, named, skip):
-    """(label, rows) per series: by `named` columns, and also by any other configuration
-    column that varies, so no line joins points of different configurations."""
+    """(label, rows) per series: by `named` columns, then split further by any other
+    configuration column that varies among those rows, so no line joins different configurations."""
     keys = (["file"] if _several_files(df) else []) + [c for c in named if c in df.columns]
-    extra = _varying(df, set(keys) | set(skip))
-    if not keys + extra:
-        return [("all points", df)]
     out = []
-    by = keys + extra
-    for values, rows in df.groupby(by if len(by) > 1 else by[0], sort=False, dropna=False):
-        values = values if isinstance(values, tuple) else (values,)
-        shown = dict(zip(keys + extra, values))
-        label = " ".join(_value(shown[c]) for c in keys if c != "file")
-        label += "".join(f" {c}={_value(shown[c])}" for c in extra)
-        if "file" in shown:
-            label = f"{shown['file']}: {label.strip()}"
-        out.append((label.strip(), rows))
+    for shown, rows in _split(df, keys):
+        extra = _varying(rows, set(keys) | set(skip))
+        for more, part in _split(rows, extra):
+            label = " ".join(_value(shown[c]) for c in keys if c != "file")
+            label += "".join(f" {c}={_value(v)}" for c, v in more.items())
+            if "file" in shown:
+                label = f"{shown['file']}: {label.strip()}"
+            out.append((label.strip() or "all points", part))
     return out
 
 
@@ -127,8 +132,9 @@ def _point_labels(df):
     if "positions" in varying and "max_positions" in varying:
         varying.remove("max_positions")  # context sweeps move both together: say it once
     labels = []
-    for _, row in df.iterrows():
-        head = f"{row['file']}:{int(row['point'])}" if _several_files(df) else f"#{int(row['point'])}"
+    points = df["point"] if "point" in df.columns else pd.Series(range(len(df)), index=df.index)
+    for (_, row), point in zip(df.iterrows(), points):
+        head = f"{row['file']}:{int(point)}" if _several_files(df) else f"#{int(point)}"
         label = " ".join([head] + [_value(row[c]) for c in varying])
         labels.append(label if len(label) <= 40 else label[:39] + "…")
     return labels
@@ -147,18 +153,30 @@ def plot_vs_positions(df, metric, title, decode_only=False):
     units = df.attrs["units"]
     if not _present(df, metric):
         return Skipped(filename, title, f"no '{metric}' column")
+    if not _present(df, "positions"):
+        return Skipped(filename, title, "no 'positions' column")
     rows = _decode_rows(df) if decode_only else df
     if rows.empty:
         return Skipped(filename, title, "no decode points (decode_tokens > 0)")
     distinct = sorted(rows["positions"].unique())
     if len(distinct) < 2:
         return Skipped(filename, title, f"needs more than one distinct positions value (all points have {_value(distinct[0])})")
+    groups = _groups(rows, ["dtype", "layout"], skip={"positions", "max_positions"})
+    # With several files, configurations run at one context length only would be lone dots.
+    lines = [(label, g) for label, g in groups if g["positions"].nunique() > 1]
+    notes = []
+    if len(lines) < len(groups):
+        notes.append(f"{len(groups) - len(lines)} configuration(s) run at a single context length are left out")
     series = []
-    for label, group in _groups(rows, ["dtype", "layout"], skip={"positions", "max_positions"}):
+    for label, group in lines:
         group = group.sort_values("positions", kind="stable")
         series.append(Series(label, group["positions"].to_numpy(float), group[metric].to_numpy(float)))
+    if not series:
+        return Skipped(filename, title, "no configuration was run at more than one context length")
+    shown = pd.concat([g for _, g in lines])
     return Plot(filename, title, axis_label("positions", units, "context length (positions)"),
-                axis_label(metric, units), series, logx=_wide(distinct), logy=_wide(rows[metric]))
+                axis_label(metric, units), series, logx=_wide(shown["positions"]), logy=_wide(shown[metric]),
+                notes=notes)
 
 
 def plot_bandwidth_vs_copy(df):
@@ -215,9 +233,9 @@ def plot_error_vs_bytes(df):
     positive = rows[rows[metric] > 0]
     notes = []
     if len(positive) < len(rows):
-        dropped = rows[~(rows[metric] > 0)]
-        what = ", ".join(f"#{int(p)} ({d})" for p, d in zip(dropped["point"], dropped["dtype"]))
-        notes.append(f"{len(dropped)} point(s) with {metric} = 0 (exact) cannot be drawn on a log axis: {what}")
+        exact = ~(rows[metric] > 0)
+        what = ", ".join(label for label, drop in zip(_point_labels(rows), exact) if drop)
+        notes.append(f"{len(rows) - len(positive)} point(s) with {metric} = 0 (exact) cannot be drawn on a log axis: {what}")
     if positive.empty:
         return Skipped(filename, title, f"every {metric} is 0: nothing to draw on a log axis")
     series = []
@@ -229,12 +247,7 @@ def plot_error_vs_bytes(df):
 
 def build_plots(df):
     """Every report plot, each a Plot or a Skipped, in report order."""
-    if df.empty:
-        return [Skipped(name, name, "the file has no finished points") for name in (
-            "fill_GBps_vs_positions.png", "retrieve_GBps_vs_positions.png", "tokens_per_s_vs_positions.png",
-            "kv_cache_bytes_vs_positions.png", "bandwidth_achieved_vs_copy.png",
-            "decode_ms_per_token_by_phase.png", "error_vs_bytes_per_position.png")]
-    return [
+    built = [
         plot_vs_positions(df, "fill_GBps", "Fill throughput vs context length"),
         plot_vs_positions(df, "retrieve_GBps", "Retrieve throughput vs context length"),
         plot_vs_positions(df, "tokens_per_s", "Decode throughput vs context length", decode_only=True),
@@ -243,6 +256,9 @@ def build_plots(df):
         plot_decode_phases(df),
         plot_error_vs_bytes(df),
     ]
+    if df.empty:  # an incomplete run before its first point: one reason says it all
+        return [Skipped(p.filename, p.title, "no finished points") for p in built]
+    return built
 
 
 def _tick_text(v):
@@ -258,6 +274,7 @@ def draw(plot):
     """The Plot as a matplotlib Figure (Agg canvas: no display, no pyplot global state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullLocator
 
     n = len(plot.categories) if plot.categories is not None else 0
     fig = Figure(figsize=(min(40, max(8, 0.3 * n + 2)), 4.8 + (1.2 if n else 0)), dpi=100)  # room for many bars
@@ -296,16 +313,22 @@ def draw(plot):
         if ticks.size <= 12:
             ax.set_xticks(ticks)
             ax.set_xticklabels([_tick_text(t) for t in ticks])
-            ax.minorticks_off()
+            ax.xaxis.set_minor_locator(NullLocator())  # x only: y minor ticks label narrow log ranges
     ax.set_xlabel(plot.xlabel)
     ax.set_ylabel(plot.ylabel)
     ax.set_title(plot.title)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    if len(plot.series) > 8:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the data, not over it
+    else:
+        ax.legend(fontsize=8)
+    with warnings.catch_warnings():
+        # Many long tick labels can defeat tight_layout; save_png's bbox_inches="tight" still fits them.
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
     return fig
 
 
 def save_png(plot, path):
-    draw(plot).savefig(path, format="png")
+    draw(plot).savefig(path, format="png", bbox_inches="tight")
     return path

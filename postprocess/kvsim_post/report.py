@@ -14,6 +14,8 @@ from .table import format_number, html_table, markdown_table
 
 PROVENANCE = ["device", "backend", "git_sha", "kvsim_version", "kokkos_version", "created", "finished",
               "config_file", "command_line"]
+# Written by newer kvsim versions only: shown when the file has them.
+IF_RECORDED = ["host", "mpi_ranks", "resumed"]
 BANDWIDTHS = ["copy_GBps", "read_GBps", "write_GBps", "deep_copy_GBps", "stream_copy_GBps"]
 # The columns a reader compares designs by; `kvsim-post table` prints all of them.
 REPORT_COLUMNS = [
@@ -31,6 +33,7 @@ ALL_PLOT_FILES = {"fill_GBps_vs_positions.png", "retrieve_GBps_vs_positions.png"
 
 def _provenance(path, label, meta, rows):
     values = [(name, str(meta.get(name, "not recorded"))) for name in PROVENANCE]
+    values += [(name, str(meta[name])) for name in IF_RECORDED if name in meta]
     for name in BANDWIDTHS:
         value = meta.get(name)
         values.append((name, f"{format_number(value)} GB/s" if isinstance(value, (int, float)) else "not recorded"))

@@ -2,31 +2,9 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-from make_files import write_valid
-
-POSTPROCESS = Path(__file__).resolve().parent.parent
-
-
-def run_cli(*args):
-    env = dict(os.environ, PYTHONPATH=str(POSTPROCESS))
-    return subprocess.run([sys.executable, "-m", "kvsim_post", *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=60)
-
-
-def cells(line):
-    return [c.strip() for c in line.strip().strip("|").split("|")]
-
-
-def assert_one_line_error(result, *words):
-    assert result.returncode == 2, result
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("kvsim-post: error: ")
-    for word in words:
-        assert word in lines[0]
+from cli_helpers import POSTPROCESS, assert_one_line_error, cells, run_cli
+from make_files import write_full, write_valid
 
 
 def test_table_prints_summary(kvsim_file):
@@ -123,3 +101,12 @@ def test_python_without_dependencies_gets_one_line(kvsim_file):
     result = subprocess.run([sys.executable, "-S", "-m", "kvsim_post", "table", str(kvsim_file)],
                             capture_output=True, text=True, env=env, timeout=60)
     assert_one_line_error(result, "lacks the '", "KVSIM_PYTHON")
+
+
+def test_table_and_info_read_incomplete_files_only_when_asked(tmp_path):
+    path = write_full(tmp_path / "running.h5", complete=0)
+    for command in ("table", "info"):
+        assert_one_line_error(run_cli(command, path), "incomplete")
+        result = run_cli(command, path, "--allow-incomplete")
+        assert result.returncode == 0, result.stderr
+    assert "complete: 0" in result.stdout.splitlines()

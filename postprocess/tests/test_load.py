@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from kvsim_post import KvsimFileError, load, load_meta, load_point, load_summary
-from make_files import POINTS, ROOT, SUMMARY
+from make_files import FULL_SUMMARY, POINTS, ROOT, SUMMARY, write_full
 
 
 def test_summary_round_trips_every_value(kvsim_file):
@@ -80,3 +80,35 @@ def test_unreadable_file_by_mode(kvsim_file):
     kvsim_file.chmod(0)
     with pytest.raises(KvsimFileError, match="cannot read file"):
         load_summary(kvsim_file)
+
+
+def test_incomplete_file_refused_by_default_with_a_hint(tmp_path):
+    path = write_full(tmp_path / "running.h5", complete=0)
+    with pytest.raises(KvsimFileError) as info:
+        load_summary(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "incomplete kvsim file (complete = 0, expected 1)" in message and "--allow-incomplete" in message
+
+
+def test_incomplete_file_read_with_allow_incomplete(tmp_path):
+    path = write_full(tmp_path / "running.h5", complete=0)
+    df = load_summary(path, allow_incomplete=True)
+    assert df.attrs["meta"]["complete"] == 0
+    assert df["retrieve_GBps"].tolist() == FULL_SUMMARY["retrieve_GBps"][0]
+
+
+def test_incomplete_file_without_finished_points(tmp_path):
+    empty = {name: ([], dtype, units) for name, (_values, dtype, units) in FULL_SUMMARY.items()}
+    path = write_full(tmp_path / "started.h5", empty, complete=0)
+    df = load_summary(path, allow_incomplete=True)
+    assert len(df) == 0 and "fill_GBps" in df.columns
+    no_columns = write_full(tmp_path / "nothing.h5", {}, complete=0)
+    with pytest.raises(KvsimFileError, match="no finished points yet"):
+        load_summary(no_columns, allow_incomplete=True)
+
+
+def test_allow_incomplete_still_refuses_other_complete_values(tmp_path):
+    path = write_full(tmp_path / "odd.h5", complete=7)
+    with pytest.raises(KvsimFileError, match=r"complete = 7"):
+        load_summary(path, allow_incomplete=True)
