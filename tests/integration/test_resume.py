@@ -3,6 +3,7 @@
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import h5py
@@ -44,6 +45,10 @@ def test_kill_9_mid_sweep_then_resume_equals_a_clean_run(kvsim_bin, source_dir, 
 
     n, complete = finished_points(out)
     assert complete == 0 and 2 <= n < 6
+    post = [str(source_dir / "postprocess/kvsim-post"), "table", str(out)]
+    penv = dict(os.environ, KVSIM_PYTHON=sys.executable)
+    assert subprocess.run(post, env=penv, capture_output=True).returncode == 2  # incomplete: refused ...
+    assert subprocess.run(post + ["--allow-incomplete"], env=penv, capture_output=True).returncode == 0  # ... unless asked
     with h5py.File(out, "r") as f:  # a valid file: every summary column as long as the points
         assert {len(f["summary"][c]) for c in f["summary"]} == {n}
 
@@ -52,6 +57,15 @@ def test_kill_9_mid_sweep_then_resume_equals_a_clean_run(kvsim_bin, source_dir, 
     assert f"{n} already in" in resumed.stderr
     assert finished_points(out) == (6, 1)
     assert not (tmp_path / "killed.h5.partial").exists()
+
+    # The resumed file reports like any other: tables and labelled plots of its numbers.
+    post = [str(source_dir / "postprocess/kvsim-post")]
+    penv = dict(os.environ, KVSIM_PYTHON=sys.executable)
+    rep = subprocess.run(post + ["report", str(out), "-o", str(tmp_path / "report")], env=penv, capture_output=True, text=True)
+    assert rep.returncode == 0, rep.stderr
+    assert (tmp_path / "report/report.md").exists() and (tmp_path / "report/report.html").exists()
+    assert len(list((tmp_path / "report").glob("*.png"))) >= 2
+    assert "int4" in (tmp_path / "report/report.md").read_text()
 
     clean = tmp_path / "clean.h5"
     subprocess.run([kvsim_bin, "run", str(source_dir / SMALL), "-o", str(clean), *SWEEP], env=env, check=True,
