@@ -483,7 +483,7 @@ void read_workload(const MapReader& top, ExperimentConfig& c) {
   }
 }
 
-const std::vector<std::string> kTopKeys{"name", "seed", "model", "cache", "workload", "run", "output", "sweep"};
+const std::vector<std::string> kTopKeys{"name", "seed", "model", "cache", "workload", "run", "output", "sweep", "zip"};
 
 // One point from a tree with no sweep left in it.
 ExperimentConfig read_point(const std::string& path, const YAML::Node& root, const Source& src, const LoadOptions& options) {
@@ -560,22 +560,43 @@ std::vector<ExperimentConfig> load_experiment(const std::string& path, const Loa
   };
   Source src{path, {}};
   const YAML::Node root = read_tree(src);
-  std::vector<std::pair<std::string, YAML::Node>> axes;
-  if (root["sweep"] && !root["sweep"].IsNull()) {  // `--set sweep=null` turns a file's sweep off
-    const YAML::Node sweep = root["sweep"];
-    if (!sweep.IsMap() || sweep.size() == 0)
-      src.fail(sweep, "sweep", "expected a mapping of dotted keys to lists of values, got " + describe(sweep));
-    for (auto it = sweep.begin(); it != sweep.end(); ++it) {
+  // Axes of the product: a sweep key is an axis of its own; the keys of `zip` share one axis,
+  // their lists paired element by element.
+  using Axis = std::vector<std::pair<std::string, YAML::Node>>;
+  std::vector<Axis> axes;
+  std::vector<std::string> sections;  // which of sweep/zip each axis came from, for messages
+  const auto read_lists = [&](const char* section, bool paired) {
+    const YAML::Node node = root[section];
+    if (!node || node.IsNull()) return;  // `--set sweep=null` turns a file's sweep off
+    if (!node.IsMap() || node.size() == 0)
+      src.fail(node, section, "expected a mapping of dotted keys to lists of values, got " + describe(node));
+    Axis zipped;
+    for (auto it = node.begin(); it != node.end(); ++it) {
       const std::string key = it->first.Scalar();
+      const std::string path = std::string(section) + "." + key;
       if (key.empty() || key.front() == '.' || key.back() == '.' || key.find("..") != std::string::npos)
-        src.fail(it->first, "sweep." + key, "malformed key");
-      if (key == "sweep" || key.rfind("sweep.", 0) == 0 || key == "name")
-        src.fail(it->first, "sweep." + key, "cannot be swept");
+        src.fail(it->first, path, "malformed key");
+      if (key == "sweep" || key == "zip" || key.rfind("sweep.", 0) == 0 || key.rfind("zip.", 0) == 0 || key == "name")
+        src.fail(it->first, path, "cannot be swept");
       if (!it->second.IsSequence() || it->second.size() == 0)
-        src.fail(it->second, "sweep." + key, "expected a non-empty list of values, got " + describe(it->second));
-      axes.emplace_back(key, it->second);
+        src.fail(it->second, path, "expected a non-empty list of values, got " + describe(it->second));
+      for (const auto& axis : axes)
+        for (const auto& [other, list] : axis)
+          if (other == key) src.fail(it->first, path, "is swept twice (in sweep and zip)");
+      if (paired && !zipped.empty() && it->second.size() != zipped.front().second.size())
+        src.fail(it->second, path, "has " + std::to_string(it->second.size()) + " values but zip." + zipped.front().first +
+                                       " has " + std::to_string(zipped.front().second.size()) + ": zipped lists pair up");
+      if (paired) {
+        zipped.emplace_back(key, it->second);
+      } else {
+        axes.push_back(Axis{{key, it->second}});
+        sections.push_back(section);
+      }
     }
-  }
+    if (paired) axes.push_back(zipped), sections.push_back(section);
+  };
+  read_lists("sweep", false);
+  read_lists("zip", true);
   if (axes.empty()) return {read_point(path, root, src, options)};
 
   std::vector<ExperimentConfig> points;
@@ -584,13 +605,16 @@ std::vector<ExperimentConfig> load_experiment(const std::string& path, const Loa
     Source psrc{path, {}};
     YAML::Node point = read_tree(psrc);
     point.remove("sweep");
+    point.remove("zip");
     std::vector<std::pair<std::string, std::string>> values;
     for (std::size_t a = 0; a < axes.size(); ++a) {
-      const YAML::Node v = axes[a].second[idx[a]];
-      const std::string origin = path + ":" + std::to_string(v.Mark().line + 1) + ": sweep." + axes[a].first + "[" +
-                                 std::to_string(idx[a]) + "]";
-      set_dotted(point, axes[a].first, YAML::Clone(v), origin, psrc);
-      values.emplace_back(axes[a].first, scalar_text(v));
+      for (const auto& [key, list] : axes[a]) {
+        const YAML::Node v = list[idx[a]];
+        const std::string origin = path + ":" + std::to_string(v.Mark().line + 1) + ": " + sections[a] + "." + key +
+                                   "[" + std::to_string(idx[a]) + "]";
+        set_dotted(point, key, YAML::Clone(v), origin, psrc);
+        values.emplace_back(key, scalar_text(v));
+      }
     }
     ExperimentConfig c = read_point(path, point, psrc, options);
     c.sweep = values;
@@ -598,7 +622,7 @@ std::vector<ExperimentConfig> load_experiment(const std::string& path, const Loa
     std::size_t a = axes.size();
     do {
       --a;
-      if (++idx[a] < axes[a].second.size()) break;
+      if (++idx[a] < axes[a].front().second.size()) break;
       idx[a] = 0;
       if (a == 0) return points;
     } while (true);

@@ -87,6 +87,7 @@ TEST_CASE("bad configs are refused with file, line and key", "[config][bad-input
       {"unsupported_dtype.yaml", "unsupported_dtype.yaml:6", "cache.dtype", "unsupported value 'fp64'"},
       {"overflow.yaml", "overflow.yaml:2", "seed", "number too large"},
       {"missing_cache.yaml", "missing_cache.yaml:1", "cache", "missing required key"},
+      {"zip_lengths.yaml", "zip_lengths.yaml:6", "zip.workload.fill.positions", "has 2 values but zip.cache.dtype has 3"},
   };
   for (const auto& c : cases) {
     INFO(c.file);
@@ -110,4 +111,22 @@ TEST_CASE("bad --set values are refused and named", "[config][bad-input]") {
   CHECK(contains(refusal(cfg, {"no_equals_sign"}), "expected KEY=VALUE"));
   CHECK(contains(refusal(cfg, {"cache..dtype=fp32"}), "malformed key"));
   CHECK(contains(refusal(cfg, {"model.head_dim=130"}), "multiple of 4"));
+}
+
+TEST_CASE("sweep axes multiply, zip lists pair up", "[config]") {
+  const auto points = kvsim::load_experiment(kGood + "sweep_zip.yaml", with_presets());
+  REQUIRE(points.size() == 6);
+  const std::vector<std::pair<std::string, std::int64_t>> pairs{{"fp16", 10}, {"int8", 20}, {"int4", 32}};
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    INFO(i);
+    CHECK(points[i].cache.layout == (i < 3 ? "contiguous" : "paged"));
+    CHECK(points[i].cache.dtype == pairs[i % 3].first);
+    CHECK(points[i].lengths.front() == std::min<std::int64_t>(std::int64_t(10 * (1 << (i % 3))), 40));
+    CHECK(points[i].sweep.size() == 3);
+  }
+  // An error in a swept value names the sweep entry's line and index.
+  const std::string msg = refusal(kBad + "sweep_bad_value.yaml");
+  CHECK(contains(msg, "sweep_bad_value.yaml:7: sweep.cache.dtype[1]: cache.dtype: unsupported value 'fp64'"));
+  // `--set zip=null` runs the file without its zip.
+  CHECK(kvsim::load_experiment(kGood + "sweep_zip.yaml", with_presets({"zip=null"})).size() == 2);
 }
