@@ -16,6 +16,7 @@
 #include "kvsim/device_info.hpp"
 #include "kvsim/error.hpp"
 #include "kvsim/experiment.hpp"
+#include "kvsim/interrupt.hpp"
 #include "kvsim/kokkos_abstraction.hpp"
 #include "kvsim/progress.hpp"
 #include "kvsim/result_file.hpp"
@@ -188,7 +189,19 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
     for (const auto& [k, v] : c.sweep) label += (label.empty() ? "" : " ") + k + "=" + v;
     progress.begin(std::int64_t(i), label);
     Kokkos::Timer timer;
-    const kvsim::PointResult r = kvsim::run_point(c, std::int64_t(i), prov.copy);
+    kvsim::PointResult r;
+    try {
+      r = kvsim::run_point(c, std::int64_t(i), prov.copy);
+    } catch (const kvsim::Interrupted& e) {
+      // A time limit: keep every finished point, say which one was cut short, exit 128 + signal.
+      prov.interrupted_point = std::int64_t(i);
+      prov.interrupted_by = e.what();
+      file.write(prov, rows, false, kvsim::utc_now_iso8601());
+      progress.message(std::string(e.what()) + " during point " + std::to_string(i + 1) + "/" + std::to_string(points.size()) +
+                       "; " + std::to_string(rows.size()) + " finished point(s) kept in " + out_path +
+                       " (continue with --resume)");
+      return 128 + e.signal();
+    }
     progress.end(timer.seconds());
     rows.push_back(kvsim::make_row(r));
     have[i] = true;
@@ -267,6 +280,7 @@ int dispatch(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
+  kvsim::install_interrupt_handlers();  // after MPI_Init, which may install its own
   int rc = 0;
   try {
     rc = dispatch(argc, argv);

@@ -5,6 +5,7 @@
 
 #include "kvsim/device_info.hpp"
 #include "kvsim/error.hpp"
+#include "kvsim/interrupt.hpp"
 #include "kvsim/kernels/stream.hpp"
 #include "kvsim/kv_cache.hpp"
 #include "kvsim/timing.hpp"
@@ -158,6 +159,7 @@ class Decoder {
     double append = 0, attention = 0, weights = 0;
     bytes_ = 0;
     for (std::int64_t t = 0; t < c_.decode_tokens; ++t) {
+      check_interrupt();
       append += time_fenced(exec, [&] { cache_.append(stage_, prefill_, c_.decode_tokens, prefill_ + t, prefill_ + t + 1); });
       bytes_ += c_.model.layers * (cache_.retrieve_read_bytes_per_layer() + 2 * q_len_ * std::int64_t(sizeof(float)));
       attention += time_fenced(exec, [&] {
@@ -277,6 +279,7 @@ PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, const
   {
     ProfilingRegion fill_region("kvsim::fill");
     for (std::int64_t rep = 0; rep < reps; ++rep) {
+      check_interrupt();
       cache.reset();
       double seconds = 0;
       for (std::int64_t t0 = 0; t0 < longest; t0 += n_stage) {
@@ -307,6 +310,7 @@ PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, const
   {
     ProfilingRegion retrieve_region("kvsim::retrieve");
     for (std::int64_t rep = 0; rep < reps; ++rep) {
+      check_interrupt();
       const double t = time_fenced(exec, [&] {
         for (std::int64_t layer = 0; layer < c.model.layers; ++layer) cache.retrieve_layer(layer, dense);
       });

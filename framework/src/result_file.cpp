@@ -249,6 +249,10 @@ void ResultFile::write(const RunProvenance& p, std::vector<ResultRow> rows, bool
         h5::write_attribute(g, "repetitions", r.repetitions);
       }
     }
+    if (p.interrupted_point >= 0) {
+      h5::write_attribute(file, "interrupted_point", p.interrupted_point);
+      h5::write_attribute(file, "interrupted_by", p.interrupted_by);
+    }
     h5::write_attribute(file, "complete", std::int64_t(complete ? 1 : 0));
     if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) throw RuntimeError("HDF5: flushing " + partial_path_ + " failed");
     file.close(partial_path_);

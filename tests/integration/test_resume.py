@@ -105,3 +105,27 @@ def test_resume_of_a_complete_file_runs_nothing(run_kvsim, source_dir, tmp_path)
 def test_force_needs_resume(run_kvsim, source_dir, tmp_path):
     p = run_kvsim("run", source_dir / SMALL, "-o", tmp_path / "x.h5", "--force")
     assert p.returncode == 2
+
+
+def test_sigterm_records_the_interrupted_point_and_keeps_the_finished_ones(kvsim_bin, source_dir, tmp_path):
+    out = tmp_path / "term.h5"
+    cmd = [kvsim_bin, "run", str(source_dir / SMALL), "-o", str(out), *SWEEP, "--set", "run.repetitions=200"]
+    env = dict(os.environ, OMP_PROC_BIND="false")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline:
+        if finished_points(out)[0] >= 1:
+            proc.send_signal(signal.SIGTERM)  # what a batch system sends at the time limit
+            break
+        time.sleep(0.02)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "interrupted by SIGTERM during point" in stderr
+    n, complete = finished_points(out)
+    assert complete == 0 and 1 <= n < 6
+    with h5py.File(out, "r") as f:
+        assert f.attrs["interrupted_point"] == n  # points run in order: the next one was cut short
+        assert "SIGTERM" in f.attrs["interrupted_by"]
+    resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert finished_points(out) == (6, 1)

@@ -28,6 +28,8 @@ struct RunProvenance {
   std::string command_line;
   std::string created;
   std::int64_t resumed = 0;  // how many times --resume continued this file
+  std::int64_t interrupted_point = -1;  // the point a signal stopped, -1: none
+  std::string interrupted_by;
   CopyBandwidth copy;
 };
 
