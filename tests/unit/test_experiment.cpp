@@ -4,6 +4,7 @@
 #include "kvsim/config.hpp"
 #include "kvsim/error.hpp"
 #include "kvsim/experiment.hpp"
+#include "kvsim/kv_cache.hpp"
 
 namespace {
 
@@ -63,4 +64,18 @@ TEST_CASE("max context resolves to the largest cache that fits", "[experiment]")
   auto tiny = c;
   tiny.cache.max_positions = kvsim::kMaxContext;
   CHECK_THROWS_AS(kvsim::resolve_max_context(tiny, 1 << 20), kvsim::InputError);
+}
+
+TEST_CASE("the predicted cache size is what the cache allocates", "[experiment]") {
+  kvsim::LoadOptions o;
+  o.preset_dirs = {KVSIM_SOURCE_DIR "/configs/models"};
+  for (const char* set : {"cache.dtype=fp32", "cache.dtype=int4", "cache.dtype=fp8_e4m3", "cache.layout=paged",
+                          "cache.layout=head_major", "cache.policy=h2o"}) {
+    INFO(set);
+    auto c = kvsim::load_config(KVSIM_TEST_CONFIG_DIR "/good/small_wrap.yaml",
+                                [&] { auto p = o; p.overrides = {"model.head_dim=32", set}; return p; }());
+    const kvsim::KVCache<Kokkos::DefaultExecutionSpace> cache(Kokkos::DefaultExecutionSpace(), kvsim::design_of(c), c.seed,
+                                                              c.lengths);
+    CHECK(kvsim::predicted_cache_bytes(c) == cache.allocated_bytes());
+  }
 }

@@ -57,6 +57,9 @@ struct PointResult {
 
 CacheDesign design_of(const ExperimentConfig& config);
 
+// Bytes KVCache allocates for the point (the tests hold it to KVCache::allocated_bytes()).
+std::int64_t predicted_cache_bytes(const ExperimentConfig& config);
+
 // Bytes the point needs on the device: cache, dense retrieve buffer and staging.
 std::int64_t predicted_device_bytes(const ExperimentConfig& config);
 

@@ -8,7 +8,6 @@
 // Kernels are functors (kvsim/kernels/); this class owns the Views and the host-side
 // bookkeeping that needs no device round trip: every sequence's length is known up front.
 #include <algorithm>
-#include <numeric>
 #include <string>
 #include <vector>
 
@@ -66,6 +65,7 @@ class KVCache {
     lengths_dev_ = View1D<std::int64_t, memory_space>(wo("kvsim::kv_cache::lengths"), d_.batch);
     totals_dev_ = View1D<std::int64_t, memory_space>(wo("kvsim::kv_cache::totals"), d_.batch);
     copy_to_device(lengths_, lengths_dev_);
+    Kokkos::deep_copy(exec_, totals_dev_, std::int64_t(0));
     const std::int64_t pages_per_seq = d_.layout == LayoutKind::paged ? d_.pages_per_sequence() : 0;
     block_table_ = View2D<std::int32_t, memory_space>(std::string("kvsim::kv_cache::block_table"), d_.batch, pages_per_seq);
     free_stack_ = View1D<std::int32_t, memory_space>(wo("kvsim::kv_cache::free_pages"), pool_pages_);
@@ -129,7 +129,7 @@ class KVCache {
   // Forget every position: lengths restart at 0 and pages go back to the pool.
   void reset() {
     std::fill(totals_.begin(), totals_.end(), 0);
-    totals_dirty_ = true;
+    Kokkos::deep_copy(exec_, totals_dev_, std::int64_t(0));
     frontier_ = 0;
     rows_appended_ = 0;
     if (d_.layout == LayoutKind::paged) release_pages();
@@ -170,19 +170,23 @@ class KVCache {
       constexpr codec::DType D = decltype(tag)::value;
       with_lanes<D>([&](auto k, std::int64_t lanes) {
         kernels::AppendEncode<ExecSpace, D, decltype(k)::value> kernel{
-            stage, stage_begin, stage_n, data_, group_scales_, head_scales_, addr, map, lengths_dev_, append_slot_,
-            begin, end,   d_.batch, lanes};
+            stage, stage_begin, stage_n, data_, group_scales_, head_scales_, addr, map, lengths_dev_, totals_dev_,
+            append_slot_, begin, end, d_.batch, lanes};
         Kokkos::parallel_for("kvsim::append_encode",
                              RangePolicy<ExecSpace>(exec_, 0, d_.layers * 2 * d_.batch * (end - begin) * lanes), kernel);
       });
     });
     for (std::int64_t s = 0; s < d_.batch; ++s) {
       const std::int64_t stop = std::min(end, lengths_[s]);
-      for (std::int64_t p = begin; p < stop; ++p) rows_appended_ += (map_.table || map_.kept_after(p, stop)) ? 1 : 0;
+      if (stop <= begin) continue;
+      // Rows written: all of [begin, stop) but those a later row of the launch overwrites
+      // (see PolicyMap::kept_after), which lie in [max(begin, sinks), stop - ring).
+      const std::int64_t skipped =
+          map_.table ? 0 : std::max<std::int64_t>(0, (stop - map_.ring) - std::max(begin, map_.sinks));
+      rows_appended_ += stop - begin - skipped;
       totals_[s] = std::max(totals_[s], stop);
     }
     frontier_ = end;
-    totals_dirty_ = true;
   }
 
   template <class Out>
@@ -196,7 +200,6 @@ class KVCache {
   void retrieve_layer(std::int64_t layer, const View1D<Out, memory_space>& out) const {
     KVSIM_REQUIRE(layer >= 0 && layer < d_.layers, "layer ", layer, " out of range");
     KVSIM_REQUIRE(std::int64_t(out.extent(0)) >= 2 * d_.batch * dense_rows() * d_.row_values(), "dense buffer too small");
-    sync_totals();
     if (dense_rows() == 0) return;
     codec::dispatch(d_.dtype, [&](auto tag) {
       constexpr codec::DType D = decltype(tag)::value;
@@ -233,7 +236,6 @@ class KVCache {
   // Compares a retrieved layer with the recomputed source (see kernels/verify_dense.hpp).
   template <class Out>
   kernels::VerifyTally verify_layer(std::int64_t layer, const View1D<Out, memory_space>& dense) const {
-    sync_totals();
     const std::int64_t units = d_.head_dim / codec::unit_values(d_.dtype);
     const std::int64_t work = 2 * d_.batch * dense_rows() * d_.kv_heads * units;
     kernels::VerifyTally tally;
@@ -287,7 +289,6 @@ class KVCache {
   // place: q and out are [seq][head][head_dim] fp32.
   void decode_attention(std::int64_t layer, const View1D<const float, memory_space>& q,
                         const View1D<float, memory_space>& out, const AttentionWorkspace& ws) const {
-    sync_totals();
     const std::int64_t heads = d_.query_heads();
     KVSIM_REQUIRE(std::int64_t(q.extent(0)) == d_.batch * heads * d_.head_dim && out.extent(0) == q.extent(0),
                   "query/output buffers have the wrong size");
@@ -404,14 +405,8 @@ class KVCache {
     auto mirror = Kokkos::create_mirror_view(dev);
     for (std::size_t i = 0; i < host.size(); ++i) mirror(i) = host[i];
     // From pageable host memory the copy is staged before deep_copy returns, so the mirror may
-    // go away without a fence: the device keeps streaming appends behind it.
+    // go away without a fence.
     Kokkos::deep_copy(exec_, dev, mirror);
-  }
-
-  void sync_totals() const {
-    if (!totals_dirty_) return;
-    copy_to_device(totals_, totals_dev_);
-    totals_dirty_ = false;
   }
 
   // Gives every sequence the pages its slots up to position `end` need, in one launch.
@@ -435,8 +430,7 @@ class KVCache {
   std::vector<std::int64_t> lengths_;
   PolicyMap map_;
   std::int64_t max_length_ = 0;
-  std::vector<std::int64_t> totals_;
-  mutable bool totals_dirty_ = true;
+  std::vector<std::int64_t> totals_;  // host copy; the append kernel keeps totals_dev_ in step
   std::int64_t frontier_ = 0;
   std::int64_t rows_appended_ = 0;
 

@@ -23,6 +23,7 @@ struct AppendEncode {
   CacheAddressing<MemSpace> addr;
   PolicyMap map;
   View1D<const std::int64_t, MemSpace> lengths;
+  View1D<std::int64_t, MemSpace> totals;  // advanced here, so reads need no host copy
   View1D<const std::int32_t, MemSpace> append_slot;  // h2o: the slot chosen for this position
   std::int64_t begin, end, batch;
   std::int64_t lanes;  // per row: row values / (unit * K)
@@ -38,6 +39,11 @@ struct AppendEncode {
     const std::int64_t kv = r % 2;
     const std::int64_t layer = r / 2;
     const std::int64_t len = lengths(seq);
+    // One item per sequence (its first row's first lane) advances the sequence's length.
+    if (p == begin && layer == 0 && kv == 0 && lane == 0) {
+      const std::int64_t stop = end < len ? end : len;
+      if (stop > totals(seq)) totals(seq) = stop;
+    }
     if (p >= len) return;
     if (!map.table && !map.kept_after(p, end < len ? end : len)) return;
     const std::int64_t slot = map.table ? std::int64_t(append_slot(seq)) : map.slot_of_position(p);

@@ -12,7 +12,6 @@ namespace kvsim::kernels {
 struct VerifyTally {
   std::uint64_t mismatches = 0;
   std::uint64_t checksum = 0;
-  std::uint64_t values = 0;
   double err2 = 0;     // sum of squared reconstruction errors
   double ref2 = 0;     // sum of squared source values
   double max_abs = 0;  // largest absolute reconstruction error
@@ -108,14 +107,12 @@ struct VerifyDense {
               (std::uint64_t(seq) << 60),
           std::uint64_t(position), gb);
     }
-    acc.values += Codec::unit;
   }
 
   KOKKOS_INLINE_FUNCTION void init(value_type& v) const { v = VerifyTally{}; }
   KOKKOS_INLINE_FUNCTION void join(value_type& dst, const value_type& src) const {
     dst.mismatches += src.mismatches;
     dst.checksum += src.checksum;
-    dst.values += src.values;
     dst.err2 += src.err2;
     dst.ref2 += src.ref2;
     dst.max_abs = src.max_abs > dst.max_abs ? src.max_abs : dst.max_abs;
@@ -125,7 +122,6 @@ struct VerifyDense {
   KOKKOS_INLINE_FUNCTION void join(volatile value_type& dst, const volatile value_type& src) const {
     dst.mismatches += src.mismatches;
     dst.checksum += src.checksum;
-    dst.values += src.values;
     dst.err2 += src.err2;
     dst.ref2 += src.ref2;
     dst.max_abs = src.max_abs > dst.max_abs ? src.max_abs : dst.max_abs;
