@@ -224,6 +224,10 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
                 << r.append_ms << " ms, attention " << r.attention_ms << " ms (" << r.attention_GBps << " GB/s, "
                 << 100.0 * r.attention_fraction_of_read << "% of read-only), weights " << r.weights_ms
                 << " ms per token; attention rel. error vs float64 " << r.attention_rel_err << "\n";
+    if (c.prefill_chunk > 0)
+      std::cout << "  prefill   " << r.prefill_ms << " ms per chunk of " << c.prefill_chunk << " over every layer ("
+                << r.prefill_TFLOPs << " TFLOP/s, " << 100.0 * r.prefill_fraction_of_gemm << "% of the gemm probe's "
+                << r.gemm_TFLOPs << " TFLOP/s); rel. error vs float64 " << r.prefill_rel_err << "\n";
   }
   std::cout << "wrote " << file.path() << "\n";
   return 0;

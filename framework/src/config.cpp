@@ -417,7 +417,7 @@ void read_workload(const MapReader& top, ExperimentConfig& c) {
   c.batch = 1;
   bool positions_given = false;
   std::optional<MapReader> w;
-  if (top.has("workload")) w.emplace(top.map("workload", {"batch", "lengths", "fill", "retrieve", "decode"}));
+  if (top.has("workload")) w.emplace(top.map("workload", {"batch", "lengths", "fill", "retrieve", "decode", "prefill"}));
   if (w && w->has("fill")) {
     const MapReader f = w->map("fill", {"mode", "positions", "chunk"});
     c.fill.mode = f.choice("mode", {"token", "chunk", "bulk"}, std::string("token"));
@@ -437,13 +437,34 @@ void read_workload(const MapReader& top, ExperimentConfig& c) {
   }
   if (w) c.batch = w->integer("batch", 1, 1 << 16, 1);
   if (w && w->has("decode")) {
-    const MapReader dec = w->map("decode", {"tokens"});
+    const MapReader dec = w->map("decode", {"tokens", "splits"});
     c.decode_tokens = dec.integer("tokens", 1, 1 << 24);
+    c.decode_splits = dec.integer("splits", 0, 1 << 16, 0);
     if (w->has("lengths"))
       src.fail(dec.required("tokens"), "workload.decode.tokens",
                "token generation runs sequences of one length: give workload.fill.positions, not workload.lengths");
     if (c.cache.max_positions == kMaxContext)
       src.fail(dec.required("tokens"), "workload.decode.tokens", "needs an explicit cache.max_positions");
+  }
+  if (w && w->has("prefill")) {
+    const MapReader pre = w->map("prefill", {"chunk"});
+    c.prefill_chunk = pre.integer("chunk", 1, std::int64_t(1) << 31);
+    const auto at = pre.required("chunk");
+    if (w->has("lengths"))
+      src.fail(at, "workload.prefill.chunk", "prefill attention runs sequences of one length: give workload.fill.positions, not workload.lengths");
+    if (c.cache.max_positions == kMaxContext) src.fail(at, "workload.prefill.chunk", "needs an explicit cache.max_positions");
+    const std::int64_t context = (positions_given ? c.fill.positions : c.cache.max_positions) + c.decode_tokens;
+    std::int64_t capacity = c.cache.max_positions;
+    if (c.cache.policy == "window") capacity = c.cache.window;
+    if (c.cache.policy == "sinks") capacity = c.cache.sinks + c.cache.window;
+    if (c.cache.policy == "h2o") capacity = c.cache.heavy + c.cache.recent;
+    if (context > capacity)
+      src.fail(at, "workload.prefill.chunk",
+               "prefill attention needs the whole context in the cache: " + std::to_string(context) +
+                   " positions (fill + decode) but the policy keeps " + std::to_string(capacity));
+    if (c.prefill_chunk > context)
+      src.fail(at, "workload.prefill.chunk",
+               "chunk " + std::to_string(c.prefill_chunk) + " is longer than the context (" + std::to_string(context) + ")");
   }
   c.lengths_follow_capacity = !positions_given && c.cache.max_positions == kMaxContext;
   if (w && w->has("lengths")) {
@@ -686,6 +707,12 @@ std::string to_yaml(const ExperimentConfig& c) {
   if (c.decode_tokens > 0) {
     out << YAML::Key << "decode" << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "tokens" << YAML::Value << c.decode_tokens;
+    if (c.decode_splits > 0) out << YAML::Key << "splits" << YAML::Value << c.decode_splits;
+    out << YAML::EndMap;
+  }
+  if (c.prefill_chunk > 0) {
+    out << YAML::Key << "prefill" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "chunk" << YAML::Value << c.prefill_chunk;
     out << YAML::EndMap;
   }
   out << YAML::Key << "retrieve" << YAML::Value << YAML::BeginMap;

@@ -8,6 +8,7 @@
 #include "kvsim/interrupt.hpp"
 #include "kvsim/kernels/stream.hpp"
 #include "kvsim/kv_cache.hpp"
+#include "kvsim/prefill_attention.hpp"
 #include "kvsim/timing.hpp"
 
 namespace kvsim {
@@ -38,6 +39,9 @@ std::int64_t stage_positions(const ExperimentConfig& c, std::int64_t bytes_per_p
 std::int64_t stage_bytes_per_position(const ExperimentConfig& c) {
   return c.model.layers * 2 * c.batch * c.model.kv_heads * c.model.head_dim * 4;
 }
+
+// Side of the square gemm probe: large enough to reach the device's gemm rate.
+std::int64_t gemm_probe_size() { return std::is_same<DefaultMemSpace, HostMemSpace>::value ? 256 : 4096; }
 
 }  // namespace
 
@@ -88,7 +92,12 @@ std::int64_t predicted_device_bytes(const ExperimentConfig& c) {
   const std::int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());
   const std::int64_t dense = 2 * d.batch * std::min(d.capacity(), longest) * d.row_values() * out_bytes(c);
   const std::int64_t spp = stage_bytes_per_position(c);
-  return predicted_cache_bytes(c) + dense + stage_positions(c, spp) * spp;
+  std::int64_t prefill = 0;
+  if (c.prefill_chunk > 0) {
+    const std::int64_t n = gemm_probe_size();
+    prefill = PrefillAttention<Exec>::bytes(d, c.prefill_chunk, longest + c.decode_tokens) + 3 * n * n * 4;
+  }
+  return predicted_cache_bytes(c) + dense + stage_positions(c, spp) * spp + prefill;
 }
 
 void resolve_max_context(ExperimentConfig& c, std::int64_t free_bytes) {
@@ -143,7 +152,7 @@ class Decoder {
                                                                   1, n * c.model.layers * c.batch, c.model.heads,
                                                                   c.model.head_dim / 4, 0});
     out_ = View1D<float>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::out")), q_len_);
-    ws_ = cache.make_attention_workspace();
+    ws_ = cache.make_attention_workspace(c.decode_splits);
     if (c.model.weight_bytes > 0) {
       const std::int64_t n8 = std::max<std::int64_t>(1, c.model.weight_bytes / (8 * std::int64_t(sizeof(Float4))));
       weights_ = View1D<Float4>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::weights")), 8 * n8);
@@ -191,6 +200,7 @@ class Decoder {
     r.attention_fraction_of_read = bw.read_GBps > 0 ? r.attention_GBps / bw.read_GBps : 0.0;
     r.weights_GBps = r.weights_ms > 0 ? double(weights_.extent(0)) * sizeof(Float4) / (r.weights_ms * 1e-3) / 1e9 : 0.0;
     r.attention_rel_err = accuracy();
+    r.attention_splits = ws_.splits;
   }
 
  private:
@@ -251,6 +261,84 @@ class Decoder {
   std::vector<double> append_, attention_, weights_s_, total_;
   std::int64_t bytes_ = 0;
 };
+
+// Square fp32 gemm rate of this device: the ceiling prefill attention is held against.
+double gemm_probe_TFLOPs(std::int64_t n, std::int64_t reps) {
+  const Exec exec;
+  using M = Kokkos::View<float**, Layout, DefaultMemSpace>;
+  M a(Kokkos::view_alloc(exec, std::string("kvsim::gemm_probe::a")), n, n), b(Kokkos::view_alloc(exec, std::string("kvsim::gemm_probe::b")), n, n),
+      c(Kokkos::view_alloc(exec, std::string("kvsim::gemm_probe::c")), n, n);
+  Kokkos::deep_copy(exec, a, 0.5f);
+  Kokkos::deep_copy(exec, b, 0.25f);
+  std::vector<double> t;
+  for (std::int64_t i = 0; i <= reps; ++i) {
+    const double s = time_fenced(exec, [&] { KokkosBlas::gemm("N", "N", 1.0f, a, b, 0.0f, c); });
+    if (i > 0) t.push_back(s);  // the first call pays cuBLAS's set-up
+  }
+  return 2.0 * double(n) * double(n) * double(n) / median(t) / 1e12;
+}
+
+// Chunked prefill attention of the last `prefill_chunk` positions after the fill: each layer is
+// retrieved (untimed: retrieve has its own figures), then attention runs on it (timed).
+template <class Out>
+void run_prefill(const ExperimentConfig& c, Cache& cache, const View1D<Out>& dense, PointResult& r) {
+  ProfilingRegion region("kvsim::prefill");
+  const Exec exec;
+  const std::int64_t context = cache.valid(0);
+  PrefillAttention<Exec> pf(exec, design_of(c), c.prefill_chunk, context);
+  const auto q = pf.queries();
+  const View1D<float> q1(q.data(), q.span());
+  Kokkos::parallel_for("kvsim::prefill::make_q", RangePolicy<Exec>(exec, 0, std::int64_t(q.span()) / 4),
+                       kernels::GenerateSource<DefaultMemSpace>{q1, synthetic::mix64(c.seed ^ 0x5052454649ULL), 1,
+                                                                c.batch * c.model.heads, 1, c.model.head_dim / 4,
+                                                                context - c.prefill_chunk});
+  std::vector<double> seconds;
+  for (std::int64_t rep = 0; rep < c.run.warmup + c.run.repetitions; ++rep) {
+    check_interrupt();
+    double t = 0;
+    for (std::int64_t layer = 0; layer < c.model.layers; ++layer) {
+      cache.retrieve_layer(layer, dense);
+      t += time_fenced(exec, [&] { pf.run_layer(dense, cache.dense_rows()); });
+    }
+    if (rep >= c.run.warmup) seconds.push_back(t);
+  }
+  r.prefill_ms = 1e3 * median(seconds);
+  r.prefill_TFLOPs = pf.flops_per_layer() * double(c.model.layers) / median(seconds) / 1e12;
+  r.gemm_TFLOPs = gemm_probe_TFLOPs(gemm_probe_size(), 3);
+  r.prefill_fraction_of_gemm = r.gemm_TFLOPs > 0 ? r.prefill_TFLOPs / r.gemm_TFLOPs : 0.0;
+
+  // Accuracy: layer 0, sequence 0, the chunk's last row of every head against float64 over the
+  // unquantised source (positions 0 .. context-1, nothing evicted).
+  cache.retrieve_layer(0, dense);
+  pf.run_layer(dense, cache.dense_rows());
+  const auto ho = Kokkos::create_mirror_view_and_copy(HostMemSpace(), pf.output());
+  const auto hq = Kokkos::create_mirror_view_and_copy(HostMemSpace(), q);
+  const std::int64_t hd = c.model.head_dim, g = c.model.heads / c.model.kv_heads, last = c.prefill_chunk - 1;
+  const std::uint64_t seed = synthetic::sequence_seed(c.seed, 0);
+  double err2 = 0, ref2 = 0;
+  for (std::int64_t h = 0; h < c.model.heads; ++h) {
+    std::vector<double> p(static_cast<std::size_t>(context)), o(static_cast<std::size_t>(hd), 0.0);
+    double mx = -1e300, sum = 0;
+    for (std::int64_t i = 0; i < context; ++i) {
+      double dot = 0;
+      for (std::int64_t d = 0; d < hd; ++d)
+        dot += double(hq(0, h, last, d)) * synthetic::value(seed, 0, synthetic::Tensor::K, std::uint64_t(i), std::uint32_t(h / g), std::uint32_t(d));
+      p[std::size_t(i)] = dot / std::sqrt(double(hd));
+      mx = std::max(mx, p[std::size_t(i)]);
+    }
+    for (auto& x : p) sum += (x = std::exp(x - mx));
+    for (std::int64_t i = 0; i < context; ++i)
+      for (std::int64_t d = 0; d < hd; ++d)
+        o[std::size_t(d)] += p[std::size_t(i)] / sum *
+                             synthetic::value(seed, 0, synthetic::Tensor::V, std::uint64_t(i), std::uint32_t(h / g), std::uint32_t(d));
+    for (std::int64_t d = 0; d < hd; ++d) {
+      const double e = ho(0, h, last, d) - o[std::size_t(d)];
+      err2 += e * e;
+      ref2 += o[std::size_t(d)] * o[std::size_t(d)];
+    }
+  }
+  r.prefill_rel_err = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
+}
 
 template <class Out>
 PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, const CopyBandwidth& bw) {
@@ -354,6 +442,7 @@ PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, const
     }
     r.verified = true;
   }
+  if (c.prefill_chunk > 0) run_prefill(c, cache, dense, r);
   return r;
 }
 

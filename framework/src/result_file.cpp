@@ -52,6 +52,8 @@ const std::vector<std::tuple<const char*, const char*, Getter<I>>>& int_columns(
       {"verified", "1", [](const PointResult& r) { return I(r.verified ? 1 : 0); }},
       {"decode_tokens", "tokens", [](const PointResult& r) { return r.config.decode_tokens; }},
       {"attention_bytes", "bytes", [](const PointResult& r) { return r.attention_bytes; }},
+      {"attention_splits", "1", [](const PointResult& r) { return r.attention_splits; }},
+      {"prefill_chunk", "positions", [](const PointResult& r) { return r.config.prefill_chunk; }},
       {"weight_bytes", "bytes", [](const PointResult& r) { return r.config.model.weight_bytes; }},
   };
   return v;
@@ -77,6 +79,11 @@ const std::vector<std::tuple<const char*, const char*, Getter<double>>>& real_co
       {"attention_fraction_of_read", "1", [](const PointResult& r) { return r.attention_fraction_of_read; }},
       {"weights_GBps", "GB/s", [](const PointResult& r) { return r.weights_GBps; }},
       {"attention_rel_err", "1", [](const PointResult& r) { return r.attention_rel_err; }},
+      {"prefill_ms", "ms/chunk", [](const PointResult& r) { return r.prefill_ms; }},
+      {"prefill_TFLOPs", "TFLOP/s", [](const PointResult& r) { return r.prefill_TFLOPs; }},
+      {"gemm_TFLOPs", "TFLOP/s", [](const PointResult& r) { return r.gemm_TFLOPs; }},
+      {"prefill_fraction_of_gemm", "1", [](const PointResult& r) { return r.prefill_fraction_of_gemm; }},
+      {"prefill_rel_err", "1", [](const PointResult& r) { return r.prefill_rel_err; }},
   };
   return v;
 }

@@ -5,6 +5,7 @@
 
 #include "catch_compat.hpp"
 #include "exec_spaces.hpp"
+#include "attention_reference.hpp"
 #include "small_designs.hpp"
 #include "kvsim/kv_cache.hpp"
 #include "kvsim/synthetic.hpp"
@@ -15,53 +16,7 @@ using kvsim::CacheDesign;
 using kvsim::LayoutKind;
 using kvsim::PolicyKind;
 using kvsim::codec::DType;
-
-// The values the cache holds for (seq, layer, K|V, position, kv_head): the host twin of the
-// codec applied to the synthetic source, as float64.
-std::vector<double> stored_row(const CacheDesign& d, std::uint64_t seed, std::int64_t seq, std::int64_t layer, int kv,
-                               std::int64_t position, std::int64_t kv_head) {
-  const std::uint64_t s = kvsim::synthetic::sequence_seed(seed, std::uint64_t(seq));
-  std::vector<double> out(std::size_t(d.head_dim));
-  const int n = kvsim::codec::unit_values(d.dtype);
-  for (std::int64_t u = 0; u < d.head_dim; u += n) {
-    float src[32], dec[32];
-    for (int k = 0; k < n; ++k)
-      src[k] = kvsim::synthetic::value(s, std::uint32_t(layer), kvsim::synthetic::Tensor(kv), std::uint64_t(position),
-                                       std::uint32_t(kv_head), std::uint32_t(u + k));
-    alignas(16) unsigned char enc[128];
-    std::uint16_t gs[1] = {0};
-    const float scale = kvsim::kFp8SyntheticScale;
-    kvsim::codec::dispatch(d.dtype, [&](auto tag) {
-      using C = kvsim::codec::Codec<decltype(tag)::value>;
-      C::encode(src, enc, 0, gs, 1.0f / scale);
-      C::decode(enc, 0, gs, scale, dec);
-    });
-    for (int k = 0; k < n; ++k) out[std::size_t(u + k)] = dec[k];
-  }
-  return out;
-}
-
-// float64 softmax(q K^T / sqrt(d)) V over the given positions.
-std::vector<double> reference(const CacheDesign& d, std::uint64_t seed, std::int64_t seq, std::int64_t layer,
-                              std::int64_t head, const std::vector<std::int64_t>& positions, const float* q) {
-  const std::int64_t kv_head = head / (d.query_heads() / d.kv_heads);
-  std::vector<double> scores, out(std::size_t(d.head_dim), 0.0);
-  double mx = -1e300;
-  for (auto p : positions) {
-    const auto k = stored_row(d, seed, seq, layer, 0, p, kv_head);
-    double s = 0;
-    for (std::int64_t j = 0; j < d.head_dim; ++j) s += double(q[j]) * k[std::size_t(j)];
-    scores.push_back(s / std::sqrt(double(d.head_dim)));
-    mx = std::max(mx, scores.back());
-  }
-  double sum = 0;
-  for (auto& s : scores) sum += (s = std::exp(s - mx));
-  for (std::size_t i = 0; i < positions.size(); ++i) {
-    const auto v = stored_row(d, seed, seq, layer, 1, positions[i], kv_head);
-    for (std::int64_t j = 0; j < d.head_dim; ++j) out[std::size_t(j)] += scores[i] / sum * v[std::size_t(j)];
-  }
-  return out;
-}
+using kvsim::test::reference;
 
 template <class ExecSpace>
 struct AttentionRun {
@@ -72,7 +27,7 @@ struct AttentionRun {
 // Fills a cache token by token and runs decode attention over `layer` with random queries.
 template <class ExecSpace>
 AttentionRun<ExecSpace> run_attention(const CacheDesign& d, const std::vector<std::int64_t>& lengths, std::uint64_t seed,
-                                      std::int64_t layer) {
+                                      std::int64_t layer, std::int64_t splits = 0, int launches = 1) {
   const ExecSpace exec;
   kvsim::KVCache<ExecSpace> cache(exec, d, seed, lengths);
   auto stage = cache.make_stage(cache.max_length());
@@ -86,8 +41,8 @@ AttentionRun<ExecSpace> run_attention(const CacheDesign& d, const std::vector<st
   for (std::int64_t i = 0; i < n; ++i) r.q.push_back(hq(i) = dist(gen));
   auto q = Kokkos::create_mirror_view_and_copy(typename ExecSpace::memory_space(), hq);
   kvsim::View1D<float, typename ExecSpace::memory_space> out("kvsim::test::out", n);
-  const auto ws = cache.make_attention_workspace();
-  cache.decode_attention(layer, q, out, ws);
+  const auto ws = cache.make_attention_workspace(splits);
+  for (int i = 0; i < launches; ++i) cache.decode_attention(layer, q, out, ws);
   auto ho = Kokkos::create_mirror_view_and_copy(kvsim::HostMemSpace(), out);
   for (std::int64_t i = 0; i < n; ++i) r.out.push_back(ho(i));
   for (std::int64_t s = 0; s < d.batch; ++s) r.positions.push_back(cache.retained_positions(s));
@@ -125,6 +80,33 @@ TEMPLATE_LIST_TEST_CASE("decode attention matches a float64 reference for every 
             const std::int64_t off = (s * d.query_heads() + h) * d.head_dim;
             const auto ref = reference(d, 11, s, 1, h, r.positions[std::size_t(s)], &r.q[std::size_t(off)]);
             worst = std::max(worst, rel_l2(ref, &r.out[std::size_t(off)], d.head_dim));
+          }
+        CHECK(worst < 1e-5);
+      }
+    }
+  }
+}
+
+// Splits decide which work unit sees which positions (more splits than positions leaves some
+// empty) and the GPU kernel merges them in whichever team finishes last: none of that may change
+// the result beyond rounding, and the same workspace reused must give the same bits again.
+TEMPLATE_LIST_TEST_CASE("decode attention: any split count, every GQA group size, repeated launches", "[attention]",
+                        kvsim::test::ExecSpaces) {
+  const std::vector<std::int64_t> lengths{9, 40, 97};
+  for (std::int64_t heads : {2, 4, 8, 16}) {  // 2 KV heads: groups of 1, 2, 4, 8
+    for (DType dt : {DType::fp32, DType::fp16, DType::int8, DType::int4}) {
+      CacheDesign d = kvsim::test::small_design(dt, LayoutKind::paged, PolicyKind::sinks, {heads, 40, 8, 30, 4, 0, 0});
+      for (std::int64_t splits : {1, 3, 64}) {
+        INFO(kvsim::codec::name(dt) << " heads " << heads << " splits " << splits);
+        const auto once = run_attention<TestType>(d, lengths, 5, 1, splits, 1);
+        const auto thrice = run_attention<TestType>(d, lengths, 5, 1, splits, 3);
+        CHECK(once.out == thrice.out);
+        double worst = 0;
+        for (std::int64_t s = 0; s < d.batch; ++s)
+          for (std::int64_t h = 0; h < d.query_heads(); ++h) {
+            const std::int64_t off = (s * d.query_heads() + h) * d.head_dim;
+            const auto ref = reference(d, 5, s, 1, h, once.positions[std::size_t(s)], &once.q[std::size_t(off)]);
+            worst = std::max(worst, rel_l2(ref, &once.out[std::size_t(off)], d.head_dim));
           }
         CHECK(worst < 1e-5);
       }

@@ -64,6 +64,8 @@ struct ExperimentConfig {
   FillSpec fill;
   RetrieveSpec retrieve;
   std::int64_t decode_tokens = 0;  // tokens generated after the fill (workload.decode.tokens)
+  std::int64_t decode_splits = 0;
+  std::int64_t prefill_chunk = 0;  // chunked prefill attention of the last N positions after the fill, 0: off  // position splits per sequence in decode attention, 0: chosen by kvsim
   RunSpec run;
   std::string output;
   std::string source_file;                                  // not part of the schema

@@ -52,6 +52,15 @@ struct PointResult {
   double attention_GBps = 0;
   double attention_fraction_of_read = 0;  // attention_GBps / the measured read-only bandwidth
   double weights_GBps = 0;
+  std::int64_t attention_splits = 0;
+
+  // Chunked prefill attention (workload.prefill.chunk) of the last C positions over every layer
+  // and sequence after the fill; time per chunk, medians over repetitions.
+  double prefill_ms = 0;
+  double prefill_TFLOPs = 0;            // both gemms over the full C x N block, per second
+  double gemm_TFLOPs = 0;               // the same run's square KokkosBlas::gemm probe (the ceiling)
+  double prefill_fraction_of_gemm = 0;  // prefill_TFLOPs / gemm_TFLOPs
+  double prefill_rel_err = -1;          // layer 0, seq 0, every head, last query row vs float64; -1: not run  // position splits per sequence the attention ran with
   double attention_rel_err = -1;  // layer 0, last token: ||out - float64 exact|| / ||exact||; -1: not run
 };
 

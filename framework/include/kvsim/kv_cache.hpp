@@ -250,38 +250,58 @@ class KVCache {
     return tally;
   }
 
-  // Scratch of decode attention: one partial (max, sum, weighted V) per work unit.
+  // Scratch of decode attention: one partial (max, sum, weighted V) per (seq, head, split).
   struct AttentionWorkspace {
     kernels::AttentionPartials<memory_space> partials;
+    View1D<int, memory_space> arrivals;  // tiled kernel: teams finished per (seq, kv_head)
     std::int64_t splits = 1;
-    int team_size = 0;  // 0: the serial kernel
+    std::int64_t align = 1;  // split boundaries fall on whole tiles
+    int team_size = 0;       // 0: the serial kernel and a merge launch
     int lanes = 0;
   };
 
-  AttentionWorkspace make_attention_workspace() const {
+  // splits_hint > 0 fixes the number of splits per sequence (benchmarks); 0 picks it.
+  AttentionWorkspace make_attention_workspace(std::int64_t splits_hint = 0) const {
     AttentionWorkspace ws;
     const std::int64_t heads = d_.query_heads(), g = heads / d_.kv_heads;
-    const bool lane_shape = d_.head_dim % 8 == 0 && d_.head_dim / 8 <= 32 &&
-                            ((d_.head_dim / 8) & (d_.head_dim / 8 - 1)) == 0 && (g == 1 || g == 2 || g == 4 || g == 8);
+    const std::int64_t lanes = d_.head_dim / 8;
+    const bool tiled_shape = d_.head_dim % 8 == 0 && lanes <= 256 && (g == 1 || g == 2 || g == 4 || g == 8);
     const std::int64_t rows = std::max<std::int64_t>(1, dense_rows());
-    if (!on_host && lane_shape) {
-      ws.team_size = 8;
-      ws.lanes = int(d_.head_dim / 8);
-      // About 1024 teams over the device; at least 128 positions (16 per team thread) per split.
-      ws.splits = std::clamp<std::int64_t>(1024 / (d_.batch * d_.kv_heads), 1, std::max<std::int64_t>(1, rows / 128));
+    std::int64_t auto_splits;
+    if (!on_host && tiled_shape) {
+      ws.lanes = int(lanes);
+      ws.team_size = int(lanes * (256 / lanes));
+      std::int64_t tile = 1;
+      codec::dispatch(d_.dtype, [&](auto tag) {
+        constexpr codec::DType D = decltype(tag)::value;
+        const int u = g == 1 ? kernels::TileRows<D, 1>::value
+                             : g == 2 ? kernels::TileRows<D, 2>::value
+                                      : g == 4 ? kernels::TileRows<D, 4>::value : kernels::TileRows<D, 8>::value;
+        tile = std::int64_t(u) * (ws.team_size / ws.lanes);
+      });
+      ws.align = tile;
+      // About one team per 256 threads the device runs at once, over the whole batch; never a
+      // split shorter than one tile.
+      const std::int64_t teams = std::max<std::int64_t>(1, ExecSpace().concurrency() / ws.team_size);
+      auto_splits = std::clamp<std::int64_t>((teams + d_.batch * d_.kv_heads - 1) / (d_.batch * d_.kv_heads), 1,
+                                             (rows + tile - 1) / tile);
     } else {
       KVSIM_REQUIRE(d_.head_dim <= kernels::kMaxHeadDimSerial, "decode attention supports head_dim up to ",
                     kernels::kMaxHeadDimSerial, " on this backend, got ", d_.head_dim);
       const std::int64_t threads = ExecSpace().concurrency();
-      ws.splits = std::clamp<std::int64_t>((4 * threads + d_.batch * heads - 1) / (d_.batch * heads), 1,
-                                           std::max<std::int64_t>(1, rows / 16));
+      auto_splits = std::clamp<std::int64_t>((4 * threads + d_.batch * heads - 1) / (d_.batch * heads), 1,
+                                             std::max<std::int64_t>(1, rows / 16));
     }
-    const std::int64_t parts = ws.splits;  // the lanes kernel combines its team threads in scratch
-    const std::int64_t n = d_.batch * heads * parts;
+    KVSIM_REQUIRE(splits_hint >= 0, "attention splits must be >= 0, got ", splits_hint);
+    ws.splits = splits_hint > 0 ? splits_hint : auto_splits;
+    const std::int64_t n = d_.batch * heads * ws.splits;
     auto wo = [&](const char* label) { return Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, std::string(label)); };
     ws.partials = {View1D<float, memory_space>(wo("kvsim::attention::m"), n),
                    View1D<float, memory_space>(wo("kvsim::attention::l"), n),
-                   View1D<float, memory_space>(wo("kvsim::attention::acc"), n * d_.head_dim), parts};
+                   View1D<float, memory_space>(wo("kvsim::attention::acc"), n * d_.head_dim), ws.splits};
+    // Zeroed once; the last team of every (seq, kv_head) sets its counter back to 0.
+    ws.arrivals = View1D<int, memory_space>(Kokkos::view_alloc(exec_, std::string("kvsim::attention::arrivals")),
+                                            d_.batch * d_.kv_heads);
     return ws;
   }
 
@@ -292,18 +312,19 @@ class KVCache {
     const std::int64_t heads = d_.query_heads();
     KVSIM_REQUIRE(std::int64_t(q.extent(0)) == d_.batch * heads * d_.head_dim && out.extent(0) == q.extent(0),
                   "query/output buffers have the wrong size");
-    const kernels::AttentionInputs<memory_space> in{stored(), q, layer, heads, ws.splits, 1.0f / std::sqrt(float(d_.head_dim))};
+    const kernels::AttentionInputs<memory_space> in{stored(), q,        layer,   heads, ws.splits,
+                                                    1.0f / std::sqrt(float(d_.head_dim)), ws.align};
     codec::dispatch(d_.dtype, [&](auto tag) {
       constexpr codec::DType D = decltype(tag)::value;
       if (ws.team_size > 0) {
-        launch_lanes<D>(in, ws, heads / d_.kv_heads);
+        launch_tiled<D>(in, ws, out, heads / d_.kv_heads);
       } else {
         Kokkos::parallel_for("kvsim::decode_attention", RangePolicy<ExecSpace>(exec_, 0, d_.batch * heads * ws.splits),
                              kernels::DecodeAttentionSerial<ExecSpace, D>{in, ws.partials});
+        Kokkos::parallel_for("kvsim::attention_merge", RangePolicy<ExecSpace>(exec_, 0, d_.batch * heads * d_.head_dim),
+                             kernels::MergePartials<memory_space>{ws.partials, out, d_.head_dim});
       }
     });
-    Kokkos::parallel_for("kvsim::attention_merge", RangePolicy<ExecSpace>(exec_, 0, d_.batch * heads * d_.head_dim),
-                         kernels::MergePartials<memory_space>{ws.partials, out, d_.head_dim});
   }
 
   // H2O state, for reports and tests.
@@ -338,15 +359,15 @@ class KVCache {
   }
 
   template <codec::DType D>
-  void launch_lanes(const kernels::AttentionInputs<memory_space>& in, const AttentionWorkspace& ws, std::int64_t g) const {
+  void launch_tiled(const kernels::AttentionInputs<memory_space>& in, const AttentionWorkspace& ws,
+                    const View1D<float, memory_space>& out, std::int64_t g) const {
     const auto go = [&](auto gc) {
-      using Kernel = kernels::DecodeAttentionLanes<ExecSpace, D, decltype(gc)::value, 8>;
-      // 128-thread teams, at least 8 per multiprocessor: without the bound the compiler used 108
-      // registers and ncu showed 4 teams per SM (23% warps active) on an H200.
-      using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::LaunchBounds<128, 8>>;
-      const auto policy = Policy(exec_, d_.batch * d_.kv_heads * ws.splits, ws.team_size, ws.lanes)
-                              .set_scratch_size(0, Kokkos::PerTeam(Kernel::scratch_bytes(ws.team_size, d_.head_dim)));
-      Kokkos::parallel_for("kvsim::decode_attention", policy, Kernel{in, ws.partials, ws.lanes});
+      using Kernel = kernels::DecodeAttentionTiled<ExecSpace, D, decltype(gc)::value>;
+      const auto policy = typename Kernel::Policy(exec_, d_.batch * d_.kv_heads * ws.splits, ws.team_size)
+                              .set_scratch_size(0, Kokkos::PerTeam(Kernel::scratch_bytes(ws.team_size, ws.lanes, d_.head_dim)));
+      const Kernel kernel{in,  ws.partials, ws.partials.m, ws.partials.l, ws.partials.acc,
+                          ws.arrivals, out,  ws.lanes};
+      Kokkos::parallel_for("kvsim::decode_attention", policy, kernel);
     };
     switch (g) {
       case 1: go(std::integral_constant<int, 1>{}); break;

@@ -6,14 +6,15 @@
 // max, sum and weighted V for its positions and writes them as a partial; MergePartials
 // combines the partials with a log-sum-exp rescale, so one sequence at batch 1 fills the GPU.
 //
-// Two kernels compute the same thing: DecodeAttentionLanes (GPUs: a team thread's vector
-// lanes split head_dim, each lane keeps its slice of the accumulators in registers and the
-// dot products reduce across lanes) and DecodeAttentionSerial (host backends and head_dim
-// shapes the lane kernel does not cover: one work item walks its positions with the whole
-// head_dim on the stack).
+// Two kernels compute the same thing: DecodeAttentionTiled (GPUs: a team loads a tile of
+// positions at once, threads split head_dim and positions, partial dot products meet in
+// scratch; the merge is folded into the last team) and DecodeAttentionSerial (host backends
+// and head_dim shapes the tiled kernel does not cover: one work item walks its positions with
+// the whole head_dim on the stack, and MergePartials combines the splits).
 #include <cmath>
 
 #include "kvsim/cache_addressing.hpp"
+#include "kvsim/codecs/chunk8.hpp"
 #include "kvsim/codecs/codecs.hpp"
 
 namespace kvsim::kernels {
@@ -33,127 +34,213 @@ struct AttentionInputs {
   StoredCache<MemSpace> cache;
   View1D<const float, MemSpace> q;  // [seq][head][dim]
   std::int64_t layer, heads, splits;
-  float scale;  // 1 / sqrt(head_dim)
+  float scale;          // 1 / sqrt(head_dim)
+  std::int64_t align;   // splits start at multiples of this (the tiled kernel's tile)
   // Positions [begin, end) of split `split` of a sequence holding `valid` positions.
   KOKKOS_INLINE_FUNCTION void split_range(std::int64_t valid, std::int64_t split, std::int64_t& begin,
                                           std::int64_t& end) const {
-    const std::int64_t per = (valid + splits - 1) / splits;
+    const std::int64_t even = (valid + splits - 1) / splits;
+    const std::int64_t per = (even + align - 1) / align * align;
     begin = split * per < valid ? split * per : valid;
     end = begin + per < valid ? begin + per : valid;
   }
 };
 
-template <class ExecSpace, codec::DType D, int G, int W>
-struct DecodeAttentionLanes {
-  using Codec = codec::Codec<D>;
+// Positions each thread of the tiled kernel loads per tile: about 16 bytes of K and 16 of V
+// in flight per position slot, whatever the precision (fp32 chunks are 32 bytes), and at most
+// 16 (position, query head) scores per thread so the score scratch stays small under GQA.
+template <codec::DType D, int G>
+struct TileRows {
+  static constexpr int by_dtype = codec::Codec<D>::bits == 32 ? 2 : (codec::Codec<D>::bits == 16 ? 4 : 8);
+  static constexpr int value = by_dtype * G <= 16 ? by_dtype : (16 / G > 0 ? 16 / G : 1);
+};
+
+// Tiled flash-decoding for GPUs. League: (seq, kv_head, split); a team of T threads is a grid
+// of `lanes` = head_dim / 8 threads along head_dim by R = T / lanes row groups. Per tile of
+// U x R positions every thread first issues all its loads (U rows of K and of V, 8 values
+// each, kept raw), then:
+//   1. partial q.k over its 8 values for each query head of the group -> scratch;
+//   2. barrier; one thread per (position, head) sums the `lanes` partials -> score;
+//   3. barrier; each thread updates its running max, sum and 8 accumulators with the scores of
+//      its own rows (the threads of a row group see the same scores, so their maxima agree).
+// No per-position cross-lane reduction sits between loads: that chain made the previous kernel
+// latency-bound (docs/perf-notes.md). The R row groups are combined in scratch into one partial
+// per split; the last team of each (seq, kv_head) to finish merges the splits (log-sum-exp)
+// into the output, so no second launch is needed.
+template <class ExecSpace, codec::DType D, int G>
+struct DecodeAttentionTiled {
+  using Chunk = codec::Chunk8<D>;
+  using Raw = typename Chunk::Raw;
   using MemSpace = MemSpaceOf<ExecSpace>;
-  using member_type = typename Kokkos::TeamPolicy<ExecSpace, Kokkos::LaunchBounds<128, 8>>::member_type;
+  using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::LaunchBounds<256, 2>>;
+  using member_type = typename Policy::member_type;
+  using ScratchView = Kokkos::View<float*, typename ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
+  // The last team reads the other teams' partials: volatile loads, never a stale L1 line.
+  using CoherentView = Kokkos::View<float*, Layout, MemSpace, Kokkos::MemoryTraits<Kokkos::Atomic>>;
+  static constexpr int W = 8;
+  static constexpr int U = TileRows<D, G>::value;
 
   AttentionInputs<MemSpace> in;
   AttentionPartials<MemSpace> out;
-  int lanes;
+  CoherentView m_seen, l_seen, acc_seen;  // the same memory as `out`
+  View1D<int, MemSpace> arrivals;         // [seq][kv_head]: teams done; the last one resets it
+  View1D<float, MemSpace> result;         // [seq][head][dim]
+  int lanes;                              // head_dim / 8
 
-  // League: (seq, kv_head, split); team threads take every team_size-th position of the split.
+  static int rows_of(int team_size, int lanes) { return team_size / lanes; }
+  static std::size_t scratch_floats(int team_size, int lanes, std::int64_t head_dim) {
+    const std::size_t rows = std::size_t(rows_of(team_size, lanes));
+    const std::size_t scores = std::size_t(U) * rows * G * std::size_t(lanes + 1 + 1);
+    const std::size_t combine = rows * std::size_t(head_dim + 2);
+    return (scores > combine ? scores : combine) + 1;
+  }
+  static std::size_t scratch_bytes(int team_size, int lanes, std::int64_t head_dim) {
+    return ScratchView::shmem_size(scratch_floats(team_size, lanes, head_dim));
+  }
+
   KOKKOS_INLINE_FUNCTION void operator()(const member_type& team) const {
-    const std::int64_t kvh = in.cache.addr.kv_heads;
+    const int T = team.team_size(), id = team.team_rank();
+    const int R = T / lanes, c = id % lanes, r = id / lanes;
+    const bool active = r < R;  // T need not be a multiple of lanes
+    const std::int64_t kvh = in.cache.addr.kv_heads, hd = in.cache.addr.head_dim;
     const std::int64_t split = team.league_rank() % in.splits;
     const std::int64_t kv_head = (team.league_rank() / in.splits) % kvh;
     const std::int64_t seq = team.league_rank() / (in.splits * kvh);
+    const std::int64_t head0 = kv_head * G;
     const std::int64_t total = in.cache.totals(seq);
     std::int64_t begin, end;
     in.split_range(in.cache.map.valid(total), split, begin, end);
-    const std::int64_t hd = in.cache.addr.head_dim;
-    const std::int64_t head0 = kv_head * G;
+
+    const std::size_t nf = scratch_floats(T, lanes, hd);
+    ScratchView sm(team.team_scratch(0), nf);
+    const int score_rows = U * R * G;
+    float* part = &sm(0);                            // [U*R*G][lanes+1]
+    float* score = &sm(std::size_t(score_rows) * (lanes + 1));  // [U*R*G]
+
     float q[G][W], acc[G][W], m[G], l[G];
-    Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, lanes), [&](const int lane) {
-      for (int g = 0; g < G; ++g) {
-        for (int w = 0; w < W; ++w) {
-          q[g][w] = in.q((seq * in.heads + head0 + g) * hd + lane * W + w) * in.scale;
-          acc[g][w] = 0.0f;
-        }
-        m[g] = -INFINITY;
-        l[g] = 0.0f;
+    for (int g = 0; g < G; ++g) {
+      for (int w = 0; w < W; ++w) {
+        q[g][w] = active ? in.q((seq * in.heads + head0 + g) * hd + c * W + w) * in.scale : 0.0f;
+        acc[g][w] = 0.0f;
       }
-    });
-    const float kscale = Codec::head_scale ? in.cache.head_scales((in.layer * 2 + 0) * kvh + kv_head) : 1.0f;
-    const float vscale = Codec::head_scale ? in.cache.head_scales((in.layer * 2 + 1) * kvh + kv_head) : 1.0f;
-    // Two positions per step, both rows loaded before either is used: twice the loads in flight.
-    const std::int64_t stride = team.team_size();
-    for (std::int64_t i0 = begin + team.team_rank(); i0 < end; i0 += 2 * stride) {
-      const bool two = i0 + stride < end;
-      std::int64_t kbase[2], vbase[2];
-      for (int u = 0; u < 2; ++u) {
-        const std::int64_t slot = in.cache.slot_of(seq, (u == 0 || two) ? i0 + u * stride : i0, total);
-        kbase[u] = in.cache.addr.index(in.layer, 0, seq, slot, kv_head, 0);
-        vbase[u] = in.cache.addr.index(in.layer, 1, seq, slot, kv_head, 0);
+      m[g] = -INFINITY;
+      l[g] = 0.0f;
+    }
+    const float kscale = codec::Codec<D>::head_scale ? in.cache.head_scales((in.layer * 2 + 0) * kvh + kv_head) : 1.0f;
+    const float vscale = codec::Codec<D>::head_scale ? in.cache.head_scales((in.layer * 2 + 1) * kvh + kv_head) : 1.0f;
+    const unsigned char* data = in.cache.data.data();
+    const std::uint16_t* gs = in.cache.group_scales.data();
+
+    for (std::int64_t t0 = begin; t0 < end; t0 += std::int64_t(U) * R) {
+      Raw kr[U], vr[U];
+      bool ok[U];
+      for (int u = 0; u < U; ++u) {
+        const std::int64_t i = t0 + std::int64_t(u) * R + r;
+        ok[u] = active && i < end;
+        kr[u] = Raw{};
+        vr[u] = Raw{};
+        if (!ok[u]) continue;
+        const std::int64_t slot = in.cache.slot_of(seq, i, total);
+        kr[u] = Chunk::load(data, in.cache.addr.index(in.layer, 0, seq, slot, kv_head, c * W), gs);
+        vr[u] = Chunk::load(data, in.cache.addr.index(in.layer, 1, seq, slot, kv_head, c * W), gs);
       }
-      float k[2][W], v[2][W];
-      Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, lanes), [&](const int lane) {
-        for (int u = 0; u < 2; ++u)
-          for (int w = 0; w < W; w += 4) {
-            Codec::decode4(in.cache.data.data(), kbase[u] + lane * W + w, in.cache.group_scales.data(), kscale, k[u] + w);
-            Codec::decode4(in.cache.data.data(), vbase[u] + lane * W + w, in.cache.group_scales.data(), vscale, v[u] + w);
-          }
-      });
-      for (int u = 0; u < 2; ++u) {
-        if (u == 1 && !two) break;
+      for (int u = 0; u < U; ++u) {
+        float k[W];
+        Chunk::decode(kr[u], kscale, k);
         for (int g = 0; g < G; ++g) {
-          float s = 0;
-          Kokkos::parallel_reduce(
-              Kokkos::ThreadVectorRange(team, lanes),
-              [&](const int, float& sum) {
-                float part = 0;
-                for (int w = 0; w < W; ++w) part += q[g][w] * k[u][w];
-                sum += part;
-              },
-              s);
-          const float m_new = s > m[g] ? s : m[g];
-          const float corr = expf(m[g] - m_new);
-          const float p = expf(s - m_new);
-          l[g] = l[g] * corr + p;
-          m[g] = m_new;
-          Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, lanes), [&](const int) {
-            for (int w = 0; w < W; ++w) acc[g][w] = acc[g][w] * corr + p * v[u][w];
-          });
+          float dot = 0.0f;
+          for (int w = 0; w < W; ++w) dot += q[g][w] * k[w];
+          if (active) part[std::size_t((u * R + r) * G + g) * (lanes + 1) + c] = dot;
+        }
+      }
+      team.team_barrier();
+      for (int j = id; j < score_rows; j += T) {
+        const float* row = part + std::size_t(j) * (lanes + 1);
+        float s = 0.0f;
+        for (int x = 0; x < lanes; ++x) s += row[x];
+        score[j] = s;
+      }
+      team.team_barrier();
+      float mt[G];
+      for (int g = 0; g < G; ++g) {
+        mt[g] = m[g];
+        for (int u = 0; u < U; ++u)
+          if (ok[u]) mt[g] = fmaxf(mt[g], score[(u * R + r) * G + g]);
+        const float corr = mt[g] == -INFINITY ? 1.0f : expf(m[g] - mt[g]);
+        l[g] *= corr;
+        for (int w = 0; w < W; ++w) acc[g][w] *= corr;
+        m[g] = mt[g];
+      }
+      for (int u = 0; u < U; ++u) {
+        if (!ok[u]) continue;
+        float v[W];
+        Chunk::decode(vr[u], vscale, v);
+        for (int g = 0; g < G; ++g) {
+          const float p = expf(score[(u * R + r) * G + g] - mt[g]);
+          l[g] += p;
+          for (int w = 0; w < W; ++w) acc[g][w] += p * v[w];
         }
       }
     }
-    // Combine the team threads' states in scratch memory: one partial per split, so the merge
-    // reads `splits` partials per head, not splits x team_size.
-    const int hd_pad = int(hd) + 2;
-    ScratchView sm(team.team_scratch(0), std::size_t(team.team_size()) * G * hd_pad);
-    Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, lanes), [&](const int lane) {
-      for (int g = 0; g < G; ++g) {
-        float* row = &sm((team.team_rank() * G + g) * hd_pad);
-        for (int w = 0; w < W; ++w) row[lane * W + w] = acc[g][w];
-        if (lane == 0) row[hd] = m[g], row[hd + 1] = l[g];
+
+    // One partial per (head, split): the R row groups combined in scratch.
+    const std::int64_t parts = out.parts;
+    for (int g = 0; g < G; ++g) {
+      team.team_barrier();  // scratch is free (score reads or the previous head's combine done)
+      if (active) {
+        float* row = &sm(std::size_t(r) * (hd + 2));
+        for (int w = 0; w < W; ++w) row[c * W + w] = acc[g][w];
+        if (c == 0) row[hd] = m[g], row[hd + 1] = l[g];
       }
-    });
-    team.team_barrier();
-    if (team.team_rank() < G) {
-      const int g = team.team_rank();
-      float M = -INFINITY;
-      for (int t = 0; t < team.team_size(); ++t) M = sm((t * G + g) * hd_pad + hd) > M ? sm((t * G + g) * hd_pad + hd) : M;
-      const std::int64_t ph = (seq * in.heads + head0 + g) * out.parts + split;
-      Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, lanes), [&](const int lane) {
-        float L = 0, A[W];
-        for (int w = 0; w < W; ++w) A[w] = 0;
-        for (int t = 0; t < team.team_size(); ++t) {
-          const float* row = &sm((t * G + g) * hd_pad);
+      team.team_barrier();
+      const std::int64_t ph = (seq * in.heads + head0 + g) * parts + split;
+      for (std::int64_t d = id; d < hd; d += T) {
+        float M = -INFINITY;
+        for (int x = 0; x < R; ++x) {
+          const float* row = &sm(std::size_t(x) * (hd + 2));
+          if (row[hd + 1] > 0.0f) M = fmaxf(M, row[hd]);
+        }
+        float L = 0.0f, A = 0.0f;
+        for (int x = 0; x < R; ++x) {
+          const float* row = &sm(std::size_t(x) * (hd + 2));
           if (row[hd + 1] == 0.0f) continue;
           const float f = expf(row[hd] - M);
           L += row[hd + 1] * f;
-          for (int w = 0; w < W; ++w) A[w] += row[lane * W + w] * f;
+          A += row[d] * f;
         }
-        for (int w = 0; w < W; ++w) out.acc(ph * hd + lane * W + w) = A[w];
-        if (lane == 0) out.m(ph) = M, out.l(ph) = L;
-      });
+        out.acc(ph * hd + d) = A;
+        if (d == 0) out.m(ph) = M, out.l(ph) = L;
+      }
     }
-  }
 
-  using ScratchView = Kokkos::View<float*, typename ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
-  static std::size_t scratch_bytes(int team_size, std::int64_t head_dim) {
-    return ScratchView::shmem_size(std::size_t(team_size) * G * std::size_t(head_dim + 2));
+    // Publish the partial, then count this team in; the last team of the (seq, kv_head) merges.
+    Kokkos::memory_fence();
+    team.team_barrier();
+    float& last = sm(nf - 1);
+    if (id == 0) {
+      const int before = Kokkos::atomic_fetch_add(&arrivals(seq * kvh + kv_head), 1);
+      last = before == int(in.splits) - 1 ? 1.0f : 0.0f;
+    }
+    team.team_barrier();
+    if (last == 0.0f) return;
+    Kokkos::memory_fence();
+    for (std::int64_t j = id; j < G * hd; j += T) {
+      const std::int64_t g = j / hd, d = j % hd;
+      const std::int64_t p0 = (seq * in.heads + head0 + g) * parts;
+      float M = -INFINITY;
+      for (std::int64_t p = 0; p < parts; ++p)
+        if (float(l_seen(p0 + p)) > 0.0f) M = fmaxf(M, float(m_seen(p0 + p)));
+      float L = 0.0f, A = 0.0f;
+      for (std::int64_t p = 0; p < parts; ++p) {
+        const float lp = l_seen(p0 + p);
+        if (lp == 0.0f) continue;
+        const float f = expf(float(m_seen(p0 + p)) - M);
+        L += lp * f;
+        A += float(acc_seen((p0 + p) * hd + d)) * f;
+      }
+      result((seq * in.heads + head0 + g) * hd + d) = L > 0.0f ? A / L : 0.0f;
+    }
+    if (id == 0) arrivals(seq * kvh + kv_head) = 0;  // ready for the next launch
   }
 };
 
