@@ -5,6 +5,9 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <memory>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -19,7 +22,9 @@
 #include "kvsim/interrupt.hpp"
 #include "kvsim/kokkos_abstraction.hpp"
 #include "kvsim/progress.hpp"
+#include "kvsim/parallel.hpp"
 #include "kvsim/result_file.hpp"
+#include "kvsim/row_codec.hpp"
 #include "kvsim/version.hpp"
 
 #ifndef KVSIM_SOURCE_PRESET_DIR
@@ -117,41 +122,158 @@ struct RunFlags {
   bool force = false;
 };
 
+// Point i's sweep values, "key=value ...".
+std::string point_label(const kvsim::ExperimentConfig& c) {
+  std::string label;
+  for (const auto& [k, v] : c.sweep) label += (label.empty() ? "" : " ") + k + "=" + v;
+  return label;
+}
+
+void print_point(std::size_t i, const kvsim::ExperimentConfig& c, const kvsim::PointResult& r, const kvsim::RunProvenance& prov) {
+  const std::string label = point_label(c);
+  std::cout << "point " << i << ": " << label << (label.empty() ? "" : " ") << c.cache.dtype << " " << c.cache.layout << " "
+            << c.cache.policy << ", batch " << c.batch << ", " << r.valid_positions << " positions held, cache "
+            << human_bytes(r.kv_cache_bytes);
+  if (r.shards > 1) std::cout << " over " << r.shards << " context shards (largest " << human_bytes(r.per_rank_cache_bytes) << ")";
+  std::cout << "\n  fill (" << c.fill.mode << ")  " << r.fill_positions_per_s << " positions/s, " << r.fill_GBps << " GB/s ("
+            << 100.0 * r.fill_fraction_of_copy << "% of copy, " << 100.0 * r.fill_fraction_of_roofline
+            << "% of the read/write roofline)\n";
+  if (c.retrieve.mode != "none")
+    std::cout << "  retrieve  " << r.retrieve_ops_per_s << " ops/s, " << r.retrieve_GBps << " GB/s ("
+              << 100.0 * r.retrieve_fraction_of_copy << "% of the copy ceiling " << prov.copy.ceiling() << " GB/s, "
+              << 100.0 * r.retrieve_fraction_of_roofline << "% of the read/write roofline)\n"
+              << "  verified  " << (r.verified ? "yes" : "no (retrieve.verify: false)") << ", rel. L2 error "
+              << r.recon_rel_l2 << ", max abs error " << r.recon_max_abs << ", checksum " << std::hex << r.checksum
+              << std::dec << "\n";
+  if (c.decode_tokens > 0) {
+    std::cout << "  decode    " << r.tokens_per_s << " tokens/s over " << c.decode_tokens << " tokens: append " << r.append_ms
+              << " ms, attention " << r.attention_ms << " ms (" << r.attention_GBps << " GB/s, "
+              << 100.0 * r.attention_fraction_of_read << "% of read-only";
+    if (r.shards > 1) std::cout << " summed over the shards; merge " << r.attention_comm_ms << " ms";
+    std::cout << "), weights " << r.weights_ms << " ms per token; attention rel. error vs float64 " << r.attention_rel_err
+              << "\n";
+  }
+  if (c.prefill_chunk > 0)
+    std::cout << "  prefill   " << r.prefill_ms << " ms per chunk of " << c.prefill_chunk << " over every layer ("
+              << r.prefill_TFLOPs << " TFLOP/s, " << 100.0 * r.prefill_fraction_of_gemm << "% of the gemm probe's "
+              << r.gemm_TFLOPs << " TFLOP/s); rel. error vs float64 " << r.prefill_rel_err << "\n";
+}
+
+// Under MPI some errors happen on one rank only (its device is too small, rank 0's output path):
+// every rank learns whether any rank failed, the first failing rank reports, and all exit with
+// its code. Errors every rank meets alike (the config) are reported by rank 0 alone.
+struct Agreement {
+  std::exception_ptr error;
+  int code = 0;
+  void capture(int c) {
+    error = std::current_exception();
+    code = c;
+  }
+};
+
+// Returns 0 if no rank failed; else rethrows on the first failing rank and returns its code elsewhere.
+int agree(const kvsim::World& world, const Agreement& mine) {
+  if (world.size == 1) {
+    if (mine.error) std::rethrow_exception(mine.error);
+    return 0;
+  }
+  int first = mine.error ? world.rank : world.size;
+  MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  if (first == world.size) return 0;
+  int code = mine.code;
+  MPI_Bcast(&code, 1, MPI_INT, first, MPI_COMM_WORLD);
+  if (world.rank == first) std::rethrow_exception(mine.error);
+  return code;
+}
+
+constexpr int kRowTag = 7301;
+
+// Fault injection for the failure tests: KVSIM_INJECT_FAILURE=POINT makes whichever rank runs
+// point POINT fail as a point does when its verification fails.
+void inject_failure(std::int64_t point) {
+  const char* v = std::getenv("KVSIM_INJECT_FAILURE");
+  if (v && *v && std::to_string(point) == v)
+    throw kvsim::RuntimeError("injected failure (KVSIM_INJECT_FAILURE=" + std::string(v) + ")");
+}
+
 int cmd_run(const Args& args, const std::string& config_path, const RunFlags& flags, const std::string& command_line) {
-  std::vector<kvsim::ExperimentConfig> points = kvsim::load_experiment(config_path, load_options(flags.sets));
+  const kvsim::World world = kvsim::World::query();
+  const bool root = world.rank == 0;
+  std::vector<kvsim::ExperimentConfig> points;
+  try {
+    points = kvsim::load_experiment(config_path, load_options(flags.sets));
+  } catch (const kvsim::InputError&) {
+    if (root) throw;  // every rank read the same file and met the same error
+    return 2;
+  }
+  const int shards = int(points.front().context_shards);
+  if (world.size % shards != 0) {
+    if (!root) return 2;
+    throw kvsim::InputError(points.front().context_shards_origin + ": parallel.context_shards: " + std::to_string(shards) +
+                            " shards do not divide the " + std::to_string(world.size) + " MPI ranks of this run");
+  }
   const std::string out_path = flags.output.empty() ? points.front().output : flags.output;
   const std::string hash = kvsim::experiment_hash(points);  // before `max` is resolved for this device
 
-  // What an earlier run of this experiment already finished (--resume), checked before Kokkos starts.
+  // Rank 0 alone reads what an earlier run finished (--resume) and writes the result file; the
+  // others learn which points are done.
   std::vector<kvsim::ResultRow> rows;
-  std::vector<bool> have(points.size(), false);
+  std::vector<char> have(points.size(), 0);
   kvsim::RunProvenance prov;
   prov.created = kvsim::utc_now_iso8601();
-  std::error_code ec;
-  if (flags.resume && std::filesystem::exists(out_path, ec)) {
-    kvsim::StoredRun stored = kvsim::read_result_file(out_path);
-    if (stored.config_hash != hash && !flags.force)
-      throw kvsim::InputError(out_path + ": --resume: the experiment's config changed since this file was written "
-                              "(--force keeps the points whose config is unchanged and reruns the rest)");
-    for (auto& row : stored.rows) {
-      const auto n = std::size_t(row.point);
-      if (row.point >= 0 && n < points.size() && !have[n] && row.config_yaml == kvsim::to_yaml(points[n])) {
-        have[n] = true;
-        rows.push_back(std::move(row));
+  std::unique_ptr<kvsim::ResultFile> file;
+  Agreement setup;
+  if (root) {
+    try {
+      std::error_code ec;
+      if (flags.resume && std::filesystem::exists(out_path, ec)) {
+        kvsim::StoredRun stored = kvsim::read_result_file(out_path);
+        if (stored.config_hash != hash && !flags.force)
+          throw kvsim::InputError(out_path + ": --resume: the experiment's config changed since this file was written "
+                                  "(--force keeps the points whose config is unchanged and reruns the rest)");
+        for (auto& row : stored.rows) {
+          const auto n = std::size_t(row.point);
+          if (row.point >= 0 && n < points.size() && !have[n] && row.config_yaml == kvsim::to_yaml(points[n])) {
+            have[n] = 1;
+            rows.push_back(std::move(row));
+          }
+        }
+        prov.created = stored.created;
+        prov.resumed = stored.resumed + 1;
       }
+      file = std::make_unique<kvsim::ResultFile>(out_path);
+    } catch (const kvsim::InputError&) {
+      setup.capture(2);
+    } catch (const std::exception&) {
+      setup.capture(1);
     }
-    prov.created = stored.created;
-    prov.resumed = stored.resumed + 1;
   }
+  if (const int rc = agree(world, setup)) return rc;
+  if (world.size > 1) MPI_Bcast(have.data(), int(have.size()), MPI_CHAR, 0, MPI_COMM_WORLD);
 
-  KokkosSession kokkos(args.kokkos);
+  // One GPU per rank: the node-local rank picks it, unless the user chose with --kokkos-*.
+  std::vector<std::string> kokkos_args = args.kokkos;
+  bool chosen = false;
+  for (const auto& a : kokkos_args)
+    chosen = chosen || a.rfind("--kokkos-device", 0) == 0 || a.rfind("--kokkos-num-devices", 0) == 0 ||
+             a.rfind("--kokkos-map-device-id-by", 0) == 0;
+  const int devices = kvsim::visible_device_count();
+  if (world.size > 1 && !chosen && devices > 1)
+    kokkos_args.push_back("--kokkos-device-id=" + std::to_string(world.local_rank % devices));
+  KokkosSession kokkos(kokkos_args);
+  const kvsim::Group group(world, shards);
   const kvsim::DeviceInfo dev = kvsim::query_device();
-  for (std::size_t i = 0; i < points.size(); ++i) {
-    if (have[i]) continue;
-    kvsim::resolve_max_context(points[i], dev.free_bytes);
-    kvsim::check_fits_device(points[i]);
+  Agreement fits;
+  try {
+    for (std::size_t i = 0; i < points.size(); ++i) {
+      if (have[i]) continue;
+      kvsim::resolve_max_context(points[i], dev.free_bytes);
+      kvsim::check_fits_device(group.sharded() ? kvsim::shard_config(points[i], group.shard(), shards) : points[i]);
+    }
+  } catch (const kvsim::InputError&) {
+    fits.capture(2);
   }
-  kvsim::ResultFile file(out_path);
+  if (const int rc = agree(world, fits)) return rc;
 
   prov.backend = dev.backend;
   prov.device = dev.name;
@@ -163,9 +285,7 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
     char host[256] = {};
     gethostname(host, sizeof host - 1);
     prov.host = host;
-    int ranks = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-    prov.mpi_ranks = ranks;
+    prov.mpi_ranks = world.size;
   }
   prov.config_yaml = kvsim::to_yaml(points.front());
   prov.config_file = config_path;
@@ -173,63 +293,116 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
   prov.command_line = command_line;
   const auto done = std::int64_t(rows.size());
   kvsim::Progress progress(std::int64_t(points.size()), done, kvsim::stderr_is_terminal());
-  progress.message(points.front().name + ": " + std::to_string(points.size()) + " point(s) on " + dev.backend + " (" +
-                   dev.name + ")" + (done ? ", " + std::to_string(done) + " already in " + out_path : ""));
-  prov.copy = kvsim::measure_copy_bandwidth(points.front().run.copy_probe_mb << 20, 10);
-  std::ostringstream bw;
-  bw << "bandwidth: deep_copy " << prov.copy.deep_copy_GBps << " GB/s, stream copy " << prov.copy.stream_copy_GBps
-     << " GB/s (read + write), read-only " << prov.copy.read_GBps << " GB/s, write-only " << prov.copy.write_GBps << " GB/s";
-  progress.message(bw.str());
-
-  if (done == std::int64_t(points.size())) file.write(prov, rows, true, kvsim::utc_now_iso8601());
-  for (std::size_t i = 0; i < points.size(); ++i) {
-    if (have[i]) continue;
-    const auto& c = points[i];
-    std::string label;
-    for (const auto& [k, v] : c.sweep) label += (label.empty() ? "" : " ") + k + "=" + v;
-    progress.begin(std::int64_t(i), label);
-    Kokkos::Timer timer;
-    kvsim::PointResult r;
-    try {
-      r = kvsim::run_point(c, std::int64_t(i), prov.copy);
-    } catch (const kvsim::Interrupted& e) {
-      // A time limit: keep every finished point, say which one was cut short, exit 128 + signal.
-      prov.interrupted_point = std::int64_t(i);
-      prov.interrupted_by = e.what();
-      file.write(prov, rows, false, kvsim::utc_now_iso8601());
-      progress.message(std::string(e.what()) + " during point " + std::to_string(i + 1) + "/" + std::to_string(points.size()) +
-                       "; " + std::to_string(rows.size()) + " finished point(s) kept in " + out_path +
-                       " (continue with --resume)");
-      return 128 + e.signal();
-    }
-    progress.end(timer.seconds());
-    rows.push_back(kvsim::make_row(r));
-    have[i] = true;
-    // Every finished point reaches the disk before the next starts.
-    file.write(prov, rows, rows.size() == points.size(), kvsim::utc_now_iso8601());
-    std::cout << "point " << i << ": " << label << (label.empty() ? "" : " ") << c.cache.dtype << " " << c.cache.layout << " "
-              << c.cache.policy << ", batch " << c.batch << ", " << r.valid_positions << " positions held, cache "
-              << human_bytes(r.kv_cache_bytes) << "\n"
-              << "  fill (" << c.fill.mode << ")  " << r.fill_positions_per_s << " positions/s, " << r.fill_GBps << " GB/s ("
-              << 100.0 * r.fill_fraction_of_copy << "% of copy, " << 100.0 * r.fill_fraction_of_roofline
-              << "% of the read/write roofline)\n"
-              << "  retrieve  " << r.retrieve_ops_per_s << " ops/s, " << r.retrieve_GBps << " GB/s ("
-              << 100.0 * r.retrieve_fraction_of_copy << "% of the copy ceiling " << prov.copy.ceiling() << " GB/s, "
-              << 100.0 * r.retrieve_fraction_of_roofline << "% of the read/write roofline)\n"
-              << "  verified  " << (r.verified ? "yes" : "no (retrieve.verify: false)") << ", rel. L2 error "
-              << r.recon_rel_l2 << ", max abs error " << r.recon_max_abs << ", checksum " << std::hex << r.checksum
-              << std::dec << "\n";
-    if (c.decode_tokens > 0)
-      std::cout << "  decode    " << r.tokens_per_s << " tokens/s over " << c.decode_tokens << " tokens: append "
-                << r.append_ms << " ms, attention " << r.attention_ms << " ms (" << r.attention_GBps << " GB/s, "
-                << 100.0 * r.attention_fraction_of_read << "% of read-only), weights " << r.weights_ms
-                << " ms per token; attention rel. error vs float64 " << r.attention_rel_err << "\n";
-    if (c.prefill_chunk > 0)
-      std::cout << "  prefill   " << r.prefill_ms << " ms per chunk of " << c.prefill_chunk << " over every layer ("
-                << r.prefill_TFLOPs << " TFLOP/s, " << 100.0 * r.prefill_fraction_of_gemm << "% of the gemm probe's "
-                << r.gemm_TFLOPs << " TFLOP/s); rel. error vs float64 " << r.prefill_rel_err << "\n";
+  if (root) {
+    std::string where = dev.backend + " (" + dev.name + ")";
+    if (world.size > 1)
+      where = std::to_string(world.size) + " MPI ranks on " + where + ", " + std::to_string(group.count()) + " group(s) of " +
+              std::to_string(shards) + " rank(s)";
+    progress.message(points.front().name + ": " + std::to_string(points.size()) + " point(s) on " + where +
+                     (done ? ", " + std::to_string(done) + " already in " + out_path : ""));
   }
-  std::cout << "wrote " << file.path() << "\n";
+  prov.copy = kvsim::measure_copy_bandwidth(points.front().run.copy_probe_mb << 20, 10);
+  // A group is held to the sum of its ranks' bandwidths.
+  const kvsim::CopyBandwidth group_bw = group.sum(prov.copy);
+  if (root) {
+    std::ostringstream bw;
+    bw << "bandwidth: deep_copy " << prov.copy.deep_copy_GBps << " GB/s, stream copy " << prov.copy.stream_copy_GBps
+       << " GB/s (read + write), read-only " << prov.copy.read_GBps << " GB/s, write-only " << prov.copy.write_GBps
+       << " GB/s" << (world.size > 1 ? " (rank 0)" : "");
+    progress.message(bw.str());
+  }
+  const auto write = [&](bool complete) { file->write(prov, rows, complete, kvsim::utc_now_iso8601()); };
+  if (root && done == std::int64_t(points.size())) write(true);
+
+  // Rows other leaders finished, taken whenever rank 0 is between points.
+  std::int64_t expected = 0;
+  for (char h : have) expected += h ? 0 : 1;
+  std::int64_t gathered = 0;
+  const auto take_row = [&](bool wait) {
+    MPI_Status st;
+    int ready = 0;
+    if (wait) {
+      MPI_Probe(MPI_ANY_SOURCE, kRowTag, MPI_COMM_WORLD, &st);
+      ready = 1;
+    } else {
+      MPI_Iprobe(MPI_ANY_SOURCE, kRowTag, MPI_COMM_WORLD, &ready, &st);
+    }
+    if (!ready) return false;
+    int n = 0;
+    MPI_Get_count(&st, MPI_CHAR, &n);
+    std::string bytes(std::size_t(n), '\0');
+    MPI_Recv(bytes.data(), n, MPI_CHAR, st.MPI_SOURCE, kRowTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    rows.push_back(kvsim::unpack_row(bytes));
+    ++gathered;
+    write(std::int64_t(rows.size()) == std::int64_t(points.size()));
+    progress.message("point " + std::to_string(rows.back().point) + " finished on rank " + std::to_string(st.MPI_SOURCE) +
+                     " (" + std::to_string(rows.size()) + "/" + std::to_string(points.size()) + " in " + out_path + ")");
+    return true;
+  };
+
+  std::vector<MPI_Request> sends;
+  std::vector<std::unique_ptr<std::string>> send_buffers;
+  {
+    kvsim::PointQueue queue(world);
+    for (;;) {
+      std::int64_t i = group.leader() ? queue.next() : 0;
+      i = group.broadcast(i);
+      if (i >= std::int64_t(points.size())) break;
+      if (have[std::size_t(i)]) continue;
+      const auto& c = points[std::size_t(i)];
+      if (root) progress.begin(i, point_label(c));
+      Kokkos::Timer timer;
+      kvsim::PointResult r;
+      try {
+        inject_failure(i);
+        r = kvsim::run_point(c, i, group_bw, group);
+      } catch (const kvsim::Interrupted& e) {
+        // A time limit: keep every finished point, say which one was cut short, exit 128 + signal.
+        if (root) {
+          prov.interrupted_point = i;
+          prov.interrupted_by = e.what();
+          write(false);
+          progress.message(std::string(e.what()) + " during point " + std::to_string(i + 1) + "/" +
+                           std::to_string(points.size()) + "; " + std::to_string(rows.size()) +
+                           " finished point(s) kept in " + out_path + " (continue with --resume)");
+        } else {
+          std::cerr << "kvsim: rank " << world.rank << ": " << e.what() << " during point " << i << "\n";
+        }
+        if (world.size > 1) MPI_Abort(MPI_COMM_WORLD, 128 + e.signal());
+        return 128 + e.signal();
+      } catch (const std::exception& e) {
+        if (world.size == 1) throw;
+        // One rank's failure stops the job: name the rank and the point; rank 0's file keeps
+        // every point gathered so far (complete = 0) for --resume.
+        std::cerr << "kvsim: error: rank " << world.rank << " failed on point " << i
+                  << (point_label(c).empty() ? "" : " (" + point_label(c) + ")") << ": " << e.what() << "; the points"
+                  << " gathered so far are kept in " << out_path << " (continue with --resume)\n";
+        if (root) write(false);
+        MPI_Abort(MPI_COMM_WORLD, dynamic_cast<const kvsim::InputError*>(&e) ? 2 : 1);
+      }
+      if (!group.leader()) continue;
+      r.rank = world.rank;
+      if (root) {
+        progress.end(timer.seconds());
+        rows.push_back(kvsim::make_row(r));
+        ++gathered;
+        // Every finished point reaches the disk before the next starts.
+        write(std::int64_t(rows.size()) == std::int64_t(points.size()));
+        print_point(std::size_t(i), c, r, prov);
+        while (take_row(false)) {
+        }
+      } else {
+        send_buffers.push_back(std::make_unique<std::string>(kvsim::pack_row(kvsim::make_row(r))));
+        sends.emplace_back();
+        MPI_Isend(send_buffers.back()->data(), int(send_buffers.back()->size()), MPI_CHAR, 0, kRowTag, MPI_COMM_WORLD,
+                  &sends.back());
+      }
+    }
+    if (root)
+      while (gathered < expected) take_row(true);
+    if (!sends.empty()) MPI_Waitall(int(sends.size()), sends.data(), MPI_STATUSES_IGNORE);
+  }
+  if (root) std::cout << "wrote " << out_path << "\n";
   return 0;
 }
 

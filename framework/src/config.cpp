@@ -431,9 +431,12 @@ void read_workload(const MapReader& top, ExperimentConfig& c) {
   }
   if (w && w->has("retrieve")) {
     const MapReader r = w->map("retrieve", {"mode", "output", "verify"});
-    c.retrieve.mode = r.choice("mode", {"per_layer"}, std::string("per_layer"));
+    c.retrieve.mode = r.choice("mode", {"per_layer", "none"}, std::string("per_layer"));
+    if (c.retrieve.mode == "none") c.retrieve.verify = false;
     c.retrieve.output = r.choice("output", {"fp32", "fp16"}, std::string("fp32"));
-    c.retrieve.verify = r.boolean("verify", true);
+    c.retrieve.verify = r.boolean("verify", c.retrieve.mode != "none");
+    if (c.retrieve.verify && c.retrieve.mode == "none")
+      src.fail(r.required("verify"), "workload.retrieve.verify", "nothing is retrieved to verify with mode: none");
   }
   if (w) c.batch = w->integer("batch", 1, 1 << 16, 1);
   if (w && w->has("decode")) {
@@ -462,6 +465,8 @@ void read_workload(const MapReader& top, ExperimentConfig& c) {
       src.fail(at, "workload.prefill.chunk",
                "prefill attention needs the whole context in the cache: " + std::to_string(context) +
                    " positions (fill + decode) but the policy keeps " + std::to_string(capacity));
+    if (c.retrieve.mode == "none")
+      src.fail(at, "workload.prefill.chunk", "prefill attention reads the dense retrieve: workload.retrieve.mode none turns it off");
     if (c.prefill_chunk > context)
       src.fail(at, "workload.prefill.chunk",
                "chunk " + std::to_string(c.prefill_chunk) + " is longer than the context (" + std::to_string(context) + ")");
@@ -504,7 +509,30 @@ void read_workload(const MapReader& top, ExperimentConfig& c) {
   }
 }
 
-const std::vector<std::string> kTopKeys{"name", "seed", "model", "cache", "workload", "run", "output", "sweep", "zip"};
+const std::vector<std::string> kTopKeys{"name", "seed", "model", "cache", "workload", "parallel", "run", "output", "sweep", "zip"};
+
+void read_parallel(const MapReader& top, ExperimentConfig& c) {
+  if (!top.has("parallel")) return;
+  const Source& src = top.source();
+  const MapReader par = top.map("parallel", {"context_shards"});
+  c.context_shards = par.integer("context_shards", 1, 1 << 16, 1);
+  if (!par.has("context_shards")) return;
+  const YAML::Node at = par.required("context_shards");
+  c.context_shards_origin = src.file + ":" + std::to_string(at.Mark().line + 1);
+  if (const auto o = src.overrides.find("parallel.context_shards"); o != src.overrides.end()) c.context_shards_origin = o->second;
+  if (c.context_shards == 1) return;
+  const std::string key = "parallel.context_shards";
+  if (c.cache.policy != "ring") src.fail(at, key, "context shards split a ring cache that never wraps; cache.policy is " + c.cache.policy);
+  if (c.cache.max_positions == kMaxContext) src.fail(at, key, "needs an explicit cache.max_positions");
+  if (c.lengths_spec != "fill.positions") src.fail(at, key, "shards split sequences of one length: give workload.fill.positions, not workload.lengths");
+  if (c.fill.positions + c.decode_tokens > c.cache.max_positions)
+    src.fail(at, key, "the cache must hold the whole context: fill.positions + decode.tokens = " +
+                          std::to_string(c.fill.positions + c.decode_tokens) + " > cache.max_positions = " +
+                          std::to_string(c.cache.max_positions));
+  if (c.fill.positions < c.context_shards)
+    src.fail(at, key, std::to_string(c.context_shards) + " shards but only " + std::to_string(c.fill.positions) + " positions");
+  if (c.prefill_chunk > 0) src.fail(at, key, "prefill attention is not sharded: drop workload.prefill");
+}
 
 // One point from a tree with no sweep left in it.
 ExperimentConfig read_point(const std::string& path, const YAML::Node& root, const Source& src, const LoadOptions& options) {
@@ -517,6 +545,7 @@ ExperimentConfig read_point(const std::string& path, const YAML::Node& root, con
   c.model = read_model(top, preset_search_path(path, options));
   read_cache(top, c);
   read_workload(top, c);
+  read_parallel(top, c);
   c.run = RunSpec{1, 5, 1024, 512};
   if (top.has("run")) {
     const MapReader r = top.map("run", {"warmup", "repetitions", "copy_probe_mb", "stage_mb"});
@@ -599,6 +628,8 @@ std::vector<ExperimentConfig> load_experiment(const std::string& path, const Loa
         src.fail(it->first, path, "malformed key");
       if (key == "sweep" || key == "zip" || key.rfind("sweep.", 0) == 0 || key.rfind("zip.", 0) == 0 || key == "name")
         src.fail(it->first, path, "cannot be swept");
+      if (key == "parallel" || key.rfind("parallel.", 0) == 0)
+        src.fail(it->first, path, "cannot be swept: every point of a run uses the same ranks");
       if (!it->second.IsSequence() || it->second.size() == 0)
         src.fail(it->second, path, "expected a non-empty list of values, got " + describe(it->second));
       for (const auto& axis : axes)
@@ -721,6 +752,11 @@ std::string to_yaml(const ExperimentConfig& c) {
   out << YAML::Key << "verify" << YAML::Value << c.retrieve.verify;
   out << YAML::EndMap;
   out << YAML::EndMap;
+  if (c.context_shards > 1) {
+    out << YAML::Key << "parallel" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "context_shards" << YAML::Value << c.context_shards;
+    out << YAML::EndMap;
+  }
   out << YAML::Key << "run" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "warmup" << YAML::Value << c.run.warmup;
   out << YAML::Key << "repetitions" << YAML::Value << c.run.repetitions;

@@ -90,7 +90,8 @@ std::int64_t predicted_device_bytes(const ExperimentConfig& c) {
   if (c.cache.max_positions == kMaxContext) return 0;
   const CacheDesign d = design_of(c);
   const std::int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());
-  const std::int64_t dense = 2 * d.batch * std::min(d.capacity(), longest) * d.row_values() * out_bytes(c);
+  const std::int64_t dense =
+      c.retrieve.mode == "none" ? 0 : 2 * d.batch * std::min(d.capacity(), longest) * d.row_values() * out_bytes(c);
   const std::int64_t spp = stage_bytes_per_position(c);
   std::int64_t prefill = 0;
   if (c.prefill_chunk > 0) {
@@ -134,15 +135,21 @@ void check_fits_device(const ExperimentConfig& c) {
 namespace {
 
 // Token generation after the prefill: per token an append of every layer, decode attention
-// over every layer and an optional weight read, each phase fenced and timed.
+// over every layer and an optional weight read, each phase fenced and timed. Context shards:
+// only the last shard appends (the newest positions are its), and after each layer's attention
+// the shards merge their outputs (log-sum-exp, through MPI), timed as communication.
 class Decoder {
  public:
-  Decoder(const ExperimentConfig& c, Cache& cache, std::int64_t prefill) : c_(c), cache_(cache), prefill_(prefill) {
+  Decoder(const ExperimentConfig& c, Cache& cache, std::int64_t prefill, const Group& group, std::int64_t context)
+      : c_(c), cache_(cache), prefill_(prefill), group_(group), context_(context),
+        appends_(group.shard() == group.shards() - 1) {
     if (c.decode_tokens == 0) return;
     const Exec exec;
     const std::int64_t n = c.decode_tokens;
-    stage_ = cache.make_stage(n);
-    cache.generate_source(stage_, prefill, n);
+    if (appends_) {
+      stage_ = cache.make_stage(n);
+      cache.generate_source(stage_, prefill, n);
+    }
     q_len_ = c.batch * c.model.heads * c.model.head_dim;
     q_ = View1D<float>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::q")),
                        n * c.model.layers * q_len_);
@@ -152,6 +159,12 @@ class Decoder {
                                                                   1, n * c.model.layers * c.batch, c.model.heads,
                                                                   c.model.head_dim / 4, 0});
     out_ = View1D<float>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::out")), q_len_);
+    if (group_.sharded()) {
+      lse_ = View1D<float>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::lse")),
+                           c.batch * c.model.heads);
+      host_out_ = Kokkos::create_mirror_view(out_);
+      host_lse_ = Kokkos::create_mirror_view(lse_);
+    }
     ws_ = cache.make_attention_workspace(c.decode_splits);
     if (c.model.weight_bytes > 0) {
       const std::int64_t n8 = std::max<std::int64_t>(1, c.model.weight_bytes / (8 * std::int64_t(sizeof(Float4))));
@@ -164,15 +177,23 @@ class Decoder {
   // Generates every token; records the phase times when `timed`.
   void run(bool timed) {
     const Exec exec;
-    double append = 0, attention = 0, weights = 0;
+    double append = 0, attention = 0, comm = 0, weights = 0;
     bytes_ = 0;
     for (std::int64_t t = 0; t < c_.decode_tokens; ++t) {
       check_interrupt();
-      append += time_fenced(exec, [&] { cache_.append(stage_, prefill_, c_.decode_tokens, prefill_ + t, prefill_ + t + 1); });
+      if (appends_)
+        append += time_fenced(exec, [&] { cache_.append(stage_, prefill_, c_.decode_tokens, prefill_ + t, prefill_ + t + 1); });
       bytes_ += c_.model.layers * (cache_.retrieve_read_bytes_per_layer() + 2 * q_len_ * std::int64_t(sizeof(float)));
-      attention += time_fenced(exec, [&] {
-        for (std::int64_t layer = 0; layer < c_.model.layers; ++layer) cache_.decode_attention(layer, query(t, layer), out_, ws_);
-      });
+      if (!group_.sharded()) {
+        attention += time_fenced(exec, [&] {
+          for (std::int64_t layer = 0; layer < c_.model.layers; ++layer) cache_.decode_attention(layer, query(t, layer), out_, ws_);
+        });
+      } else {
+        for (std::int64_t layer = 0; layer < c_.model.layers; ++layer) {
+          attention += time_fenced(exec, [&] { cache_.decode_attention(layer, query(t, layer), out_, ws_, lse_); });
+          comm += time_fenced(exec, [&] { merge_shards(); });
+        }
+      }
       if (weights_.extent(0) > 0) {
         const std::int64_t n8 = std::int64_t(weights_.extent(0)) / 8;
         weights += time_fenced(exec, [&] {
@@ -183,20 +204,26 @@ class Decoder {
     }
     if (!timed) return;
     append_.push_back(append);
-    attention_.push_back(attention);
+    attention_.push_back(attention + comm);
+    comm_.push_back(comm);
     weights_s_.push_back(weights);
-    total_.push_back(append + attention + weights);
+    total_.push_back(append + attention + comm + weights);
   }
 
+  // Per-token figures; for shards each repetition's phase times are the slowest rank's and the
+  // bytes are every rank's, so the bandwidth is the group's aggregate.
   void report(PointResult& r, const CopyBandwidth& bw) {
+    for (auto* v : {&append_, &attention_, &comm_, &weights_s_, &total_}) group_.max_each(*v);
+    const std::int64_t bytes = group_.sum(bytes_);
     const double n = double(c_.decode_tokens);
     r.decode_seconds = total_;
     r.tokens_per_s = n / median(total_);
     r.append_ms = 1e3 * median(append_) / n;
     r.attention_ms = 1e3 * median(attention_) / n;
+    r.attention_comm_ms = 1e3 * median(comm_) / n;
     r.weights_ms = 1e3 * median(weights_s_) / n;
-    r.attention_bytes = std::int64_t(double(bytes_) / n);
-    r.attention_GBps = double(bytes_) / median(attention_) / 1e9;
+    r.attention_bytes = std::int64_t(double(bytes) / n);
+    r.attention_GBps = double(bytes) / median(attention_) / 1e9;
     r.attention_fraction_of_read = bw.read_GBps > 0 ? r.attention_GBps / bw.read_GBps : 0.0;
     r.weights_GBps = r.weights_ms > 0 ? double(weights_.extent(0)) * sizeof(Float4) / (r.weights_ms * 1e-3) / 1e9 : 0.0;
     r.attention_rel_err = accuracy();
@@ -209,19 +236,39 @@ class Decoder {
     return Kokkos::subview(q_, Kokkos::make_pair(off, off + q_len_));
   }
 
+  void merge_shards() {
+    Kokkos::deep_copy(Exec(), host_out_, out_);
+    Kokkos::deep_copy(Exec(), host_lse_, lse_);
+    Exec().fence();
+    group_.merge_attention(host_out_.data(), host_lse_.data(), c_.batch * c_.model.heads, c_.model.head_dim);
+    Kokkos::deep_copy(Exec(), out_, host_out_);
+  }
+
   // Layer 0 at the last token against float64 attention over the unquantised source: the
   // accuracy cost of the storage precision (fp32 storage leaves only fp32 arithmetic error).
+  // The reference runs on the host: (seq, head) pairs in order while their positions add up to
+  // at most 2^19 (at least one pair), so a million-position context costs seconds, not hours.
   double accuracy() {
     const std::int64_t t = c_.decode_tokens - 1;
-    cache_.decode_attention(0, query(t, 0), out_, ws_);
+    cache_.decode_attention(0, query(t, 0), out_, ws_, lse_);
+    if (group_.sharded()) merge_shards();
+    if (!group_.leader()) return -1;
     const auto out = Kokkos::create_mirror_view_and_copy(HostMemSpace(), out_);
     const auto q = Kokkos::create_mirror_view_and_copy(HostMemSpace(), View1D<const float>(query(t, 0)));
     const std::int64_t hd = c_.model.head_dim, heads = c_.model.heads, g = heads / c_.model.kv_heads;
     double err2 = 0, ref2 = 0;
-    for (std::int64_t s = 0; s < c_.batch; ++s) {
-      const auto positions = cache_.retained_positions(s);
+    std::int64_t budget = std::int64_t(1) << 19;
+    for (std::int64_t s = 0; s < c_.batch && budget > 0; ++s) {
+      std::vector<std::int64_t> positions;
+      if (group_.sharded()) {
+        positions.resize(std::size_t(context_));
+        for (std::int64_t i = 0; i < context_; ++i) positions[std::size_t(i)] = i;
+      } else {
+        positions = cache_.retained_positions(s);
+      }
       const std::uint64_t seed = synthetic::sequence_seed(c_.seed, std::uint64_t(s));
-      for (std::int64_t h = 0; h < heads; ++h) {
+      for (std::int64_t h = 0; h < heads && budget > 0; ++h) {
+        budget -= std::int64_t(positions.size());
         const std::int64_t kvh = h / g;
         std::vector<double> scores(positions.size()), o(std::size_t(hd), 0.0);
         double mx = -1e300;
@@ -252,13 +299,17 @@ class Decoder {
   const ExperimentConfig& c_;
   Cache& cache_;
   std::int64_t prefill_;
+  const Group& group_;
+  std::int64_t context_;  // positions of every sequence after the last token, over all shards
+  bool appends_;
   Cache::stage_view stage_;
-  View1D<float> q_, out_;
+  View1D<float> q_, out_, lse_;
+  View1D<float>::HostMirror host_out_, host_lse_;
   std::int64_t q_len_ = 0;
   Cache::AttentionWorkspace ws_;
   View1D<Float4> weights_;
   Kokkos::View<double, DefaultMemSpace> sink_;
-  std::vector<double> append_, attention_, weights_s_, total_;
+  std::vector<double> append_, attention_, comm_, weights_s_, total_;
   std::int64_t bytes_ = 0;
 };
 
@@ -341,26 +392,35 @@ void run_prefill(const ExperimentConfig& c, Cache& cache, const View1D<Out>& den
 }
 
 template <class Out>
-PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, const CopyBandwidth& bw) {
+PointResult run_point_typed(const ExperimentConfig& global, std::int64_t point, const CopyBandwidth& bw, const Group& group) {
   const double copy_GBps = bw.ceiling();
   ProfilingRegion region("kvsim::point");
   const Exec exec;
   PointResult r;
   r.point = point;
-  r.config = c;
+  r.config = global;
+  r.shards = group.shards();
+  // This rank's part: all of the point, or one shard of every sequence's positions.
+  const ExperimentConfig c = group.sharded() ? shard_config(global, group.shard(), group.shards()) : global;
+  const bool appends_decode = group.shard() == group.shards() - 1;
 
   std::vector<std::int64_t> lengths = c.lengths;  // what the cache will have held: prefill + decode
-  for (auto& len : lengths) len += c.decode_tokens;
+  if (appends_decode)
+    for (auto& len : lengths) len += c.decode_tokens;
   Cache cache(exec, design_of(c), c.seed, lengths);
-  auto dense = cache.make_dense<Out>("kvsim::retrieve_buffer");
+  if (group.sharded()) cache.set_position_base(shard_range(global, group.shard(), group.shards()).begin);
+  const bool retrieves = c.retrieve.mode != "none";
+  auto dense = retrieves ? cache.make_dense<Out>("kvsim::retrieve_buffer") : View1D<Out>();
   const std::int64_t n_stage = stage_positions(c, cache.stage_bytes_per_position());
   auto stage = cache.make_stage(n_stage);
   r.capacity = cache.capacity();
-  r.kv_cache_bytes = cache.allocated_bytes();
+  r.kv_cache_bytes = group.sum(cache.allocated_bytes());
+  r.per_rank_cache_bytes = group.max(cache.allocated_bytes());
   r.bytes_per_position = cache.bytes_per_position();
-  r.device_memory_used_bytes = device_memory_used_bytes();
+  r.device_memory_used_bytes = group.max(device_memory_used_bytes());
   const std::int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());  // the prefill
-  Decoder decoder(c, cache, longest);
+  const std::int64_t context = global.fill.positions + global.decode_tokens;
+  Decoder decoder(c, cache, longest, group, context);
 
   const std::int64_t reps = c.run.warmup + c.run.repetitions;
   {
@@ -387,12 +447,23 @@ PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, const
       if (c.decode_tokens > 0) decoder.run(rep >= c.run.warmup);
     }
   }
+  group.max_each(r.fill_seconds);  // shards fill at once: a repetition lasts as long as the slowest
   if (c.decode_tokens > 0) decoder.report(r, bw);
   for (auto len : lengths) r.appended_positions += len;
   for (std::int64_t s = 0; s < c.batch; ++s) r.valid_positions += cache.valid(s);
-  r.evicted_positions = cache.evicted_positions();
-  r.fill_bytes = cache.fill_bytes();
-  r.fill_read_bytes = cache.fill_read_bytes();
+  r.appended_positions = group.sum(r.appended_positions);
+  r.valid_positions = group.sum(r.valid_positions);
+  r.evicted_positions = group.sum(cache.evicted_positions());
+  r.fill_bytes = group.sum(cache.fill_bytes());
+  r.fill_read_bytes = group.sum(cache.fill_read_bytes());
+  const double fill_t = median(r.fill_seconds);
+  r.fill_positions_per_s = double(r.appended_positions) / fill_t;
+  r.fill_GBps = double(r.fill_bytes) / fill_t / 1e9;
+  r.fill_fraction_of_copy = copy_GBps > 0 ? r.fill_GBps / copy_GBps : 0.0;
+  r.fill_fraction_of_roofline =
+      roofline_seconds(bw, double(r.fill_read_bytes), double(r.fill_bytes - r.fill_read_bytes)) / fill_t;
+  for (std::int64_t s = 0; s < c.batch && c.cache.policy == "h2o"; ++s) r.h2o_evicted.push_back(cache.h2o_evicted(s));
+  if (!retrieves) return r;
 
   {
     ProfilingRegion retrieve_region("kvsim::retrieve");
@@ -404,22 +475,15 @@ PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, const
       if (rep >= c.run.warmup) r.retrieve_seconds.push_back(t);
     }
   }
-  r.retrieve_bytes = c.model.layers * cache.template retrieve_bytes_per_layer<Out>();
-  r.retrieve_read_bytes = c.model.layers * cache.retrieve_read_bytes_per_layer();
-
-  const double fill_t = median(r.fill_seconds);
+  group.max_each(r.retrieve_seconds);
+  r.retrieve_bytes = group.sum(c.model.layers * cache.template retrieve_bytes_per_layer<Out>());
+  r.retrieve_read_bytes = group.sum(c.model.layers * cache.retrieve_read_bytes_per_layer());
   const double retrieve_t = median(r.retrieve_seconds);
-  r.fill_positions_per_s = double(r.appended_positions) / fill_t;
-  r.fill_GBps = double(r.fill_bytes) / fill_t / 1e9;
-  r.fill_fraction_of_copy = copy_GBps > 0 ? r.fill_GBps / copy_GBps : 0.0;
   r.retrieve_ops_per_s = double(c.model.layers) / retrieve_t;
   r.retrieve_GBps = double(r.retrieve_bytes) / retrieve_t / 1e9;
   r.retrieve_fraction_of_copy = copy_GBps > 0 ? r.retrieve_GBps / copy_GBps : 0.0;
-  r.fill_fraction_of_roofline =
-      roofline_seconds(bw, double(r.fill_read_bytes), double(r.fill_bytes - r.fill_read_bytes)) / fill_t;
   r.retrieve_fraction_of_roofline =
       roofline_seconds(bw, double(r.retrieve_read_bytes), double(r.retrieve_bytes - r.retrieve_read_bytes)) / retrieve_t;
-  for (std::int64_t s = 0; s < c.batch && c.cache.policy == "h2o"; ++s) r.h2o_evicted.push_back(cache.h2o_evicted(s));
 
   if (c.retrieve.verify) {
     ProfilingRegion verify_region("kvsim::verify");
@@ -435,6 +499,12 @@ PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, const
       ref2 += t.ref2;
       r.recon_max_abs = std::max(r.recon_max_abs, t.max_abs);
     }
+    // Checksum terms carry absolute positions: the shards' sum is the one-rank checksum.
+    r.mismatches = std::uint64_t(group.sum(std::int64_t(r.mismatches)));
+    r.checksum = group.sum_u64(r.checksum);
+    err2 = group.sum(err2);
+    ref2 = group.sum(ref2);
+    r.recon_max_abs = group.max(r.recon_max_abs);
     r.recon_rel_l2 = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
     if (r.mismatches != 0) {
       throw RuntimeError("verification failed: " + std::to_string(r.mismatches) +
@@ -448,9 +518,28 @@ PointResult run_point_typed(const ExperimentConfig& c, std::int64_t point, const
 
 }  // namespace
 
-PointResult run_point(const ExperimentConfig& c, std::int64_t point, const CopyBandwidth& bw) {
-  if (c.retrieve.output == "fp16") return run_point_typed<std::uint16_t>(c, point, bw);
-  return run_point_typed<float>(c, point, bw);
+ShardRange shard_range(const ExperimentConfig& c, int shard, int shards) {
+  const std::int64_t n = c.fill.positions, base = n / shards, extra = n % shards;
+  ShardRange s;
+  s.begin = shard * base + std::min<std::int64_t>(shard, extra);
+  s.end = s.begin + base + (shard < extra ? 1 : 0);
+  return s;
+}
+
+ExperimentConfig shard_config(const ExperimentConfig& c, int shard, int shards) {
+  ExperimentConfig s = c;
+  const ShardRange range = shard_range(c, shard, shards);
+  s.fill.positions = range.end - range.begin;
+  s.lengths.assign(std::size_t(c.batch), s.fill.positions);
+  // The last shard receives the generated tokens.
+  s.cache.max_positions = s.fill.positions + (shard == shards - 1 ? c.decode_tokens : 0);
+  if (s.fill.mode == "chunk") s.fill.chunk = std::min(s.fill.chunk, std::max<std::int64_t>(1, s.fill.positions));
+  return s;
+}
+
+PointResult run_point(const ExperimentConfig& c, std::int64_t point, const CopyBandwidth& bw, const Group& group) {
+  if (c.retrieve.output == "fp16") return run_point_typed<std::uint16_t>(c, point, bw, group);
+  return run_point_typed<float>(c, point, bw, group);
 }
 
 }  // namespace kvsim

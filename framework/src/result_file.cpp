@@ -54,6 +54,9 @@ const std::vector<std::tuple<const char*, const char*, Getter<I>>>& int_columns(
       {"attention_bytes", "bytes", [](const PointResult& r) { return r.attention_bytes; }},
       {"attention_splits", "1", [](const PointResult& r) { return r.attention_splits; }},
       {"prefill_chunk", "positions", [](const PointResult& r) { return r.config.prefill_chunk; }},
+      {"rank", "1", [](const PointResult& r) { return r.rank; }},
+      {"context_shards", "1", [](const PointResult& r) { return r.shards; }},
+      {"per_rank_cache_bytes", "bytes", [](const PointResult& r) { return r.per_rank_cache_bytes; }},
       {"weight_bytes", "bytes", [](const PointResult& r) { return r.config.model.weight_bytes; }},
   };
   return v;
@@ -79,6 +82,7 @@ const std::vector<std::tuple<const char*, const char*, Getter<double>>>& real_co
       {"attention_fraction_of_read", "1", [](const PointResult& r) { return r.attention_fraction_of_read; }},
       {"weights_GBps", "GB/s", [](const PointResult& r) { return r.weights_GBps; }},
       {"attention_rel_err", "1", [](const PointResult& r) { return r.attention_rel_err; }},
+      {"attention_comm_ms", "ms/token", [](const PointResult& r) { return r.attention_comm_ms; }},
       {"prefill_ms", "ms/chunk", [](const PointResult& r) { return r.prefill_ms; }},
       {"prefill_TFLOPs", "TFLOP/s", [](const PointResult& r) { return r.prefill_TFLOPs; }},
       {"gemm_TFLOPs", "TFLOP/s", [](const PointResult& r) { return r.gemm_TFLOPs; }},

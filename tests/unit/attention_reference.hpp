@@ -59,4 +59,21 @@ inline std::vector<double> reference(const CacheDesign& d, std::uint64_t seed, s
   return out;
 }
 
+// log sum_i exp(q . k_i / sqrt(d)) over the given positions.
+inline double reference_lse(const CacheDesign& d, std::uint64_t seed, std::int64_t seq, std::int64_t layer, std::int64_t head,
+                            const std::vector<std::int64_t>& positions, const float* q) {
+  const std::int64_t kv_head = head / (d.query_heads() / d.kv_heads);
+  std::vector<double> s;
+  for (auto p : positions) {
+    const auto k = stored_row(d, seed, seq, layer, 0, p, kv_head);
+    double dot = 0;
+    for (std::int64_t j = 0; j < d.head_dim; ++j) dot += double(q[j]) * k[std::size_t(j)];
+    s.push_back(dot / std::sqrt(double(d.head_dim)));
+  }
+  const double mx = *std::max_element(s.begin(), s.end());
+  double sum = 0;
+  for (double x : s) sum += std::exp(x - mx);
+  return mx + std::log(sum);
+}
+
 }  // namespace kvsim::test

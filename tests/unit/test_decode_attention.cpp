@@ -21,6 +21,7 @@ using kvsim::test::reference;
 template <class ExecSpace>
 struct AttentionRun {
   std::vector<float> q, out;  // [seq][head][dim] of the last layer run
+  std::vector<float> lse;     // [seq][head]
   std::vector<std::vector<std::int64_t>> positions;
 };
 
@@ -41,9 +42,12 @@ AttentionRun<ExecSpace> run_attention(const CacheDesign& d, const std::vector<st
   for (std::int64_t i = 0; i < n; ++i) r.q.push_back(hq(i) = dist(gen));
   auto q = Kokkos::create_mirror_view_and_copy(typename ExecSpace::memory_space(), hq);
   kvsim::View1D<float, typename ExecSpace::memory_space> out("kvsim::test::out", n);
+  kvsim::View1D<float, typename ExecSpace::memory_space> lse("kvsim::test::lse", d.batch * d.query_heads());
   const auto ws = cache.make_attention_workspace(splits);
-  for (int i = 0; i < launches; ++i) cache.decode_attention(layer, q, out, ws);
+  for (int i = 0; i < launches; ++i) cache.decode_attention(layer, q, out, ws, lse);
   auto ho = Kokkos::create_mirror_view_and_copy(kvsim::HostMemSpace(), out);
+  auto hl = Kokkos::create_mirror_view_and_copy(kvsim::HostMemSpace(), lse);
+  for (std::int64_t i = 0; i < d.batch * d.query_heads(); ++i) r.lse.push_back(hl(i));
   for (std::int64_t i = 0; i < n; ++i) r.out.push_back(ho(i));
   for (std::int64_t s = 0; s < d.batch; ++s) r.positions.push_back(cache.retained_positions(s));
   return r;
@@ -101,14 +105,19 @@ TEMPLATE_LIST_TEST_CASE("decode attention: any split count, every GQA group size
         const auto once = run_attention<TestType>(d, lengths, 5, 1, splits, 1);
         const auto thrice = run_attention<TestType>(d, lengths, 5, 1, splits, 3);
         CHECK(once.out == thrice.out);
-        double worst = 0;
+        CHECK(once.lse == thrice.lse);
+        double worst = 0, worst_lse = 0;
         for (std::int64_t s = 0; s < d.batch; ++s)
           for (std::int64_t h = 0; h < d.query_heads(); ++h) {
             const std::int64_t off = (s * d.query_heads() + h) * d.head_dim;
-            const auto ref = reference(d, 5, s, 1, h, once.positions[std::size_t(s)], &once.q[std::size_t(off)]);
+            const auto& pos = once.positions[std::size_t(s)];
+            const auto ref = reference(d, 5, s, 1, h, pos, &once.q[std::size_t(off)]);
             worst = std::max(worst, rel_l2(ref, &once.out[std::size_t(off)], d.head_dim));
+            const double lse = kvsim::test::reference_lse(d, 5, s, 1, h, pos, &once.q[std::size_t(off)]);
+            worst_lse = std::max(worst_lse, std::abs(double(once.lse[std::size_t(s * d.query_heads() + h)]) - lse));
           }
         CHECK(worst < 1e-5);
+        CHECK(worst_lse < 1e-4);
       }
     }
   }

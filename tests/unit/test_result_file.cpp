@@ -7,6 +7,7 @@
 #include "kvsim/error.hpp"
 #include "kvsim/hdf5_handle.hpp"
 #include "kvsim/result_file.hpp"
+#include "kvsim/row_codec.hpp"
 
 namespace fs = std::filesystem;
 
@@ -152,4 +153,28 @@ TEST_CASE("an unwritable output path is refused before the run", "[hdf5][bad-inp
   CHECK_THROWS_AS(kvsim::ResultFile("kvsim_test_dir.h5"), kvsim::InputError);
   fs::remove("kvsim_test_dir.h5");
   CHECK_THROWS_AS(kvsim::ResultFile("/proc/kvsim-cannot-write-here/x.h5"), kvsim::InputError);
+}
+
+// The row a group leader sends to rank 0 arrives whole and equal; anything cut short is refused.
+TEST_CASE("a result row survives packing for MPI, and a damaged message is refused", "[hdf5]") {
+  kvsim::PointResult r = sample_point();
+  r.h2o_evicted = {{3, 9}, {}, {1}};
+  r.rank = 3;
+  const kvsim::ResultRow row = kvsim::make_row(r);
+  const std::string bytes = kvsim::pack_row(row);
+  const kvsim::ResultRow back = kvsim::unpack_row(bytes);
+  CHECK(back.point == row.point);
+  CHECK(back.ints == row.ints);
+  CHECK(back.reals == row.reals);
+  CHECK(back.texts == row.texts);
+  CHECK(back.checksum == row.checksum);
+  CHECK(back.seconds == row.seconds);
+  CHECK(back.lengths == row.lengths);
+  CHECK(back.h2o_evicted == row.h2o_evicted);
+  CHECK(back.config_yaml == row.config_yaml);
+  CHECK(back.warmup == row.warmup);
+  CHECK(back.repetitions == row.repetitions);
+  for (std::size_t cut : {std::size_t(0), std::size_t(3), bytes.size() / 2, bytes.size() - 1})
+    CHECK_THROWS_AS(kvsim::unpack_row(bytes.substr(0, cut)), kvsim::RuntimeError);
+  CHECK_THROWS_AS(kvsim::unpack_row(bytes + "x"), kvsim::RuntimeError);
 }

@@ -41,7 +41,7 @@ struct FillSpec {
 };
 
 struct RetrieveSpec {
-  std::string mode;    // per_layer: one op = one layer's K and V for every sequence, oldest first
+  std::string mode;    // per_layer: one op = one layer's K and V for every sequence, oldest first; none
   std::string output;  // fp32 or fp16 dense buffer
   bool verify = true;
 };
@@ -65,7 +65,9 @@ struct ExperimentConfig {
   RetrieveSpec retrieve;
   std::int64_t decode_tokens = 0;  // tokens generated after the fill (workload.decode.tokens)
   std::int64_t decode_splits = 0;
-  std::int64_t prefill_chunk = 0;  // chunked prefill attention of the last N positions after the fill, 0: off  // position splits per sequence in decode attention, 0: chosen by kvsim
+  std::int64_t prefill_chunk = 0;
+  std::int64_t context_shards = 1;    // parallel.context_shards: ranks that split every sequence's positions
+  std::string context_shards_origin;  // "FILE:LINE" of that key, for errors found once the ranks are known  // chunked prefill attention of the last N positions after the fill, 0: off  // position splits per sequence in decode attention, 0: chosen by kvsim
   RunSpec run;
   std::string output;
   std::string source_file;                                  // not part of the schema

@@ -8,6 +8,7 @@
 #include "kvsim/bandwidth_probe.hpp"
 #include "kvsim/cache_design.hpp"
 #include "kvsim/config.hpp"
+#include "kvsim/parallel.hpp"
 
 namespace kvsim {
 
@@ -52,7 +53,13 @@ struct PointResult {
   double attention_GBps = 0;
   double attention_fraction_of_read = 0;  // attention_GBps / the measured read-only bandwidth
   double weights_GBps = 0;
-  std::int64_t attention_splits = 0;
+  std::int64_t attention_splits = 0;  // position splits per sequence the attention ran with
+  double attention_comm_ms = 0;       // context shards: merging the shards' outputs, per token (in attention_ms)
+
+  // MPI: which rank's group ran the point, and how many shards it split the context into.
+  std::int64_t rank = 0;
+  std::int64_t shards = 1;
+  std::int64_t per_rank_cache_bytes = 0;  // the largest shard's cache
 
   // Chunked prefill attention (workload.prefill.chunk) of the last C positions over every layer
   // and sequence after the fill; time per chunk, medians over repetitions.
@@ -60,7 +67,7 @@ struct PointResult {
   double prefill_TFLOPs = 0;            // both gemms over the full C x N block, per second
   double gemm_TFLOPs = 0;               // the same run's square KokkosBlas::gemm probe (the ceiling)
   double prefill_fraction_of_gemm = 0;  // prefill_TFLOPs / gemm_TFLOPs
-  double prefill_rel_err = -1;          // layer 0, seq 0, every head, last query row vs float64; -1: not run  // position splits per sequence the attention ran with
+  double prefill_rel_err = -1;          // layer 0, seq 0, every head, last query row vs float64; -1: not run
   double attention_rel_err = -1;  // layer 0, last token: ||out - float64 exact|| / ||exact||; -1: not run
 };
 
@@ -75,8 +82,20 @@ std::int64_t predicted_device_bytes(const ExperimentConfig& config);
 // Throws InputError when the point cannot fit the device, before allocating anything.
 void check_fits_device(const ExperimentConfig& config);
 
-// Runs one point on the default execution space against the run's measured bandwidths.
-// Throws RuntimeError if the retrieved data differ from the synthetic values.
-PointResult run_point(const ExperimentConfig& config, std::int64_t point, const CopyBandwidth& bandwidth);
+// Positions [begin, end) of every sequence that context shard `shard` of `shards` holds: the
+// fill split as evenly as it goes, in order.
+struct ShardRange {
+  std::int64_t begin = 0, end = 0;
+};
+ShardRange shard_range(const ExperimentConfig& config, int shard, int shards);
+// The point as one shard runs it: its positions, a cache sized for them (and for the generated
+// tokens on the last shard).
+ExperimentConfig shard_config(const ExperimentConfig& config, int shard, int shards);
+
+// Runs one point on the default execution space against the run's measured bandwidths (a
+// group's: summed over its ranks). A group of context shards runs it together; every rank gets
+// the group's figures. Throws RuntimeError if the retrieved data differ from the synthetic values.
+PointResult run_point(const ExperimentConfig& config, std::int64_t point, const CopyBandwidth& bandwidth,
+                      const Group& group = Group());
 
 }  // namespace kvsim

@@ -89,6 +89,16 @@ class KVCache {
     }
   }
 
+  // A context shard holds positions [base, base + length) of its sequences: the source values,
+  // verification and reported positions use absolute positions; slots and lengths stay local.
+  // Only ring caches that never wrap are sharded (PolicyMap arithmetic is local).
+  void set_position_base(std::int64_t base) {
+    KVSIM_REQUIRE(frontier_ == 0, "the position base is set before the first append");
+    KVSIM_REQUIRE(base == 0 || (!map_.table && map_.sinks == 0), "only ring caches take a position base");
+    position_base_ = base;
+  }
+  std::int64_t position_base() const { return position_base_; }
+
   const CacheDesign& design() const { return d_; }
   std::uint64_t seed() const { return seed_; }
   const std::vector<std::int64_t>& lengths() const { return lengths_; }
@@ -147,7 +157,8 @@ class KVCache {
     const std::int64_t work = d_.layers * 2 * d_.batch * n * d_.kv_heads * (d_.head_dim / 4);
     KVSIM_REQUIRE(std::int64_t(stage.extent(0)) >= work * 4, "staging buffer too small");
     Kokkos::parallel_for("kvsim::generate_source", RangePolicy<ExecSpace>(exec_, 0, work),
-                         kernels::GenerateSource<memory_space>{stage, seed_, d_.batch, n, d_.kv_heads, d_.head_dim / 4, begin});
+                         kernels::GenerateSource<memory_space>{stage, seed_, d_.batch, n, d_.kv_heads, d_.head_dim / 4,
+                                                               position_base_ + begin});
   }
 
   // Appends positions [begin, end) of every sequence (each up to its own length). The staging
@@ -243,7 +254,7 @@ class KVCache {
       constexpr codec::DType D = decltype(tag)::value;
       kernels::VerifyDense<memory_space, D, Out> k{dense,        head_scales_, map_,     totals_dev_,  order_[cur_],
                                                    slot_position_, seed_,      layer,    d_.batch,     dense_rows(),
-                                                   d_.kv_heads,  d_.head_dim};
+                                                   d_.kv_heads,  d_.head_dim, position_base_};
       Kokkos::parallel_reduce("kvsim::verify_layer", RangePolicy<ExecSpace>(exec_, 0, work), k, tally);
     });
     exec_.fence();
@@ -306,23 +317,26 @@ class KVCache {
   }
 
   // softmax(q K^T / sqrt(head_dim)) V of every sequence and query head over layer `layer`, in
-  // place: q and out are [seq][head][head_dim] fp32.
+  // place: q and out are [seq][head][head_dim] fp32. If given, lse [seq][head] receives the log
+  // of each softmax denominator (with its max), which is what merging context shards needs.
   void decode_attention(std::int64_t layer, const View1D<const float, memory_space>& q,
-                        const View1D<float, memory_space>& out, const AttentionWorkspace& ws) const {
+                        const View1D<float, memory_space>& out, const AttentionWorkspace& ws,
+                        const View1D<float, memory_space>& lse = {}) const {
     const std::int64_t heads = d_.query_heads();
     KVSIM_REQUIRE(std::int64_t(q.extent(0)) == d_.batch * heads * d_.head_dim && out.extent(0) == q.extent(0),
                   "query/output buffers have the wrong size");
+    KVSIM_REQUIRE(lse.extent(0) == 0 || std::int64_t(lse.extent(0)) == d_.batch * heads, "lse buffer has the wrong size");
     const kernels::AttentionInputs<memory_space> in{stored(), q,        layer,   heads, ws.splits,
                                                     1.0f / std::sqrt(float(d_.head_dim)), ws.align};
     codec::dispatch(d_.dtype, [&](auto tag) {
       constexpr codec::DType D = decltype(tag)::value;
       if (ws.team_size > 0) {
-        launch_tiled<D>(in, ws, out, heads / d_.kv_heads);
+        launch_tiled<D>(in, ws, out, lse, heads / d_.kv_heads);
       } else {
         Kokkos::parallel_for("kvsim::decode_attention", RangePolicy<ExecSpace>(exec_, 0, d_.batch * heads * ws.splits),
                              kernels::DecodeAttentionSerial<ExecSpace, D>{in, ws.partials});
         Kokkos::parallel_for("kvsim::attention_merge", RangePolicy<ExecSpace>(exec_, 0, d_.batch * heads * d_.head_dim),
-                             kernels::MergePartials<memory_space>{ws.partials, out, d_.head_dim});
+                             kernels::MergePartials<memory_space>{ws.partials, out, d_.head_dim, lse});
       }
     });
   }
@@ -332,7 +346,7 @@ class KVCache {
   std::vector<std::int64_t> retained_positions(std::int64_t seq) const {
     std::vector<std::int64_t> out(valid(seq));
     if (!map_.table) {
-      for (std::int64_t i = 0; i < valid(seq); ++i) out[i] = map_.position_of_logical(i, totals_[seq]);
+      for (std::int64_t i = 0; i < valid(seq); ++i) out[i] = position_base_ + map_.position_of_logical(i, totals_[seq]);
       return out;
     }
     auto order = Kokkos::create_mirror_view_and_copy(HostMemSpace(), order_[cur_]);
@@ -360,13 +374,14 @@ class KVCache {
 
   template <codec::DType D>
   void launch_tiled(const kernels::AttentionInputs<memory_space>& in, const AttentionWorkspace& ws,
-                    const View1D<float, memory_space>& out, std::int64_t g) const {
+                    const View1D<float, memory_space>& out, const View1D<float, memory_space>& lse,
+                    std::int64_t g) const {
     const auto go = [&](auto gc) {
       using Kernel = kernels::DecodeAttentionTiled<ExecSpace, D, decltype(gc)::value>;
       const auto policy = typename Kernel::Policy(exec_, d_.batch * d_.kv_heads * ws.splits, ws.team_size)
                               .set_scratch_size(0, Kokkos::PerTeam(Kernel::scratch_bytes(ws.team_size, ws.lanes, d_.head_dim)));
       const Kernel kernel{in,  ws.partials, ws.partials.m, ws.partials.l, ws.partials.acc,
-                          ws.arrivals, out,  ws.lanes};
+                          ws.arrivals, out,  lse,         ws.lanes};
       Kokkos::parallel_for("kvsim::decode_attention", policy, kernel);
     };
     switch (g) {
@@ -448,6 +463,7 @@ class KVCache {
   ExecSpace exec_;
   CacheDesign d_;
   std::uint64_t seed_;
+  std::int64_t position_base_ = 0;
   std::vector<std::int64_t> lengths_;
   PolicyMap map_;
   std::int64_t max_length_ = 0;

@@ -85,6 +85,7 @@ struct DecodeAttentionTiled {
   CoherentView m_seen, l_seen, acc_seen;  // the same memory as `out`
   View1D<int, MemSpace> arrivals;         // [seq][kv_head]: teams done; the last one resets it
   View1D<float, MemSpace> result;         // [seq][head][dim]
+  View1D<float, MemSpace> lse;            // [seq][head]: log of the softmax denominator, or empty
   int lanes;                              // head_dim / 8
 
   static int rows_of(int team_size, int lanes) { return team_size / lanes; }
@@ -239,6 +240,7 @@ struct DecodeAttentionTiled {
         A += float(acc_seen((p0 + p) * hd + d)) * f;
       }
       result((seq * in.heads + head0 + g) * hd + d) = L > 0.0f ? A / L : 0.0f;
+      if (d == 0 && lse.extent(0) > 0) lse(seq * in.heads + head0 + g) = L > 0.0f ? M + logf(L) : -INFINITY;
     }
     if (id == 0) arrivals(seq * kvh + kv_head) = 0;  // ready for the next launch
   }
@@ -298,13 +300,15 @@ struct DecodeAttentionSerial {
 };
 
 // out[seq][head][dim] = sum_p acc_p e^(m_p - M) / sum_p l_p e^(m_p - M), M = max_p m_p, in one
-// pass with a running maximum; parts that saw no position (l = 0) drop out. Four parts are
+// pass with a running maximum; parts that saw no position (l = 0) drop out. lse = M + log L
+// lets context shards merge their outputs the same way. Four parts are
 // loaded per step so their loads overlap.
 template <class MemSpace>
 struct MergePartials {
   AttentionPartials<MemSpace> in;
   View1D<float, MemSpace> out;
   std::int64_t head_dim;
+  View1D<float, MemSpace> lse;  // [seq][head] or empty
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t w) const {
     const std::int64_t sh = w / head_dim;  // (seq, head)
     const std::int64_t d = w % head_dim;
@@ -327,6 +331,7 @@ struct MergePartials {
       }
     }
     out(w) = L > 0 ? A / L : 0.0f;
+    if (d == 0 && lse.extent(0) > 0) lse(sh) = L > 0 ? M + logf(L) : -INFINITY;
   }
 };
 

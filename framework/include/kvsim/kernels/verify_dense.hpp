@@ -63,6 +63,7 @@ struct VerifyDense {
   View2D<const std::int64_t, MemSpace> slot_position;  // h2o
   std::uint64_t seed;
   std::int64_t layer, batch, max_valid, kv_heads, head_dim;
+  std::int64_t position_base;  // a context shard's first position (0 unsharded)
 
   // One work item per codec unit: i -> (kv, seq, logical row, head, unit).
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t w, value_type& acc) const {
@@ -78,7 +79,7 @@ struct VerifyDense {
     const std::int64_t total = totals(seq);
     if (i >= map.valid(total)) return;
     const std::int64_t position =
-        map.table ? slot_position(seq, order(seq, i)) : map.position_of_logical(i, total);
+        position_base + (map.table ? slot_position(seq, order(seq, i)) : map.position_of_logical(i, total));
     const std::uint64_t s = synthetic::sequence_seed(seed, std::uint64_t(seq));
     const auto tensor = static_cast<synthetic::Tensor>(kv);
     const std::int64_t dim0 = u * Codec::unit;
