@@ -88,8 +88,8 @@ struct DecodeAttentionTiled {
   View1D<float, MemSpace> lse;            // [seq][head]: log of the softmax denominator, or empty
   int lanes;                              // head_dim / 8
 
-  static int rows_of(int team_size, int lanes) { return team_size / lanes; }
-  static std::size_t scratch_floats(int team_size, int lanes, std::int64_t head_dim) {
+  KOKKOS_INLINE_FUNCTION static int rows_of(int team_size, int lanes) { return team_size / lanes; }
+  KOKKOS_INLINE_FUNCTION static std::size_t scratch_floats(int team_size, int lanes, std::int64_t head_dim) {
     const std::size_t rows = std::size_t(rows_of(team_size, lanes));
     const std::size_t scores = std::size_t(U) * rows * G * std::size_t(lanes + 1 + 1);
     const std::size_t combine = rows * std::size_t(head_dim + 2);
