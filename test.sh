@@ -31,3 +31,9 @@ if [ "${KVSIM_SANITIZE:-1}" = 1 ] && [ "$backend" = cpu ]; then
   ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$asan" -R '^unit\.' --output-on-failure
   ASAN_OPTIONS=detect_leaks=0 ctest --test-dir "$asan" -R '^integration\.' --output-on-failure
 fi
+
+# The config loader under libFuzzer (tests/fuzz/run_fuzz.sh, CPU backend): the committed corpus,
+# then KVSIM_FUZZ_SECONDS of new inputs (default 60; 0 skips). A crash, leak or hang fails.
+if [ "${KVSIM_FUZZ_SECONDS:-60}" != 0 ] && [ "$backend" = cpu ]; then
+  tests/fuzz/run_fuzz.sh "${KVSIM_FUZZ_SECONDS:-60}"
+fi

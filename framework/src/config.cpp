@@ -1,5 +1,6 @@
 #include "kvsim/config.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -57,6 +58,24 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
+// A refusal is one line (the CLI prints one, scripts read one), but the user's text it quotes
+// may span lines (YAML folds blank lines into a plain scalar) or hold other control characters.
+[[noreturn]] void refuse(const std::string& message) {
+  std::string line;
+  for (const char ch : message) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\n') {
+      line += "\\n";
+    } else if (c < 0x20 || c == 0x7f) {
+      const char hex[] = "0123456789abcdef";
+      line += {'\\', 'x', hex[c >> 4], hex[c & 15]};
+    } else {
+      line += ch;
+    }
+  }
+  throw InputError(line);
+}
+
 // Where each node came from, so an error can name the file and line, or the --set flag.
 struct Source {
   std::string file;
@@ -64,11 +83,11 @@ struct Source {
 
   [[noreturn]] void fail(const YAML::Node& node, const std::string& key, const std::string& what) const {
     for (const auto& [path, origin] : overrides) {
-      if (key == path || key.rfind(path + ".", 0) == 0) throw InputError(origin + ": " + key + ": " + what);
+      if (key == path || key.rfind(path + ".", 0) == 0) refuse(origin + ": " + key + ": " + what);
     }
     std::string where = file;
     if (node.IsDefined() && node.Mark().line >= 0) where += ":" + std::to_string(node.Mark().line + 1);
-    throw InputError(where + ": " + (key.empty() ? std::string("(top level)") : key) + ": " + what);
+    refuse(where + ": " + (key.empty() ? std::string("(top level)") : key) + ": " + what);
   }
 };
 
@@ -195,27 +214,68 @@ class MapReader {
   std::vector<std::string> allowed_;
 };
 
+// Sees where each document of a stream starts, building nothing.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  YAML::Mark last;
+  void OnDocumentStart(const YAML::Mark& mark) override { last = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// Instead of YAML::LoadAll: at a token no node starts with (a stray ',') yaml-cpp 0.7 hands out
+// the same empty document forever, and LoadAll collects them until memory runs out
+// (jbeder/yaml-cpp#1040, found by tests/fuzz; fixed upstream after 0.8.0 by #1319, Debian 12
+// ships 0.7). A document that starts where the previous one did is that loop.
+std::size_t count_documents(const std::string& path, const std::string& content) {
+  std::istringstream in(content);
+  YAML::Parser parser(in);
+  DocumentStarts starts;
+  std::size_t count = 0;
+  int previous = -1;
+  while (parser.HandleNextDocument(starts)) {
+    const YAML::Mark at = starts.last;
+    if (at.pos == previous) {
+      const bool shown = at.pos >= 0 && std::size_t(at.pos) < content.size() &&
+                         std::isgraph(static_cast<unsigned char>(content[std::size_t(at.pos)]));
+      refuse(path + ":" + std::to_string(at.line + 1) + ": YAML syntax error: unexpected " +
+             (shown ? "'" + std::string(1, content[std::size_t(at.pos)]) + "'" : std::string("token")));
+    }
+    previous = at.pos;
+    ++count;
+  }
+  return count;
+}
+
 // Reads a whole YAML file as exactly one mapping document; every failure names the file.
 YAML::Node read_yaml_file(const std::string& path) {
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) throw InputError(path + ": cannot read: no such file");
-  if (fs::is_directory(st)) throw InputError(path + ": cannot read: is a directory");
+  if (ec || !fs::exists(st)) refuse(path + ": cannot read: no such file");
+  if (fs::is_directory(st)) refuse(path + ": cannot read: is a directory");
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path + ": cannot read: permission denied or unreadable");
+  if (!in) refuse(path + ": cannot read: permission denied or unreadable");
   std::ostringstream buf;
   buf << in.rdbuf();
   const std::string content = buf.str();
-  if (content.find('\0') != std::string::npos) throw InputError(path + ": not a YAML text file (contains NUL bytes)");
-  std::vector<YAML::Node> docs;
+  if (content.find('\0') != std::string::npos) refuse(path + ": not a YAML text file (contains NUL bytes)");
+  std::size_t documents = 0;
+  YAML::Node root;
   try {
-    docs = YAML::LoadAll(content);
+    documents = count_documents(path, content);
+    if (documents > 0) root = YAML::Load(content);  // the first document
   } catch (const YAML::Exception& e) {
-    throw InputError(path + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
+    refuse(path + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
   }
-  if (docs.empty() || docs[0].IsNull()) throw InputError(path + ": empty config");
-  if (docs.size() > 1) throw InputError(path + ": expected one YAML document, found " + std::to_string(docs.size()));
-  return docs[0];
+  if (documents == 0 || root.IsNull()) refuse(path + ": empty config");
+  if (documents > 1) refuse(path + ": expected one YAML document, found " + std::to_string(documents));
+  return root;
 }
 
 // Applies "a.b.c=value" onto the tree; the value is parsed as YAML so types stay checked later.
@@ -224,21 +284,21 @@ void set_dotted(YAML::Node root, const std::string& key, const YAML::Node& parse
 
 void apply_override(YAML::Node root, const std::string& spec, Source& src) {
   const auto eq = spec.find('=');
-  if (eq == std::string::npos || eq == 0) throw InputError("--set " + spec + ": expected KEY=VALUE (e.g. cache.max_positions=1024)");
+  if (eq == std::string::npos || eq == 0) refuse("--set " + spec + ": expected KEY=VALUE (e.g. cache.max_positions=1024)");
   const std::string key = spec.substr(0, eq);
   const std::string value = spec.substr(eq + 1);
   std::vector<std::string> parts;
   std::stringstream ss(key);
   for (std::string part; std::getline(ss, part, '.');) {
-    if (part.empty()) throw InputError("--set " + spec + ": malformed key '" + key + "'");
+    if (part.empty()) refuse("--set " + spec + ": malformed key '" + key + "'");
     parts.push_back(part);
   }
-  if (key.back() == '.') throw InputError("--set " + spec + ": malformed key '" + key + "'");
+  if (key.back() == '.') refuse("--set " + spec + ": malformed key '" + key + "'");
   YAML::Node parsed;
   try {
     parsed = YAML::Load(value);
   } catch (const YAML::Exception& e) {
-    throw InputError("--set " + spec + ": value is not valid YAML: " + e.msg);
+    refuse("--set " + spec + ": value is not valid YAML: " + e.msg);
   }
   set_dotted(root, key, parsed, "--set " + spec, src);
 }
@@ -256,7 +316,7 @@ void set_dotted(YAML::Node root, const std::string& key, const YAML::Node& parse
     if (!next || next.IsNull()) {
       cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
     } else if (!next.IsMap()) {
-      throw InputError(origin + ": '" + parts[i] + "' is not a mapping");
+      refuse(origin + ": '" + parts[i] + "' is not a mapping");
     }
     YAML::Node child = cur[parts[i]];
     cur.reset(child);
@@ -509,6 +569,9 @@ void read_workload(const MapReader& top, ExperimentConfig& c) {
   }
 }
 
+// Far beyond any sweep worth running (each point is minutes of device time).
+constexpr std::size_t kMaxSweepPoints = 1000;
+
 const std::vector<std::string> kTopKeys{"name", "seed", "model", "cache", "workload", "parallel", "run", "output", "sweep", "zip"};
 
 void read_parallel(const MapReader& top, ExperimentConfig& c) {
@@ -555,6 +618,10 @@ ExperimentConfig read_point(const std::string& path, const YAML::Node& root, con
     c.run.stage_mb = r.integer("stage_mb", 1, 1 << 20, c.run.stage_mb);
   }
   c.output = top.text("output", "results/" + c.name + ".h5");
+  // Never meant in a path, and yaml-cpp keeps a carriage return that ends the file in a plain
+  // scalar but writes it back unquoted, so to_yaml would not load back to the same path.
+  if (std::any_of(c.output.begin(), c.output.end(), [](char ch) { return std::iscntrl(static_cast<unsigned char>(ch)); }))
+    src.fail(top.required("output"), "output", "must not contain control characters, got '" + c.output + "'");
 
   if (c.cache.max_positions != kMaxContext) {
     // Elements of the largest allocation must fit comfortably in int64.
@@ -650,6 +717,16 @@ std::vector<ExperimentConfig> load_experiment(const std::string& path, const Loa
   read_lists("sweep", false);
   read_lists("zip", true);
   if (axes.empty()) return {read_point(path, root, src, options)};
+  // Lists multiply, and YAML aliases repeat a list for a few bytes: without a bound a tiny file
+  // expands to billions of points, each re-read and validated before anything runs.
+  std::size_t count = 1;
+  for (std::size_t a = 0; a < axes.size(); ++a) {
+    count *= axes[a].front().second.size();  // count <= kMaxSweepPoints before: cannot overflow
+    if (count > kMaxSweepPoints)
+      src.fail(root[sections[a]], sections[a],
+               "expands to more than " + std::to_string(kMaxSweepPoints) +
+                   " points; split the experiment into several files");
+  }
 
   std::vector<ExperimentConfig> points;
   std::vector<std::size_t> idx(axes.size(), 0);
@@ -684,7 +761,7 @@ std::vector<ExperimentConfig> load_experiment(const std::string& path, const Loa
 ExperimentConfig load_config(const std::string& path, const LoadOptions& options) {
   auto points = load_experiment(path, options);
   if (points.size() != 1)
-    throw InputError(path + ": sweep: expected a single point here, the sweep makes " + std::to_string(points.size()));
+    refuse(path + ": sweep: expected a single point here, the sweep makes " + std::to_string(points.size()));
   return points.front();
 }
 
@@ -699,8 +776,12 @@ std::string to_yaml(const ExperimentConfig& c) {
   out << YAML::Key << "heads" << YAML::Value << c.model.heads;
   out << YAML::Key << "kv_heads" << YAML::Value << c.model.kv_heads;
   out << YAML::Key << "head_dim" << YAML::Value << c.model.head_dim;
-  if (c.model.sliding_window > 0) out << YAML::Key << "sliding_window" << YAML::Value << c.model.sliding_window;
-  if (c.model.weight_bytes > 0) out << YAML::Key << "weight_bytes" << YAML::Value << c.model.weight_bytes;
+  // Beside a preset a 0 is written too: it may override the preset's own value.
+  const bool beside_preset = !c.model.preset.empty();
+  if (c.model.sliding_window > 0 || beside_preset)
+    out << YAML::Key << "sliding_window" << YAML::Value << c.model.sliding_window;
+  if (c.model.weight_bytes > 0 || beside_preset)
+    out << YAML::Key << "weight_bytes" << YAML::Value << c.model.weight_bytes;
   out << YAML::EndMap;
   out << YAML::Key << "cache" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "max_positions" << YAML::Value;

@@ -81,6 +81,8 @@ TEST_CASE("bad configs are refused with file, line and key", "[config][bad-input
       {"negative_size.yaml", "negative_size.yaml:5", "cache.max_positions", "must be between 1"},
       {"unknown_preset.yaml", "unknown_preset.yaml:3", "model.preset", "unknown preset 'llama9-1t'"},
       {"yaml_syntax.yaml", "yaml_syntax.yaml:6", "", "YAML syntax error"},
+      // yaml-cpp 0.7's LoadAll never returns on this one (found by tests/fuzz).
+      {"stray_comma.yaml", "stray_comma.yaml:3", "", "YAML syntax error: unexpected ','"},
       {"quoted_number.yaml", "quoted_number.yaml:8", "run.repetitions", "expected an integer, got the string"},
       {"kv_heads_not_dividing.yaml", "kv_heads_not_dividing.yaml:3", "model.kv_heads", "must divide model.heads"},
       {"duplicate_key.yaml", "duplicate_key.yaml:7", "cache.max_positions", "duplicate key"},
@@ -129,4 +131,76 @@ TEST_CASE("sweep axes multiply, zip lists pair up", "[config]") {
   CHECK(contains(msg, "sweep_bad_value.yaml:7: sweep.cache.dtype[1]: cache.dtype: unsupported value 'fp64'"));
   // `--set zip=null` runs the file without its zip.
   CHECK(kvsim::load_experiment(kGood + "sweep_zip.yaml", with_presets({"zip=null"})).size() == 2);
+}
+
+TEST_CASE("a sweep expands to at most 1000 points", "[config][bad-input]") {
+  // Found by tests/fuzz: a few lines of lists (aliases make them shorter still) multiplied to
+  // millions of points, each re-read and validated before anything ran.
+  CHECK(contains(refusal(kBad + "sweep_too_many_points.yaml"),
+                 "sweep_too_many_points.yaml:6: sweep: expands to more than 1000 points"));
+  const std::string path = "kvsim_test_sweep_limit.yaml";
+  const auto write = [&](const std::string& zip_list) {
+    std::ofstream(path) << "name: s\nmodel: {layers: 1, heads: 1, kv_heads: 1, head_dim: 4}\n"
+                           "cache: {max_positions: 8, dtype: fp32}\n"
+                           "sweep: {seed: &ten [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], run.warmup: *ten}\n"
+                           "zip: {run.repetitions: &z "
+                        << zip_list << ", run.stage_mb: *z}\n";
+  };
+  write("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]");
+  CHECK(kvsim::load_experiment(path, with_presets()).size() == 1000);
+  write("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]");
+  CHECK(contains(refusal(path), path + ":5: zip: expands to more than 1000 points"));
+  std::remove(path.c_str());
+}
+
+TEST_CASE("a preset's value overridden by 0 survives to_yaml", "[config]") {
+  // Found by tests/fuzz: sliding_window 0 beside mistral-7b (4096) was not written, so loading
+  // the resolved YAML back (what --resume compares) gave the preset's window again.
+  const std::string path = "kvsim_test_preset_zero.yaml";
+  {
+    std::ofstream(path) << "name: z\nmodel: {preset: mistral-7b, sliding_window: 0}\n"
+                           "cache: {max_positions: 64, dtype: fp32, policy: window}\n";
+  }
+  const auto c = kvsim::load_config(path, with_presets());
+  CHECK(c.model.sliding_window == 0);
+  CHECK(c.cache.window == 64);
+  {
+    std::ofstream(path) << kvsim::to_yaml(c);
+  }
+  const auto d = kvsim::load_config(path, with_presets());
+  CHECK(d.model.sliding_window == 0);
+  CHECK(kvsim::to_yaml(d) == kvsim::to_yaml(c));
+  std::remove(path.c_str());
+}
+
+TEST_CASE("a refusal quoting multi-line text stays one line", "[config][bad-input]") {
+  // Found by tests/fuzz: YAML folds blank lines of a plain scalar into newlines, and the
+  // message quoted the scalar as it was.
+  const std::string path = "kvsim_test_one_line.yaml";
+  {
+    std::ofstream(path) << "name: \"two\\nlines\\ttab\"\nmodel: {preset: llama2-7b}\ncache: {max_positions: 8, dtype: fp32}\n";
+  }
+  const std::string msg = refusal(path);
+  CHECK(contains(msg, path + ":1: name: use letters, digits, '-', '_' and '.' only, got 'two\\nlines\\x09tab'"));
+  CHECK(msg.find('\n') == std::string::npos);
+  {
+    std::ofstream(path) << "top\n\n\nlevel\n";
+  }
+  CHECK(contains(refusal(path), "got 'top\\n\\nlevel'"));
+  std::remove(path.c_str());
+}
+
+TEST_CASE("an output path with control characters is refused", "[config][bad-input]") {
+  // Found by tests/fuzz: a carriage return ending the file stayed in the path, and to_yaml
+  // wrote it where loading the YAML back dropped it.
+  const std::string path = "kvsim_test_output_cr.yaml";
+  {
+    std::ofstream(path) << "name: o\nmodel: {preset: llama2-7b}\ncache: {max_positions: 8, dtype: fp32}\noutput: a.h5\r";
+  }
+  CHECK(contains(refusal(path), path + ":4: output: must not contain control characters, got 'a.h5\\x0d'"));
+  {
+    std::ofstream(path) << "name: o\r\nmodel: {preset: llama2-7b}\r\ncache: {max_positions: 8, dtype: fp32}\r\noutput: a.h5\r\n";
+  }
+  CHECK(kvsim::load_config(path, with_presets()).output == "a.h5");  // CRLF files are fine
+  std::remove(path.c_str());
 }
