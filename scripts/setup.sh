@@ -97,7 +97,9 @@ ensure_sources() {
 build_kokkos() {
   local backend=$1
   local prefix="$deps/install/$backend"
-  local stamp_key; stamp_key=$(printf '%s\n' "$(sha256sum "$patch_file")" "$(sha256sum "$0" | cut -c1-64)" | sha256sum | cut -c1-16)
+  # Rebuild when what goes into the build changes: the patch's bytes and this recipe (not the
+  # checkout's path, nor edits elsewhere in this script such as the package list).
+  local stamp_key; stamp_key=$({ cat "$patch_file"; declare -f build_kokkos; } | sha256sum | cut -c1-16)
   if [ -f "$prefix/.kvsim-built-$stamp_key" ]; then return 0; fi
   ensure_sources
   local bdir="$deps/build/$backend"
