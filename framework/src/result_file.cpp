@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <system_error>
@@ -121,7 +123,8 @@ std::string units_of(const std::string& name) {
   return "";
 }
 
-// Forces a file's bytes, and its directory entry, to stable storage.
+// Forces a directory entry to stable storage (best effort: some file systems refuse to fsync
+// a directory, and the renamed file's bytes are already synced).
 void sync_path(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) return;
@@ -179,9 +182,9 @@ ResultFile::ResultFile(std::string final_path) : final_path_(std::move(final_pat
     if (ec) throw InputError(final_path_ + ": output: cannot create directory '" + parent.string() + "': " + ec.message());
   }
   if (fs::is_directory(final_path_, ec)) throw InputError(final_path_ + ": output: is a directory");
-  const hid_t id = H5Fcreate(partial_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (id < 0) throw InputError(final_path_ + ": output: cannot create '" + partial_path_ + "' (permission denied or invalid path)");
-  H5Fclose(id);
+  const int fd = ::open(partial_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) throw InputError(final_path_ + ": output: cannot create '" + partial_path_ + "': " + std::strerror(errno));
+  ::close(fd);
   fs::remove(partial_path_, ec);
 }
 
@@ -190,11 +193,19 @@ ResultFile::~ResultFile() {
   fs::remove(partial_path_, ec);
 }
 
-void ResultFile::write(const RunProvenance& p, std::vector<ResultRow> rows, bool complete, const std::string& finished) {
-  std::sort(rows.begin(), rows.end(), [](const ResultRow& a, const ResultRow& b) { return a.point < b.point; });
+namespace {
+
+// One complete snapshot of the run, built in memory (HDF5's core driver, no backing store) and
+// returned as the file's bytes. HDF5 never writes to the disk itself: a file whose close failed
+// on a full disk stays open inside HDF5 1.10 and crashes its exit-time clean-up, and its errors
+// do not say why the write failed; plain write(2) and fsync(2) give errno.
+std::vector<char> snapshot_image(const std::string& name, const RunProvenance& p, const std::vector<ResultRow>& rows,
+                                 bool complete, const std::string& finished) {
+  h5::Handle fapl = h5::plist_handle(H5Pcreate(H5P_FILE_ACCESS), "file access property list");
+  if (H5Pset_fapl_core(fapl, std::size_t(1) << 20, 0) < 0) throw RuntimeError("HDF5: selecting the in-memory driver failed");
+  std::vector<char> image;
   {
-    h5::Handle file = h5::file_handle(H5Fcreate(partial_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
-                                      "creating " + partial_path_);
+    h5::Handle file = h5::file_handle(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), "creating " + name);
     h5::write_attribute(file, "kvsim_schema", std::int64_t(1));
     h5::write_attribute(file, "kvsim_version", std::string(version()));
     h5::write_attribute(file, "git_sha", std::string(git_sha()));
@@ -265,13 +276,60 @@ void ResultFile::write(const RunProvenance& p, std::vector<ResultRow> rows, bool
       h5::write_attribute(file, "interrupted_by", p.interrupted_by);
     }
     h5::write_attribute(file, "complete", std::int64_t(complete ? 1 : 0));
-    if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) throw RuntimeError("HDF5: flushing " + partial_path_ + " failed");
-    file.close(partial_path_);
+    if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) throw RuntimeError("HDF5: flushing " + name + " failed");
+    const ssize_t n = H5Fget_file_image(file, nullptr, 0);
+    if (n < 0) throw RuntimeError("HDF5: sizing the image of " + name + " failed");
+    image.resize(std::size_t(n));
+    if (H5Fget_file_image(file, image.data(), image.size()) != n) throw RuntimeError("HDF5: copying the image of " + name + " failed");
+    file.close(name);
   }
-  sync_path(partial_path_);
+  return image;
+}
+
+// Writes `bytes` as `path` and forces them to the disk; a full disk surfaces here as ENOSPC or
+// EFBIG (the file-size limit), from write, or on network and delayed-allocation file systems
+// only from fsync or close.
+void write_synced(const std::string& path, const std::vector<char>& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  const auto fail = [&](const char* step) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    throw RuntimeError(std::string(step) + " " + path + ": " + std::strerror(err));
+  };
+  if (fd < 0) fail("creating");
+  for (std::size_t done = 0; done < bytes.size();) {
+    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) fail("writing");
+    done += std::size_t(w);
+  }
+  if (::fsync(fd) != 0) fail("syncing");
+  if (::close(fd) != 0) {
+    const int err = errno;
+    throw RuntimeError("closing " + path + ": " + std::strerror(err));
+  }
+}
+
+}  // namespace
+
+void ResultFile::write(const RunProvenance& p, std::vector<ResultRow> rows, bool complete, const std::string& finished) {
+  std::sort(rows.begin(), rows.end(), [](const ResultRow& a, const ResultRow& b) { return a.point < b.point; });
   std::error_code ec;
-  fs::rename(partial_path_, final_path_, ec);  // atomic: OUT is the old snapshot or the new one
-  if (ec) throw RuntimeError("cannot rename " + partial_path_ + " to " + final_path_ + ": " + ec.message());
+  try {
+    write_synced(partial_path_, snapshot_image(partial_path_, p, rows, complete, finished));
+    fs::rename(partial_path_, final_path_, ec);  // atomic: OUT is the old snapshot or the new one
+    if (ec) throw RuntimeError("renaming " + partial_path_ + " failed: " + ec.message());
+  } catch (const RuntimeError& e) {
+    // A full disk or a vanished directory: OUT still holds the last good snapshot; say so, and
+    // leave no half-written OUT.partial behind.
+    fs::remove(partial_path_, ec);
+    const std::string kept = points_written_ < 0
+                                 ? final_path_ + " is left as it was"
+                                 : final_path_ + " keeps the " + std::to_string(points_written_) +
+                                       " point(s) written before (complete = 0; continue with --resume once there is room)";
+    throw RuntimeError(final_path_ + ": cannot write the result file: " + e.what() + "; " + kept);
+  }
+  points_written_ = std::int64_t(rows.size());
   const fs::path parent = fs::path(final_path_).parent_path();
   sync_path(parent.empty() ? "." : parent.string());
 }

@@ -75,12 +75,15 @@ class ResultFile {
   const std::string& path() const { return final_path_; }
   const std::string& partial_path() const { return partial_path_; }
 
-  // Writes `rows` (finished points, any order) as the new OUT, atomically.
+  // Writes `rows` (finished points, any order) as the new OUT, atomically. On failure (a full
+  // disk: ENOSPC, EFBIG) throws RuntimeError naming OUT, the cause and what OUT still holds,
+  // and removes OUT.partial.
   void write(const RunProvenance& provenance, std::vector<ResultRow> rows, bool complete, const std::string& finished);
 
  private:
   std::string final_path_;
   std::string partial_path_;
+  std::int64_t points_written_ = -1;  // in OUT by this object's last successful write; -1: none yet
 };
 
 // Current UTC time as ISO 8601.
