@@ -305,6 +305,9 @@ class KVCache {
     }
     KVSIM_REQUIRE(splits_hint >= 0, "attention splits must be >= 0, got ", splits_hint);
     ws.splits = splits_hint > 0 ? splits_hint : auto_splits;
+    // The tiled kernel's last team keeps two floats per split and query head of its group in
+    // scratch: at most 32 KB of them.
+    if (ws.team_size > 0) ws.splits = std::min<std::int64_t>(ws.splits, (8192 / g - 1) / 2);
     const std::int64_t n = d_.batch * heads * ws.splits;
     auto wo = [&](const char* label) { return Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, std::string(label)); };
     ws.partials = {View1D<float, memory_space>(wo("kvsim::attention::m"), n),
@@ -379,7 +382,7 @@ class KVCache {
     const auto go = [&](auto gc) {
       using Kernel = kernels::DecodeAttentionTiled<ExecSpace, D, decltype(gc)::value>;
       const auto policy = typename Kernel::Policy(exec_, d_.batch * d_.kv_heads * ws.splits, ws.team_size)
-                              .set_scratch_size(0, Kokkos::PerTeam(Kernel::scratch_bytes(ws.team_size, ws.lanes, d_.head_dim)));
+                              .set_scratch_size(0, Kokkos::PerTeam(Kernel::scratch_bytes(ws.team_size, ws.lanes, d_.head_dim, ws.splits)));
       const Kernel kernel{in,  ws.partials, ws.partials.m, ws.partials.l, ws.partials.acc,
                           ws.arrivals, out,  lse,         ws.lanes};
       Kokkos::parallel_for("kvsim::decode_attention", policy, kernel);

@@ -46,12 +46,14 @@ struct AttentionInputs {
   }
 };
 
-// Positions each thread of the tiled kernel loads per tile: about 16 bytes of K and 16 of V
-// in flight per position slot, whatever the precision (fp32 chunks are 32 bytes), and at most
-// 16 (position, query head) scores per thread so the score scratch stays small under GQA.
+// Positions each thread of the tiled kernel loads per tile: 64 bytes of K and V in flight per
+// tile (fp32 chunks are 32 bytes, fp16 16, 8-bit 8), twice that with the next tile prefetched,
+// in registers that stay under the 128 the launch bounds allow (int8 raw chunks cost 3
+// registers, hence 4 rows and not 8); at most 16 (position, query head) scores per thread so
+// the score scratch stays small under GQA.
 template <codec::DType D, int G>
 struct TileRows {
-  static constexpr int by_dtype = codec::Codec<D>::bits == 32 ? 2 : (codec::Codec<D>::bits == 16 ? 4 : 8);
+  static constexpr int by_dtype = codec::Codec<D>::bits == 32 ? 2 : (codec::Codec<D>::bits == 4 ? 8 : 4);
   static constexpr int value = by_dtype * G <= 16 ? by_dtype : (16 / G > 0 ? 16 / G : 1);
 };
 
@@ -89,14 +91,19 @@ struct DecodeAttentionTiled {
   int lanes;                              // head_dim / 8
 
   KOKKOS_INLINE_FUNCTION static int rows_of(int team_size, int lanes) { return team_size / lanes; }
-  KOKKOS_INLINE_FUNCTION static std::size_t scratch_floats(int team_size, int lanes, std::int64_t head_dim) {
+  // Scratch: the largest of the tile's partial dots and scores, the row groups' combine and the
+  // merge's per-split weights, plus the last-team flag.
+  KOKKOS_INLINE_FUNCTION static std::size_t scratch_floats(int team_size, int lanes, std::int64_t head_dim,
+                                                           std::int64_t parts) {
     const std::size_t rows = std::size_t(rows_of(team_size, lanes));
     const std::size_t scores = std::size_t(U) * rows * G * std::size_t(lanes + 1 + 1);
     const std::size_t combine = rows * std::size_t(head_dim + 2);
-    return (scores > combine ? scores : combine) + 1;
+    const std::size_t merge = std::size_t(2 * parts + 1) * G;
+    std::size_t n = scores > combine ? scores : combine;
+    return (n > merge ? n : merge) + 1;
   }
-  static std::size_t scratch_bytes(int team_size, int lanes, std::int64_t head_dim) {
-    return ScratchView::shmem_size(scratch_floats(team_size, lanes, head_dim));
+  static std::size_t scratch_bytes(int team_size, int lanes, std::int64_t head_dim, std::int64_t parts) {
+    return ScratchView::shmem_size(scratch_floats(team_size, lanes, head_dim, parts));
   }
 
   KOKKOS_INLINE_FUNCTION void operator()(const member_type& team) const {
@@ -112,7 +119,7 @@ struct DecodeAttentionTiled {
     std::int64_t begin, end;
     in.split_range(in.cache.map.valid(total), split, begin, end);
 
-    const std::size_t nf = scratch_floats(T, lanes, hd);
+    const std::size_t nf = scratch_floats(T, lanes, hd, out.parts);
     ScratchView sm(team.team_scratch(0), nf);
     const int score_rows = U * R * G;
     float* part = &sm(0);                            // [U*R*G][lanes+1]
@@ -132,19 +139,26 @@ struct DecodeAttentionTiled {
     const unsigned char* data = in.cache.data.data();
     const std::uint16_t* gs = in.cache.group_scales.data();
 
-    for (std::int64_t t0 = begin; t0 < end; t0 += std::int64_t(U) * R) {
-      Raw kr[U], vr[U];
-      bool ok[U];
+    // Software pipelining: the next tile's rows are loaded while this tile's scores, barriers
+    // and exponentials run, so HBM always has this thread's next 2 x U loads in flight.
+    const std::int64_t step = std::int64_t(U) * R;
+    Raw kr[U], vr[U], kn[U], vn[U];
+    const auto load_tile = [&](std::int64_t t0, Raw* kd, Raw* vd) {
       for (int u = 0; u < U; ++u) {
         const std::int64_t i = t0 + std::int64_t(u) * R + r;
-        ok[u] = active && i < end;
-        kr[u] = Raw{};
-        vr[u] = Raw{};
-        if (!ok[u]) continue;
+        kd[u] = Raw{};
+        vd[u] = Raw{};
+        if (!active || i >= end) continue;
         const std::int64_t slot = in.cache.slot_of(seq, i, total);
-        kr[u] = Chunk::load(data, in.cache.addr.index(in.layer, 0, seq, slot, kv_head, c * W), gs);
-        vr[u] = Chunk::load(data, in.cache.addr.index(in.layer, 1, seq, slot, kv_head, c * W), gs);
+        kd[u] = Chunk::load(data, in.cache.addr.index(in.layer, 0, seq, slot, kv_head, c * W), gs);
+        vd[u] = Chunk::load(data, in.cache.addr.index(in.layer, 1, seq, slot, kv_head, c * W), gs);
       }
+    };
+    if (begin < end) load_tile(begin, kr, vr);
+    for (std::int64_t t0 = begin; t0 < end; t0 += step) {
+      bool ok[U];
+      for (int u = 0; u < U; ++u) ok[u] = active && t0 + std::int64_t(u) * R + r < end;
+      if (t0 + step < end) load_tile(t0 + step, kn, vn);
       for (int u = 0; u < U; ++u) {
         float k[W];
         Chunk::decode(kr[u], kscale, k);
@@ -182,6 +196,7 @@ struct DecodeAttentionTiled {
           for (int w = 0; w < W; ++w) acc[g][w] += p * v[w];
         }
       }
+      for (int u = 0; u < U; ++u) kr[u] = kn[u], vr[u] = vn[u];
     }
 
     // One partial per (head, split): the R row groups combined in scratch.
@@ -225,22 +240,43 @@ struct DecodeAttentionTiled {
     team.team_barrier();
     if (last == 0.0f) return;
     Kokkos::memory_fence();
+    // The merge, in parallel: every (head, split)'s max and sum into scratch with one coherent
+    // load each, one weight per split, then the weighted sum of the splits' accumulators, whose
+    // loads do not depend on one another. (A loop over splits per output value, branching on
+    // each loaded sum, cost a dependent L2 round trip per split: tens of microseconds per layer.)
+    float* mw = &sm(0);                         // [G][parts]: max, then weight
+    float* lw = &sm(std::size_t(G) * parts);    // [G][parts]: sum
+    float* tot = &sm(std::size_t(2 * G) * parts);  // [G]: merged sum
+    for (std::int64_t j = id; j < G * parts; j += T) {
+      const std::int64_t ph = (seq * in.heads + head0 + j / parts) * parts + j % parts;
+      mw[j] = m_seen(ph);
+      lw[j] = l_seen(ph);
+    }
+    team.team_barrier();
+    if (id < G) {
+      float M = -INFINITY, L = 0.0f;
+      for (std::int64_t p = 0; p < parts; ++p)
+        if (lw[id * parts + p] > 0.0f) M = fmaxf(M, mw[id * parts + p]);
+      for (std::int64_t p = 0; p < parts; ++p) {
+        const float w = lw[id * parts + p] > 0.0f ? expf(mw[id * parts + p] - M) : 0.0f;
+        mw[id * parts + p] = w;
+        L += lw[id * parts + p] * w;
+      }
+      tot[id] = L;
+      if (lse.extent(0) > 0) lse(seq * in.heads + head0 + id) = L > 0.0f ? M + logf(L) : -INFINITY;
+    }
+    team.team_barrier();
     for (std::int64_t j = id; j < G * hd; j += T) {
       const std::int64_t g = j / hd, d = j % hd;
       const std::int64_t p0 = (seq * in.heads + head0 + g) * parts;
-      float M = -INFINITY;
-      for (std::int64_t p = 0; p < parts; ++p)
-        if (float(l_seen(p0 + p)) > 0.0f) M = fmaxf(M, float(m_seen(p0 + p)));
-      float L = 0.0f, A = 0.0f;
-      for (std::int64_t p = 0; p < parts; ++p) {
-        const float lp = l_seen(p0 + p);
-        if (lp == 0.0f) continue;
-        const float f = expf(float(m_seen(p0 + p)) - M);
-        L += lp * f;
-        A += float(acc_seen((p0 + p) * hd + d)) * f;
-      }
-      result((seq * in.heads + head0 + g) * hd + d) = L > 0.0f ? A / L : 0.0f;
-      if (d == 0 && lse.extent(0) > 0) lse(seq * in.heads + head0 + g) = L > 0.0f ? M + logf(L) : -INFINITY;
+      const float* w = mw + g * parts;
+      float A[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      std::int64_t p = 0;
+      for (; p + 4 <= parts; p += 4)
+        for (int k = 0; k < 4; ++k) A[k] += w[p + k] * float(acc_seen((p0 + p + k) * hd + d));
+      for (; p < parts; ++p) A[0] += w[p] * float(acc_seen((p0 + p) * hd + d));
+      const float L = tot[g];
+      result((seq * in.heads + head0 + g) * hd + d) = L > 0.0f ? (A[0] + A[1] + A[2] + A[3]) / L : 0.0f;
     }
     if (id == 0) arrivals(seq * kvh + kv_head) = 0;  // ready for the next launch
   }
