@@ -60,7 +60,11 @@ struct PolicyMap {
   KOKKOS_INLINE_FUNCTION std::int64_t capacity() const { return sinks + ring; }
   KOKKOS_INLINE_FUNCTION std::int64_t valid(std::int64_t total) const { return total < capacity() ? total : capacity(); }
   KOKKOS_INLINE_FUNCTION std::int64_t slot_of_position(std::int64_t p) const {
-    return p < sinks ? p : sinks + (p - sinks) % ring;
+    if (p < sinks) return p;
+    const std::int64_t o = p - sinks;
+    // 64-bit division is a long software routine on GPUs; every read kernel calls this per row.
+    if (((o | ring) >> 32) == 0) return sinks + std::int64_t(std::uint32_t(o) % std::uint32_t(ring));
+    return sinks + o % ring;
   }
   KOKKOS_INLINE_FUNCTION std::int64_t position_of_logical(std::int64_t i, std::int64_t total) const {
     return (total <= capacity() || i < sinks) ? i : total - ring + (i - sinks);

@@ -40,6 +40,16 @@ struct alignas(16) Float4 {
   float v[4];
 };
 
+// For kernels launched many times back to back (per layer, per token): the functor travels as
+// a kernel argument. Without the hint, Kokkos 3.4 puts a functor of 512 bytes or more in
+// constant memory and, before each such launch, waits on the host for the previous one to
+// finish (cudaEventSynchronize), so 32 per-layer launches ran one after another with a host
+// round trip between them.
+template <class Policy>
+auto light_weight(const Policy& policy) {
+  return Kokkos::Experimental::require(policy, Kokkos::Experimental::WorkItemProperty::HintLightWeight);
+}
+
 // Memory that ExecSpace can touch directly.
 template <class ExecSpace>
 using MemSpaceOf = typename ExecSpace::memory_space;

@@ -184,7 +184,8 @@ class KVCache {
             stage, stage_begin, stage_n, data_, group_scales_, head_scales_, addr, map, lengths_dev_, totals_dev_,
             append_slot_, begin, end, d_.batch, lanes};
         Kokkos::parallel_for("kvsim::append_encode",
-                             RangePolicy<ExecSpace>(exec_, 0, d_.layers * 2 * d_.batch * (end - begin) * lanes), kernel);
+                             light_weight(RangePolicy<ExecSpace>(exec_, 0, d_.layers * 2 * d_.batch * (end - begin) * lanes)),
+                             kernel);
       });
     });
     for (std::int64_t s = 0; s < d_.batch; ++s) {
@@ -216,7 +217,7 @@ class KVCache {
       constexpr codec::DType D = decltype(tag)::value;
       with_gather_lanes<D>([&](auto k, std::int64_t lanes) {
         kernels::GatherDecode<ExecSpace, D, Out, decltype(k)::value> kernel{stored(), out, layer, d_.batch, dense_rows(), lanes};
-        Kokkos::parallel_for("kvsim::gather_decode", RangePolicy<ExecSpace>(exec_, 0, 2 * d_.batch * dense_rows() * lanes),
+        Kokkos::parallel_for("kvsim::gather_decode", light_weight(RangePolicy<ExecSpace>(exec_, 0, 2 * d_.batch * dense_rows() * lanes)),
                              kernel);
       });
     });
@@ -336,9 +337,9 @@ class KVCache {
       if (ws.team_size > 0) {
         launch_tiled<D>(in, ws, out, lse, heads / d_.kv_heads);
       } else {
-        Kokkos::parallel_for("kvsim::decode_attention", RangePolicy<ExecSpace>(exec_, 0, d_.batch * heads * ws.splits),
+        Kokkos::parallel_for("kvsim::decode_attention", light_weight(RangePolicy<ExecSpace>(exec_, 0, d_.batch * heads * ws.splits)),
                              kernels::DecodeAttentionSerial<ExecSpace, D>{in, ws.partials});
-        Kokkos::parallel_for("kvsim::attention_merge", RangePolicy<ExecSpace>(exec_, 0, d_.batch * heads * d_.head_dim),
+        Kokkos::parallel_for("kvsim::attention_merge", light_weight(RangePolicy<ExecSpace>(exec_, 0, d_.batch * heads * d_.head_dim)),
                              kernels::MergePartials<memory_space>{ws.partials, out, d_.head_dim, lse});
       }
     });
@@ -381,8 +382,8 @@ class KVCache {
                     std::int64_t g) const {
     const auto go = [&](auto gc) {
       using Kernel = kernels::DecodeAttentionTiled<ExecSpace, D, decltype(gc)::value>;
-      const auto policy = typename Kernel::Policy(exec_, d_.batch * d_.kv_heads * ws.splits, ws.team_size)
-                              .set_scratch_size(0, Kokkos::PerTeam(Kernel::scratch_bytes(ws.team_size, ws.lanes, d_.head_dim, ws.splits)));
+      auto policy = light_weight(typename Kernel::Policy(exec_, d_.batch * d_.kv_heads * ws.splits, ws.team_size));
+      policy.set_scratch_size(0, Kokkos::PerTeam(Kernel::scratch_bytes(ws.team_size, ws.lanes, d_.head_dim, ws.splits)));
       const Kernel kernel{in,  ws.partials, ws.partials.m, ws.partials.l, ws.partials.acc,
                           ws.arrivals, out,  lse,         ws.lanes};
       Kokkos::parallel_for("kvsim::decode_attention", policy, kernel);
