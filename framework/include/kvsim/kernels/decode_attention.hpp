@@ -20,6 +20,8 @@
 namespace kvsim::kernels {
 
 inline constexpr int kMaxHeadDimSerial = 256;
+inline constexpr float kLog2e = 1.44269504088896340736f;
+inline constexpr float kLn2 = 0.69314718055994530942f;
 
 // Where a work unit's partial goes: [seq][head][part] for m and l, [..][dim] for acc.
 template <class MemSpace>
@@ -128,7 +130,8 @@ struct DecodeAttentionTiled {
     float q[G][W], acc[G][W], m[G], l[G];
     for (int g = 0; g < G; ++g) {
       for (int w = 0; w < W; ++w) {
-        q[g][w] = active ? in.q((seq * in.heads + head0 + g) * hd + c * W + w) * in.scale : 0.0f;
+        // Scores in base 2 (exp2 is one instruction on GPUs): q carries 1/sqrt(d) * log2(e).
+        q[g][w] = active ? in.q((seq * in.heads + head0 + g) * hd + c * W + w) * (in.scale * kLog2e) : 0.0f;
         acc[g][w] = 0.0f;
       }
       m[g] = -INFINITY;
@@ -138,6 +141,15 @@ struct DecodeAttentionTiled {
     const float vscale = codec::Codec<D>::head_scale ? in.cache.head_scales((in.layer * 2 + 1) * kvh + kv_head) : 1.0f;
     const unsigned char* data = in.cache.data.data();
     const std::uint16_t* gs = in.cache.group_scales.data();
+    // Row addresses: a cache that has not wrapped keeps logical row i in slot i, and outside the
+    // paged layout slot s of a (layer, K|V, seq, kv_head) lies at a fixed stride from slot 0, so
+    // a row costs one multiply-add instead of the policy's division and the layout's products.
+    const auto& addr = in.cache.addr;
+    const bool direct = !in.cache.map.table && total <= in.cache.map.capacity();
+    const bool paged = addr.layout == int(LayoutKind::paged);
+    const std::int64_t k0 = paged ? 0 : addr.index(in.layer, 0, seq, 0, kv_head, c * W);
+    const std::int64_t v0 = paged ? 0 : addr.index(in.layer, 1, seq, 0, kv_head, c * W);
+    const std::int64_t stride = paged ? 0 : addr.index(in.layer, 0, seq, 1, kv_head, c * W) - k0;
 
     // Software pipelining: the next tile's rows are loaded while this tile's scores, barriers
     // and exponentials run, so HBM always has this thread's next 2 x U loads in flight.
@@ -149,9 +161,11 @@ struct DecodeAttentionTiled {
         kd[u] = Raw{};
         vd[u] = Raw{};
         if (!active || i >= end) continue;
-        const std::int64_t slot = in.cache.slot_of(seq, i, total);
-        kd[u] = Chunk::load(data, in.cache.addr.index(in.layer, 0, seq, slot, kv_head, c * W), gs);
-        vd[u] = Chunk::load(data, in.cache.addr.index(in.layer, 1, seq, slot, kv_head, c * W), gs);
+        const std::int64_t slot = direct ? i : in.cache.slot_of(seq, i, total);
+        const std::int64_t ke = paged ? addr.index(in.layer, 0, seq, slot, kv_head, c * W) : k0 + slot * stride;
+        const std::int64_t ve = paged ? addr.index(in.layer, 1, seq, slot, kv_head, c * W) : v0 + slot * stride;
+        kd[u] = Chunk::load(data, ke, gs);
+        vd[u] = Chunk::load(data, ve, gs);
       }
     };
     if (begin < end) load_tile(begin, kr, vr);
@@ -181,7 +195,7 @@ struct DecodeAttentionTiled {
         mt[g] = m[g];
         for (int u = 0; u < U; ++u)
           if (ok[u]) mt[g] = fmaxf(mt[g], score[(u * R + r) * G + g]);
-        const float corr = mt[g] == -INFINITY ? 1.0f : expf(m[g] - mt[g]);
+        const float corr = mt[g] == -INFINITY ? 1.0f : exp2f(m[g] - mt[g]);
         l[g] *= corr;
         for (int w = 0; w < W; ++w) acc[g][w] *= corr;
         m[g] = mt[g];
@@ -191,7 +205,7 @@ struct DecodeAttentionTiled {
         float v[W];
         Chunk::decode(vr[u], vscale, v);
         for (int g = 0; g < G; ++g) {
-          const float p = expf(score[(u * R + r) * G + g] - mt[g]);
+          const float p = exp2f(score[(u * R + r) * G + g] - mt[g]);
           l[g] += p;
           for (int w = 0; w < W; ++w) acc[g][w] += p * v[w];
         }
@@ -220,7 +234,7 @@ struct DecodeAttentionTiled {
         for (int x = 0; x < R; ++x) {
           const float* row = &sm(std::size_t(x) * (hd + 2));
           if (row[hd + 1] == 0.0f) continue;
-          const float f = expf(row[hd] - M);
+          const float f = exp2f(row[hd] - M);
           L += row[hd + 1] * f;
           A += row[d] * f;
         }
@@ -258,12 +272,12 @@ struct DecodeAttentionTiled {
       for (std::int64_t p = 0; p < parts; ++p)
         if (lw[id * parts + p] > 0.0f) M = fmaxf(M, mw[id * parts + p]);
       for (std::int64_t p = 0; p < parts; ++p) {
-        const float w = lw[id * parts + p] > 0.0f ? expf(mw[id * parts + p] - M) : 0.0f;
+        const float w = lw[id * parts + p] > 0.0f ? exp2f(mw[id * parts + p] - M) : 0.0f;
         mw[id * parts + p] = w;
         L += lw[id * parts + p] * w;
       }
       tot[id] = L;
-      if (lse.extent(0) > 0) lse(seq * in.heads + head0 + id) = L > 0.0f ? M + logf(L) : -INFINITY;
+      if (lse.extent(0) > 0) lse(seq * in.heads + head0 + id) = L > 0.0f ? (M + log2f(L)) * kLn2 : -INFINITY;
     }
     team.team_barrier();
     for (std::int64_t j = id; j < G * hd; j += T) {
