@@ -16,7 +16,7 @@ case "$mode" in
     for r in 1 "$n"; do
       start=$(date +%s.%N)
       "${mpirun[@]}" -np "$r" "$kvsim" run "$cfg" -o "$out/sweep_np$r.h5" >"$out/sweep_np$r.log" 2>&1 || tail -5 "$out/sweep_np$r.log"
-      echo "sweep on $r rank(s): $(echo "$(date +%s.%N) - $start" | bc) s wall"
+      echo "sweep on $r rank(s): $(python3 -c "import sys,time; print(round(time.time()-float(sys.argv[1]),1))" "$start") s wall"
     done
     "$py" - "$out/sweep_np1.h5" "$out/sweep_np$n.h5" <<'PY'
 import sys, h5py, collections

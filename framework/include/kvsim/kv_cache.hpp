@@ -292,9 +292,12 @@ class KVCache {
         tile = std::int64_t(u) * (ws.team_size / ws.lanes);
       });
       ws.align = tile;
-      // About one team per 256 threads the device runs at once, over the whole batch; never a
+      // One wave of teams over the whole batch: the kernel holds two 256-thread teams per
+      // multiprocessor (128 registers a thread), and concurrency() counts 2048 threads per
+      // multiprocessor. Measured on H100 and H200 (docs/perf-notes.md): 8 splits for 7B at batch 1
+      // beat 16, 32 and 64, since every extra wave adds a tail and a split's fixed costs. Never a
       // split shorter than one tile.
-      const std::int64_t teams = std::max<std::int64_t>(1, ExecSpace().concurrency() / ws.team_size);
+      const std::int64_t teams = std::max<std::int64_t>(1, ExecSpace().concurrency() / (4 * ws.team_size));
       auto_splits = std::clamp<std::int64_t>((teams + d_.batch * d_.kv_heads - 1) / (d_.batch * d_.kv_heads), 1,
                                              (rows + tile - 1) / tile);
     } else {
