@@ -25,8 +25,23 @@ run() {  # NAME TOOL ARGS...
 }
 tests="$build/tests/kvsim_unit_tests"
 run memcheck_unit memcheck --leak-check full "$tests"
-run racecheck_attention racecheck "$tests" "[attention],[prefill]"
-run racecheck_h2o racecheck "$tests" "[cache]"
+# Kokkos 3.4's parallel_reduce draws racecheck warnings inside its own shared-memory reduction
+# (kokkos/kokkos#4482; fixed upstream by #4855, #6236, #6630): racecheck fails this script on an
+# error, or on a hazard reported in any kernel that is not a Kokkos ParallelReduce.
+racecheck() {  # NAME FILTER
+  local log="$out/$1.log"
+  "$cs" --tool racecheck --print-limit 10000 "$tests" "$2" >"$log" 2>&1
+  local errors others
+  errors=$(sed -n 's/.*RACECHECK SUMMARY: .*(\([0-9]*\) errors.*/\1/p' "$log")
+  others=$(grep "Race reported" "$log" | grep -vc "ParallelReduce<" || true)
+  if [ "${errors:-1}" != 0 ] || [ "$others" != 0 ]; then
+    status=1; echo "$1: FAILED ($errors errors, $others hazards outside Kokkos reductions)"; grep -m5 "Race reported" "$log"
+  else
+    echo "$1: $(grep 'RACECHECK SUMMARY' "$log") (warnings, if any, inside Kokkos ParallelReduce only)"
+  fi
+}
+racecheck racecheck_attention "[attention],[prefill]"
+racecheck racecheck_h2o "[cache]"
 run synccheck_attention synccheck "$tests" "[attention]"
 cat >"$out/sanitize_point.yaml" <<'YAML'
 name: sanitize_point

@@ -292,14 +292,17 @@ class KVCache {
         tile = std::int64_t(u) * (ws.team_size / ws.lanes);
       });
       ws.align = tile;
-      // One wave of teams over the whole batch: the kernel holds two 256-thread teams per
-      // multiprocessor (128 registers a thread), and concurrency() counts 2048 threads per
-      // multiprocessor. Measured on H100 and H200 (docs/perf-notes.md): 8 splits for 7B at batch 1
-      // beat 16, 32 and 64, since every extra wave adds a tail and a split's fixed costs. Never a
-      // split shorter than one tile.
+      // At least one wave of teams over the whole batch (the kernel holds two 256-thread teams
+      // per multiprocessor at 128 registers a thread; concurrency() counts 2048 threads per
+      // multiprocessor); for long contexts up to four waves, about 512 positions a team, since
+      // one team's walk is latency-bound but every split adds a partial to write and merge.
+      // Measured (docs/perf-notes.md): 7B at 4,096 positions, batch 1: 8 splits beat 16, 32 and
+      // 64 (H100, H200); at 262,144 positions a GPU (H200): 33 splits 82 ms a token, 9 splits
+      // 139 ms, 512 splits 102 ms. Never a split shorter than one tile.
       const std::int64_t teams = std::max<std::int64_t>(1, ExecSpace().concurrency() / (4 * ws.team_size));
-      auto_splits = std::clamp<std::int64_t>((teams + d_.batch * d_.kv_heads - 1) / (d_.batch * d_.kv_heads), 1,
-                                             (rows + tile - 1) / tile);
+      const std::int64_t one_wave = (teams + d_.batch * d_.kv_heads - 1) / (d_.batch * d_.kv_heads);
+      const std::int64_t long_context = std::min<std::int64_t>(4 * one_wave, (rows + 511) / 512);
+      auto_splits = std::clamp<std::int64_t>(std::max(one_wave, long_context), 1, (rows + tile - 1) / tile);
     } else {
       KVSIM_REQUIRE(d_.head_dim <= kernels::kMaxHeadDimSerial, "decode attention supports head_dim up to ",
                     kernels::kMaxHeadDimSerial, " on this backend, got ", d_.head_dim);
