@@ -386,19 +386,32 @@ class KVCache {
   void launch_tiled(const kernels::AttentionInputs<memory_space>& in, const AttentionWorkspace& ws,
                     const View1D<float, memory_space>& out, const View1D<float, memory_space>& lse,
                     std::int64_t g) const {
+    // Rows at a fixed stride from slot 0, in logical order: not paged, no H2O table, no
+    // sequence past its capacity.
+    bool direct = d_.layout != LayoutKind::paged && !map_.table;
+    for (std::int64_t s = 0; s < d_.batch; ++s) direct = direct && totals_[s] <= capacity();
     const auto go = [&](auto gc) {
-      using Kernel = kernels::DecodeAttentionTiled<ExecSpace, D, decltype(gc)::value>;
-      auto policy = light_weight(typename Kernel::Policy(exec_, d_.batch * d_.kv_heads * ws.splits, ws.team_size));
-      policy.set_scratch_size(0, Kokkos::PerTeam(Kernel::scratch_bytes(ws.team_size, ws.lanes, d_.head_dim, ws.splits)));
-      const Kernel kernel{in,  ws.partials, ws.partials.m, ws.partials.l, ws.partials.acc,
-                          ws.arrivals, out,  lse,         ws.lanes};
-      Kokkos::parallel_for("kvsim::decode_attention", policy, kernel);
+      if (direct) launch_tiled_as<D, decltype(gc)::value, true>(in, ws, out, lse);
+      else launch_tiled_as<D, decltype(gc)::value, false>(in, ws, out, lse);
     };
     switch (g) {
       case 1: go(std::integral_constant<int, 1>{}); break;
       case 2: go(std::integral_constant<int, 2>{}); break;
       case 4: go(std::integral_constant<int, 4>{}); break;
       default: go(std::integral_constant<int, 8>{}); break;
+    }
+  }
+
+  template <codec::DType D, int G, bool Direct>
+  void launch_tiled_as(const kernels::AttentionInputs<memory_space>& in, const AttentionWorkspace& ws,
+                       const View1D<float, memory_space>& out, const View1D<float, memory_space>& lse) const {
+    {
+      using Kernel = kernels::DecodeAttentionTiled<ExecSpace, D, G, Direct>;
+      auto policy = light_weight(typename Kernel::Policy(exec_, d_.batch * d_.kv_heads * ws.splits, ws.team_size));
+      policy.set_scratch_size(0, Kokkos::PerTeam(Kernel::scratch_bytes(ws.team_size, ws.lanes, d_.head_dim, ws.splits)));
+      const Kernel kernel{in,  ws.partials, ws.partials.m, ws.partials.l, ws.partials.acc,
+                          ws.arrivals, out,  lse,         ws.lanes};
+      Kokkos::parallel_for("kvsim::decode_attention", policy, kernel);
     }
   }
 

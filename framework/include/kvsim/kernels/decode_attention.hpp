@@ -71,7 +71,10 @@ struct TileRows {
 // latency-bound (docs/perf-notes.md). The R row groups are combined in scratch into one partial
 // per split; the last team of each (seq, kv_head) to finish merges the splits (log-sum-exp)
 // into the output, so no second launch is needed.
-template <class ExecSpace, codec::DType D, int G>
+// Direct: compiled for caches whose every row lies at base + slot * stride with slot = logical
+// row (not paged, no H2O table, nothing wrapped), so the tile's address code is one
+// multiply-add a row and none of the general path's registers stay live.
+template <class ExecSpace, codec::DType D, int G, bool Direct>
 struct DecodeAttentionTiled {
   using Chunk = codec::Chunk8<D>;
   using Raw = typename Chunk::Raw;
@@ -113,9 +116,11 @@ struct DecodeAttentionTiled {
     const int R = T / lanes, c = id % lanes, r = id / lanes;
     const bool active = r < R;  // T need not be a multiple of lanes
     const std::int64_t kvh = in.cache.addr.kv_heads, hd = in.cache.addr.head_dim;
-    const std::int64_t split = team.league_rank() % in.splits;
-    const std::int64_t kv_head = (team.league_rank() / in.splits) % kvh;
-    const std::int64_t seq = team.league_rank() / (in.splits * kvh);
+    // 32-bit: 64-bit division is a software routine on GPUs.
+    const int lr = team.league_rank(), nsplit = int(in.splits), nkvh = int(kvh);
+    const std::int64_t split = lr % nsplit;
+    const std::int64_t kv_head = (lr / nsplit) % nkvh;
+    const std::int64_t seq = lr / (nsplit * nkvh);
     const std::int64_t head0 = kv_head * G;
     const std::int64_t total = in.cache.totals(seq);
     std::int64_t begin, end;
@@ -145,8 +150,8 @@ struct DecodeAttentionTiled {
     // paged layout slot s of a (layer, K|V, seq, kv_head) lies at a fixed stride from slot 0, so
     // a row costs one multiply-add instead of the policy's division and the layout's products.
     const auto& addr = in.cache.addr;
-    const bool direct = !in.cache.map.table && total <= in.cache.map.capacity();
-    const bool paged = addr.layout == int(LayoutKind::paged);
+    const bool direct = Direct || (!in.cache.map.table && total <= in.cache.map.capacity());
+    const bool paged = !Direct && addr.layout == int(LayoutKind::paged);
     const std::int64_t k0 = paged ? 0 : addr.index(in.layer, 0, seq, 0, kv_head, c * W);
     const std::int64_t v0 = paged ? 0 : addr.index(in.layer, 1, seq, 0, kv_head, c * W);
     const std::int64_t stride = paged ? 0 : addr.index(in.layer, 0, seq, 1, kv_head, c * W) - k0;
@@ -161,9 +166,15 @@ struct DecodeAttentionTiled {
         kd[u] = Raw{};
         vd[u] = Raw{};
         if (!active || i >= end) continue;
-        const std::int64_t slot = direct ? i : in.cache.slot_of(seq, i, total);
-        const std::int64_t ke = paged ? addr.index(in.layer, 0, seq, slot, kv_head, c * W) : k0 + slot * stride;
-        const std::int64_t ve = paged ? addr.index(in.layer, 1, seq, slot, kv_head, c * W) : v0 + slot * stride;
+        std::int64_t ke, ve;
+        if (Direct) {
+          ke = k0 + i * stride;
+          ve = v0 + i * stride;
+        } else {
+          const std::int64_t slot = direct ? i : in.cache.slot_of(seq, i, total);
+          ke = paged ? addr.index(in.layer, 0, seq, slot, kv_head, c * W) : k0 + slot * stride;
+          ve = paged ? addr.index(in.layer, 1, seq, slot, kv_head, c * W) : v0 + slot * stride;
+        }
         kd[u] = Chunk::load(data, ke, gs);
         vd[u] = Chunk::load(data, ve, gs);
       }
@@ -262,7 +273,8 @@ struct DecodeAttentionTiled {
     float* lw = &sm(std::size_t(G) * parts);    // [G][parts]: sum
     float* tot = &sm(std::size_t(2 * G) * parts);  // [G]: merged sum
     for (std::int64_t j = id; j < G * parts; j += T) {
-      const std::int64_t ph = (seq * in.heads + head0 + j / parts) * parts + j % parts;
+      const int jp = int(j), np = int(parts);
+      const std::int64_t ph = (seq * in.heads + head0 + jp / np) * parts + jp % np;
       mw[j] = m_seen(ph);
       lw[j] = l_seen(ph);
     }
@@ -281,7 +293,7 @@ struct DecodeAttentionTiled {
     }
     team.team_barrier();
     for (std::int64_t j = id; j < G * hd; j += T) {
-      const std::int64_t g = j / hd, d = j % hd;
+      const std::int64_t g = int(j) / int(hd), d = int(j) % int(hd);
       const std::int64_t p0 = (seq * in.heads + head0 + g) * parts;
       const float* w = mw + g * parts;
       float A[4] = {0.0f, 0.0f, 0.0f, 0.0f};
