@@ -300,7 +300,7 @@ class KVCache {
       // 64 (H100, H200); at 262,144 positions a GPU (H200): 33 splits 82 ms a token, 9 splits
       // 139 ms, 512 splits 102 ms. Never a split shorter than one tile.
       const std::int64_t teams = std::max<std::int64_t>(1, ExecSpace().concurrency() / (4 * ws.team_size));
-      const std::int64_t one_wave = (teams + d_.batch * d_.kv_heads - 1) / (d_.batch * d_.kv_heads);
+      const std::int64_t one_wave = std::max<std::int64_t>(1, teams / (d_.batch * d_.kv_heads));
       const std::int64_t long_context = std::min<std::int64_t>(4 * one_wave, (rows + 511) / 512);
       auto_splits = std::clamp<std::int64_t>(std::max(one_wave, long_context), 1, (rows + tile - 1) / tile);
     } else {
