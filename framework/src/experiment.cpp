@@ -134,6 +134,33 @@ void check_fits_device(const ExperimentConfig& c) {
 
 namespace {
 
+// Accumulates ||got - exact||^2 and ||exact||^2 for one query of head_dim values, where exact is
+// float64 softmax(q K^T / sqrt(d)) V of layer 0 over the unquantised source of one sequence
+// (seed) and KV head at `positions`: the reference both attention accuracies are taken against.
+void add_attention_error(std::uint64_t seed, std::int64_t kv_head, const std::vector<std::int64_t>& positions,
+                         std::int64_t hd, const float* q, const float* got, double& err2, double& ref2) {
+  const auto source = [&](synthetic::Tensor t, std::int64_t p, std::int64_t d) {
+    return synthetic::value(seed, 0, t, std::uint64_t(p), std::uint32_t(kv_head), std::uint32_t(d));
+  };
+  std::vector<double> scores(positions.size()), o(std::size_t(hd), 0.0);
+  double mx = -1e300;
+  for (std::size_t i = 0; i < positions.size(); ++i) {
+    double dot = 0;
+    for (std::int64_t d = 0; d < hd; ++d) dot += double(q[d]) * source(synthetic::Tensor::K, positions[i], d);
+    scores[i] = dot / std::sqrt(double(hd));
+    mx = std::max(mx, scores[i]);
+  }
+  double sum = 0;
+  for (auto& x : scores) sum += (x = std::exp(x - mx));
+  for (std::size_t i = 0; i < positions.size(); ++i)
+    for (std::int64_t d = 0; d < hd; ++d) o[std::size_t(d)] += scores[i] / sum * source(synthetic::Tensor::V, positions[i], d);
+  for (std::int64_t d = 0; d < hd; ++d) {
+    const double e = got[d] - o[std::size_t(d)];
+    err2 += e * e;
+    ref2 += o[std::size_t(d)] * o[std::size_t(d)];
+  }
+}
+
 // Token generation after the prefill: per token an append of every layer, decode attention
 // over every layer and an optional weight read, each phase fenced and timed. Context shards:
 // only the last shard appends (the newest positions are its), and after each layer's attention
@@ -269,28 +296,8 @@ class Decoder {
       const std::uint64_t seed = synthetic::sequence_seed(c_.seed, std::uint64_t(s));
       for (std::int64_t h = 0; h < heads && budget > 0; ++h) {
         budget -= std::int64_t(positions.size());
-        const std::int64_t kvh = h / g;
-        std::vector<double> scores(positions.size()), o(std::size_t(hd), 0.0);
-        double mx = -1e300;
-        for (std::size_t i = 0; i < positions.size(); ++i) {
-          double dot = 0;
-          for (std::int64_t d = 0; d < hd; ++d)
-            dot += double(q((s * heads + h) * hd + d)) *
-                   synthetic::value(seed, 0, synthetic::Tensor::K, std::uint64_t(positions[i]), std::uint32_t(kvh), std::uint32_t(d));
-          scores[i] = dot / std::sqrt(double(hd));
-          mx = std::max(mx, scores[i]);
-        }
-        double sum = 0;
-        for (auto& x : scores) sum += (x = std::exp(x - mx));
-        for (std::size_t i = 0; i < positions.size(); ++i)
-          for (std::int64_t d = 0; d < hd; ++d)
-            o[std::size_t(d)] += scores[i] / sum *
-                                 synthetic::value(seed, 0, synthetic::Tensor::V, std::uint64_t(positions[i]), std::uint32_t(kvh), std::uint32_t(d));
-        for (std::int64_t d = 0; d < hd; ++d) {
-          const double e = out((s * heads + h) * hd + d) - o[std::size_t(d)];
-          err2 += e * e;
-          ref2 += o[std::size_t(d)] * o[std::size_t(d)];
-        }
+        const std::int64_t off = (s * heads + h) * hd;
+        add_attention_error(seed, h / g, positions, hd, &q(off), &out(off), err2, ref2);
       }
     }
     return ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
@@ -366,28 +373,11 @@ void run_prefill(const ExperimentConfig& c, Cache& cache, const View1D<Out>& den
   const auto hq = Kokkos::create_mirror_view_and_copy(HostMemSpace(), q);
   const std::int64_t hd = c.model.head_dim, g = c.model.heads / c.model.kv_heads, last = c.prefill_chunk - 1;
   const std::uint64_t seed = synthetic::sequence_seed(c.seed, 0);
+  std::vector<std::int64_t> positions(static_cast<std::size_t>(context));
+  for (std::int64_t i = 0; i < context; ++i) positions[std::size_t(i)] = i;
   double err2 = 0, ref2 = 0;
-  for (std::int64_t h = 0; h < c.model.heads; ++h) {
-    std::vector<double> p(static_cast<std::size_t>(context)), o(static_cast<std::size_t>(hd), 0.0);
-    double mx = -1e300, sum = 0;
-    for (std::int64_t i = 0; i < context; ++i) {
-      double dot = 0;
-      for (std::int64_t d = 0; d < hd; ++d)
-        dot += double(hq(0, h, last, d)) * synthetic::value(seed, 0, synthetic::Tensor::K, std::uint64_t(i), std::uint32_t(h / g), std::uint32_t(d));
-      p[std::size_t(i)] = dot / std::sqrt(double(hd));
-      mx = std::max(mx, p[std::size_t(i)]);
-    }
-    for (auto& x : p) sum += (x = std::exp(x - mx));
-    for (std::int64_t i = 0; i < context; ++i)
-      for (std::int64_t d = 0; d < hd; ++d)
-        o[std::size_t(d)] += p[std::size_t(i)] / sum *
-                             synthetic::value(seed, 0, synthetic::Tensor::V, std::uint64_t(i), std::uint32_t(h / g), std::uint32_t(d));
-    for (std::int64_t d = 0; d < hd; ++d) {
-      const double e = ho(0, h, last, d) - o[std::size_t(d)];
-      err2 += e * e;
-      ref2 += o[std::size_t(d)] * o[std::size_t(d)];
-    }
-  }
+  for (std::int64_t h = 0; h < c.model.heads; ++h)
+    add_attention_error(seed, h / g, positions, hd, &hq(0, h, last, 0), &ho(0, h, last, 0), err2, ref2);
   r.prefill_rel_err = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
 }
 
