@@ -47,31 +47,23 @@ Group::~Group() {
   if (owned_) MPI_Comm_free(&comm_);
 }
 
-double Group::max(double x) const {
-  if (!sharded()) return x;
-  MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_DOUBLE, MPI_MAX, comm_);
+namespace {
+MPI_Datatype mpi_type(double) { return MPI_DOUBLE; }
+MPI_Datatype mpi_type(std::int64_t) { return MPI_INT64_T; }
+MPI_Datatype mpi_type(std::uint64_t) { return MPI_UINT64_T; }
+
+template <class T>
+T all_reduce(const Group& g, T x, MPI_Op op) {
+  if (g.sharded()) MPI_Allreduce(MPI_IN_PLACE, &x, 1, mpi_type(x), op, g.comm());
   return x;
 }
-double Group::sum(double x) const {
-  if (!sharded()) return x;
-  MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_DOUBLE, MPI_SUM, comm_);
-  return x;
-}
-std::int64_t Group::sum(std::int64_t x) const {
-  if (!sharded()) return x;
-  MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_INT64_T, MPI_SUM, comm_);
-  return x;
-}
-std::uint64_t Group::sum_u64(std::uint64_t x) const {
-  if (!sharded()) return x;
-  MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_UINT64_T, MPI_SUM, comm_);
-  return x;
-}
-std::int64_t Group::max(std::int64_t x) const {
-  if (!sharded()) return x;
-  MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_INT64_T, MPI_MAX, comm_);
-  return x;
-}
+}  // namespace
+
+double Group::max(double x) const { return all_reduce(*this, x, MPI_MAX); }
+double Group::sum(double x) const { return all_reduce(*this, x, MPI_SUM); }
+std::int64_t Group::sum(std::int64_t x) const { return all_reduce(*this, x, MPI_SUM); }
+std::uint64_t Group::sum_u64(std::uint64_t x) const { return all_reduce(*this, x, MPI_SUM); }
+std::int64_t Group::max(std::int64_t x) const { return all_reduce(*this, x, MPI_MAX); }
 void Group::max_each(std::vector<double>& v) const {
   if (!sharded() || v.empty()) return;
   MPI_Allreduce(MPI_IN_PLACE, v.data(), int(v.size()), MPI_DOUBLE, MPI_MAX, comm_);
