@@ -315,9 +315,6 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
   if (root && done == std::int64_t(points.size())) write(true);
 
   // Rows other leaders finished, taken whenever rank 0 is between points.
-  std::int64_t expected = 0;
-  for (char h : have) expected += h ? 0 : 1;
-  std::int64_t gathered = 0;
   const auto take_row = [&](bool wait) {
     MPI_Status st;
     int ready = 0;
@@ -333,7 +330,6 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
     std::string bytes(std::size_t(n), '\0');
     MPI_Recv(bytes.data(), n, MPI_CHAR, st.MPI_SOURCE, kRowTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     rows.push_back(kvsim::unpack_row(bytes));
-    ++gathered;
     write(std::int64_t(rows.size()) == std::int64_t(points.size()));
     progress.message("point " + std::to_string(rows.back().point) + " finished on rank " + std::to_string(st.MPI_SOURCE) +
                      " (" + std::to_string(rows.size()) + "/" + std::to_string(points.size()) + " in " + out_path + ")");
@@ -385,7 +381,6 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
       if (root) {
         progress.end(timer.seconds());
         rows.push_back(kvsim::make_row(r));
-        ++gathered;
         // Every finished point reaches the disk before the next starts.
         write(std::int64_t(rows.size()) == std::int64_t(points.size()));
         print_point(std::size_t(i), c, r, prov);
@@ -399,7 +394,7 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
       }
     }
     if (root)
-      while (gathered < expected) take_row(true);
+      while (rows.size() < points.size()) take_row(true);
     if (!sends.empty()) MPI_Waitall(int(sends.size()), sends.data(), MPI_STATUSES_IGNORE);
   }
   if (root) std::cout << "wrote " << out_path << "\n";
