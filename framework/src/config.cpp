@@ -14,6 +14,7 @@
 #include <optional>
 #include <sstream>
 
+#include "kvsim/attention_kernel.hpp"
 #include "kvsim/codecs/codecs.hpp"
 #include "kvsim/error.hpp"
 #include "kvsim/synthetic.hpp"
@@ -500,9 +501,21 @@ void read_workload(const MapReader& top, ExperimentConfig& c) {
   }
   if (w) c.batch = w->integer("batch", 1, 1 << 16, 1);
   if (w && w->has("decode")) {
-    const MapReader dec = w->map("decode", {"tokens", "splits"});
+    const MapReader dec = w->map("decode", {"tokens", "splits", "kernel"});
     c.decode_tokens = dec.integer("tokens", 1, 1 << 24);
     c.decode_splits = dec.integer("splits", 0, 1 << 16, 0);
+    c.decode_kernel = dec.choice("kernel", {"auto", "lane_groups", "tiled", "serial"}, std::string("auto"));
+    AttentionKernel kernel = AttentionKernel::automatic;
+    parse_attention_kernel(c.decode_kernel, kernel);
+    constexpr bool gpu = !std::is_same<DefaultMemSpace, HostMemSpace>::value;
+    const int bits = int(codec::data_bytes(codec::parse_dtype(c.cache.dtype), 8));
+    if (!attention_kernel_covers(kernel, bits, c.model.head_dim, c.model.heads / c.model.kv_heads, gpu))
+      src.fail(dec.required("kernel"), "workload.decode.kernel",
+               !gpu && kernel != AttentionKernel::serial
+                   ? "'" + c.decode_kernel + "' needs a GPU build; this one runs on the host (use auto or serial)"
+                   : "'" + c.decode_kernel + "' does not cover head_dim " + std::to_string(c.model.head_dim) + " of " +
+                         c.cache.dtype + " with " + std::to_string(c.model.heads / c.model.kv_heads) +
+                         " query heads per KV head");
     if (w->has("lengths"))
       src.fail(dec.required("tokens"), "workload.decode.tokens",
                "token generation runs sequences of one length: give workload.fill.positions, not workload.lengths");
@@ -820,6 +833,7 @@ std::string to_yaml(const ExperimentConfig& c) {
     out << YAML::Key << "decode" << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "tokens" << YAML::Value << c.decode_tokens;
     if (c.decode_splits > 0) out << YAML::Key << "splits" << YAML::Value << c.decode_splits;
+    if (c.decode_kernel != "auto") out << YAML::Key << "kernel" << YAML::Value << c.decode_kernel;
     out << YAML::EndMap;
   }
   if (c.prefill_chunk > 0) {

@@ -192,7 +192,9 @@ class Decoder {
       host_out_ = Kokkos::create_mirror_view(out_);
       host_lse_ = Kokkos::create_mirror_view(lse_);
     }
-    ws_ = cache.make_attention_workspace(c.decode_splits);
+    AttentionKernel kernel = AttentionKernel::automatic;
+    parse_attention_kernel(c.decode_kernel, kernel);
+    ws_ = cache.make_attention_workspace(c.decode_splits, kernel);
     if (c.model.weight_bytes > 0) {
       const std::int64_t n8 = std::max<std::int64_t>(1, c.model.weight_bytes / (8 * std::int64_t(sizeof(Float4))));
       weights_ = View1D<Float4>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::weights")), 8 * n8);
@@ -255,6 +257,7 @@ class Decoder {
     r.weights_GBps = r.weights_ms > 0 ? double(weights_.extent(0)) * sizeof(Float4) / (r.weights_ms * 1e-3) / 1e9 : 0.0;
     r.attention_rel_err = accuracy();
     r.attention_splits = ws_.splits;
+    r.attention_kernel = attention_kernel_name(ws_.kernel);
   }
 
  private:

@@ -108,6 +108,7 @@ const std::vector<std::tuple<const char*, std::string (*)(const PointResult&)>>&
       {"fill_mode", [](const PointResult& r) { return r.config.fill.mode; }},
       {"retrieve_output", [](const PointResult& r) { return r.config.retrieve.output; }},
       {"lengths", [](const PointResult& r) { return r.config.lengths_spec; }},
+      {"attention_kernel", [](const PointResult& r) { return r.attention_kernel; }},
       {"sweep", sweep_label},
   };
   return v;

@@ -28,7 +28,8 @@ struct AttentionRun {
 // Fills a cache token by token and runs decode attention over `layer` with random queries.
 template <class ExecSpace>
 AttentionRun<ExecSpace> run_attention(const CacheDesign& d, const std::vector<std::int64_t>& lengths, std::uint64_t seed,
-                                      std::int64_t layer, std::int64_t splits = 0, int launches = 1) {
+                                      std::int64_t layer, std::int64_t splits = 0, int launches = 1,
+                                      kvsim::AttentionKernel kernel = kvsim::AttentionKernel::automatic) {
   const ExecSpace exec;
   kvsim::KVCache<ExecSpace> cache(exec, d, seed, lengths);
   auto stage = cache.make_stage(cache.max_length());
@@ -43,7 +44,8 @@ AttentionRun<ExecSpace> run_attention(const CacheDesign& d, const std::vector<st
   auto q = Kokkos::create_mirror_view_and_copy(typename ExecSpace::memory_space(), hq);
   kvsim::View1D<float, typename ExecSpace::memory_space> out("kvsim::test::out", n);
   kvsim::View1D<float, typename ExecSpace::memory_space> lse("kvsim::test::lse", d.batch * d.query_heads());
-  const auto ws = cache.make_attention_workspace(splits);
+  const auto ws = cache.make_attention_workspace(splits, kernel);
+  REQUIRE(ws.kernel == cache.resolve_attention_kernel(kernel));
   for (int i = 0; i < launches; ++i) cache.decode_attention(layer, q, out, ws, lse);
   auto ho = Kokkos::create_mirror_view_and_copy(kvsim::HostMemSpace(), out);
   auto hl = Kokkos::create_mirror_view_and_copy(kvsim::HostMemSpace(), lse);
@@ -56,6 +58,25 @@ AttentionRun<ExecSpace> run_attention(const CacheDesign& d, const std::vector<st
 // GQA (4 query heads over 2 KV heads), 40 slots in pages of 8; sinks 4 + window 30; h2o 20 + 12.
 CacheDesign attention_design(DType dt, LayoutKind layout, PolicyKind policy) {
   return kvsim::test::small_design(dt, layout, policy, {4, 40, 8, policy == PolicyKind::sinks ? 30 : 40, 4, 20, 12});
+}
+
+// Every kernel this backend runs: the GPU kernels and the serial one on a GPU, the serial one on
+// the host.
+template <class ExecSpace>
+std::vector<kvsim::AttentionKernel> kernels_of() {
+  if (std::is_same<typename ExecSpace::memory_space, Kokkos::HostSpace>::value) return {kvsim::AttentionKernel::serial};
+  return {kvsim::AttentionKernel::lane_groups, kvsim::AttentionKernel::tiled, kvsim::AttentionKernel::serial};
+}
+
+// The message of what f throws ("" if nothing).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
 }
 
 double rel_l2(const std::vector<double>& ref, const float* got, std::int64_t n) {
@@ -71,21 +92,26 @@ double rel_l2(const std::vector<double>& ref, const float* got, std::int64_t n) 
 
 TEMPLATE_LIST_TEST_CASE("decode attention matches a float64 reference for every design", "[attention]",
                         kvsim::test::ExecSpaces) {
-  const std::vector<std::int64_t> lengths{9, 40, 97};  // partly filled, full, wrapped twice
+  // Partly filled, full, wrapped twice; and none wrapped, which the GPU kernels compile for
+  // separately (rows at a fixed stride).
+  for (const std::vector<std::int64_t> lengths : {std::vector<std::int64_t>{9, 40, 97}, std::vector<std::int64_t>{9, 40, 23}})
   for (DType dt : {DType::fp32, DType::fp16, DType::bf16, DType::int8, DType::fp8_e4m3, DType::int4}) {
     for (PolicyKind policy : {PolicyKind::ring, PolicyKind::window, PolicyKind::sinks, PolicyKind::h2o}) {
       for (LayoutKind layout : {LayoutKind::contiguous, LayoutKind::head_major, LayoutKind::paged}) {
         const CacheDesign d = attention_design(dt, layout, policy);
-        INFO(kvsim::codec::name(dt) << " " << kvsim::layout_name(layout) << " " << kvsim::policy_name(policy));
-        const auto r = run_attention<TestType>(d, lengths, 11, 1);
-        double worst = 0;
-        for (std::int64_t s = 0; s < d.batch; ++s)
-          for (std::int64_t h = 0; h < d.query_heads(); ++h) {
-            const std::int64_t off = (s * d.query_heads() + h) * d.head_dim;
-            const auto ref = reference(d, 11, s, 1, h, r.positions[std::size_t(s)], &r.q[std::size_t(off)]);
-            worst = std::max(worst, rel_l2(ref, &r.out[std::size_t(off)], d.head_dim));
-          }
-        CHECK(worst < 1e-5);
+        for (const auto kernel : kernels_of<TestType>()) {
+          INFO(kvsim::codec::name(dt) << " " << kvsim::layout_name(layout) << " " << kvsim::policy_name(policy) << " "
+                                      << kvsim::attention_kernel_name(kernel) << " longest " << lengths[2]);
+          const auto r = run_attention<TestType>(d, lengths, 11, 1, 0, 1, kernel);
+          double worst = 0;
+          for (std::int64_t s = 0; s < d.batch; ++s)
+            for (std::int64_t h = 0; h < d.query_heads(); ++h) {
+              const std::int64_t off = (s * d.query_heads() + h) * d.head_dim;
+              const auto ref = reference(d, 11, s, 1, h, r.positions[std::size_t(s)], &r.q[std::size_t(off)]);
+              worst = std::max(worst, rel_l2(ref, &r.out[std::size_t(off)], d.head_dim));
+            }
+          CHECK(worst < 1e-5);
+        }
       }
     }
   }
@@ -100,10 +126,12 @@ TEMPLATE_LIST_TEST_CASE("decode attention: any split count, every GQA group size
   for (std::int64_t heads : {2, 4, 8, 16}) {  // 2 KV heads: groups of 1, 2, 4, 8
     for (DType dt : {DType::fp32, DType::fp16, DType::int8, DType::int4}) {
       CacheDesign d = kvsim::test::small_design(dt, LayoutKind::paged, PolicyKind::sinks, {heads, 40, 8, 30, 4, 0, 0});
-      for (std::int64_t splits : {1, 3, 64}) {
-        INFO(kvsim::codec::name(dt) << " heads " << heads << " splits " << splits);
-        const auto once = run_attention<TestType>(d, lengths, 5, 1, splits, 1);
-        const auto thrice = run_attention<TestType>(d, lengths, 5, 1, splits, 3);
+      for (std::int64_t splits : {1, 3, 64})
+      for (const auto kernel : kernels_of<TestType>()) {
+        INFO(kvsim::codec::name(dt) << " heads " << heads << " splits " << splits << " "
+                                    << kvsim::attention_kernel_name(kernel));
+        const auto once = run_attention<TestType>(d, lengths, 5, 1, splits, 1, kernel);
+        const auto thrice = run_attention<TestType>(d, lengths, 5, 1, splits, 3, kernel);
         CHECK(once.out == thrice.out);
         CHECK(once.lse == thrice.lse);
         double worst = 0, worst_lse = 0;
@@ -169,4 +197,30 @@ TEMPLATE_LIST_TEST_CASE("decode attention matches KokkosBlas::gemv over a dense 
     }
     CHECK(std::sqrt(e / r) < 1e-5);
   }
+}
+
+// automatic takes lane groups on a GPU where a row's 16-byte pieces fill a power-of-two part of
+// a warp, the tiled kernel where they do not, and the serial kernel on the host; a kernel that
+// cannot run the shape or the backend is refused, never swapped for another.
+TEMPLATE_LIST_TEST_CASE("decode attention kernel choice per backend and shape", "[attention]", kvsim::test::ExecSpaces) {
+  using kvsim::AttentionKernel;
+  const TestType exec;
+  const bool host = std::is_same<typename TestType::memory_space, Kokkos::HostSpace>::value;
+  CacheDesign d = attention_design(DType::fp16, LayoutKind::contiguous, PolicyKind::ring);
+  kvsim::KVCache<TestType> fits(exec, d, 1, {8, 8, 8});
+  CHECK(fits.resolve_attention_kernel(AttentionKernel::automatic) ==
+        (host ? AttentionKernel::serial : AttentionKernel::lane_groups));
+  CHECK(fits.resolve_attention_kernel(AttentionKernel::serial) == AttentionKernel::serial);
+  if (host) {
+    CHECK(error_of([&] { fits.make_attention_workspace(0, AttentionKernel::lane_groups); }).find("needs a GPU build") !=
+          std::string::npos);
+    CHECK(error_of([&] { fits.resolve_attention_kernel(AttentionKernel::tiled); }).find("needs a GPU build") !=
+          std::string::npos);
+  }
+  d.head_dim = 96;  // fp16: 12 lanes of 8 values, not a power of two
+  kvsim::KVCache<TestType> odd(exec, d, 1, {8, 8, 8});
+  CHECK(odd.resolve_attention_kernel(AttentionKernel::automatic) ==
+        (host ? AttentionKernel::serial : AttentionKernel::tiled));
+  CHECK(error_of([&] { odd.resolve_attention_kernel(AttentionKernel::lane_groups); })
+            .find(host ? "needs a GPU build" : "does not cover head_dim 96 of fp16") != std::string::npos);
 }

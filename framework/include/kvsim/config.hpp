@@ -64,10 +64,11 @@ struct ExperimentConfig {
   FillSpec fill;
   RetrieveSpec retrieve;
   std::int64_t decode_tokens = 0;  // tokens generated after the fill (workload.decode.tokens)
-  std::int64_t decode_splits = 0;
-  std::int64_t prefill_chunk = 0;
-  std::int64_t context_shards = 1;    // parallel.context_shards: ranks that split every sequence's positions
-  std::string context_shards_origin;  // "FILE:LINE" of that key, for errors found once the ranks are known  // chunked prefill attention of the last N positions after the fill, 0: off  // position splits per sequence in decode attention, 0: chosen by kvsim
+  std::int64_t decode_splits = 0;  // position splits per sequence in decode attention, 0: chosen by kvsim
+  std::string decode_kernel = "auto";  // workload.decode.kernel (attention_kernel.hpp)
+  std::int64_t prefill_chunk = 0;      // chunked prefill attention of the last N positions after the fill, 0: off
+  std::int64_t context_shards = 1;     // parallel.context_shards: ranks that split every sequence's positions
+  std::string context_shards_origin;   // "FILE:LINE" of that key, for errors found once the ranks are known
   RunSpec run;
   std::string output;
   std::string source_file;                                  // not part of the schema

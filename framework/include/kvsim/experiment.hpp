@@ -54,6 +54,7 @@ struct PointResult {
   double attention_fraction_of_read = 0;  // attention_GBps / the measured read-only bandwidth
   double weights_GBps = 0;
   std::int64_t attention_splits = 0;  // position splits per sequence the attention ran with
+  std::string attention_kernel;       // the decode-attention kernel that ran (attention_kernel.hpp)
   double attention_comm_ms = 0;       // context shards: merging the shards' outputs, per token (in attention_ms)
 
   // MPI: which rank's group ran the point, and how many shards it split the context into.

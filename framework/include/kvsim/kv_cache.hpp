@@ -11,12 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "kvsim/attention_kernel.hpp"
 #include "kvsim/cache_addressing.hpp"
 #include "kvsim/cache_design.hpp"
 #include "kvsim/codecs/codecs.hpp"
 #include "kvsim/error.hpp"
 #include "kvsim/kernels/append_encode.hpp"
 #include "kvsim/kernels/decode_attention.hpp"
+#include "kvsim/kernels/decode_attention_lanes.hpp"
 #include "kvsim/kernels/gather_decode.hpp"
 #include "kvsim/kernels/generate_source.hpp"
 #include "kvsim/kernels/h2o_step.hpp"
@@ -265,42 +267,70 @@ class KVCache {
   // Scratch of decode attention: one partial (max, sum, weighted V) per (seq, head, split).
   struct AttentionWorkspace {
     kernels::AttentionPartials<memory_space> partials;
-    View1D<int, memory_space> arrivals;  // tiled kernel: teams finished per (seq, kv_head)
+    View1D<int, memory_space> arrivals;  // GPU kernels: teams finished per (seq, kv_head)
     std::int64_t splits = 1;
-    std::int64_t align = 1;  // split boundaries fall on whole tiles
-    int team_size = 0;       // 0: the serial kernel and a merge launch
-    int lanes = 0;
+    std::int64_t align = 1;  // split boundaries fall on whole steps of the kernel
+    AttentionKernel kernel = AttentionKernel::serial;
+    int team_size = 0;  // GPU kernels
+    int lanes = 0;      // threads along head_dim per row
   };
 
+  // The kernel `want` resolves to for this cache on this backend (automatic: lane groups where
+  // the shape allows, else tiled, else serial; host backends run the serial kernel).
+  AttentionKernel resolve_attention_kernel(AttentionKernel want) const {
+    const std::int64_t g = d_.query_heads() / d_.kv_heads;
+    const int bits = int(codec::data_bytes(d_.dtype, 8));
+    const auto covers = [&](AttentionKernel k) { return attention_kernel_covers(k, bits, d_.head_dim, g, !on_host); };
+    if (want == AttentionKernel::automatic)
+      for (AttentionKernel k : {AttentionKernel::lane_groups, AttentionKernel::tiled, AttentionKernel::serial})
+        if (covers(k)) return k;
+    KVSIM_REQUIRE(covers(want), "decode attention kernel '", attention_kernel_name(want), "' ",
+                  on_host && want != AttentionKernel::serial && want != AttentionKernel::automatic
+                      ? std::string("needs a GPU build (this one runs on the host)")
+                          : "does not cover head_dim " + std::to_string(d_.head_dim) + " of " + codec::name(d_.dtype) +
+                                " with " + std::to_string(g) + " query heads per KV head");
+    return want;
+  }
+
   // splits_hint > 0 fixes the number of splits per sequence (benchmarks); 0 picks it.
-  AttentionWorkspace make_attention_workspace(std::int64_t splits_hint = 0) const {
+  AttentionWorkspace make_attention_workspace(std::int64_t splits_hint = 0,
+                                              AttentionKernel want = AttentionKernel::automatic) const {
     AttentionWorkspace ws;
+    ws.kernel = resolve_attention_kernel(want);
     const std::int64_t heads = d_.query_heads(), g = heads / d_.kv_heads;
-    const std::int64_t lanes = d_.head_dim / 8;
-    const bool tiled_shape = d_.head_dim % 8 == 0 && lanes <= 256 && (g == 1 || g == 2 || g == 4 || g == 8);
     const std::int64_t rows = std::max<std::int64_t>(1, dense_rows());
+    const std::int64_t sms = std::max<std::int64_t>(1, ExecSpace().concurrency() / 2048);
     std::int64_t auto_splits;
-    if (!on_host && tiled_shape) {
-      ws.lanes = int(lanes);
-      ws.team_size = int(lanes * (256 / lanes));
-      std::int64_t tile = 1;
+    if (ws.kernel != AttentionKernel::serial) {
+      std::int64_t tile = 1, teams_per_sm = 2;
       codec::dispatch(d_.dtype, [&](auto tag) {
         constexpr codec::DType D = decltype(tag)::value;
-        const int u = g == 1 ? kernels::TileRows<D, 1>::value
-                             : g == 2 ? kernels::TileRows<D, 2>::value
-                                      : g == 4 ? kernels::TileRows<D, 4>::value : kernels::TileRows<D, 8>::value;
-        tile = std::int64_t(u) * (ws.team_size / ws.lanes);
+        with_group(g, [&](auto gc) {
+          constexpr int G = decltype(gc)::value;
+          if (ws.kernel == AttentionKernel::lane_groups) {
+            using Shape = kernels::LaneGroupShape<D, G>;
+            ws.lanes = int(d_.head_dim / Shape::W);
+            ws.team_size = Shape::team;
+            tile = std::int64_t(Shape::U) * (ws.team_size / ws.lanes);
+            // Measured (H200, 7B, 4,096 positions, batch 1): two 128-thread teams a
+            // multiprocessor (8 splits) beat 16, 24 and 32 splits: each team's pipeline fill and
+            // epilogue is a fixed latency that shorter splits do not amortise.
+            teams_per_sm = 2;
+          } else {
+            ws.lanes = int(d_.head_dim / 8);
+            ws.team_size = int(ws.lanes * (256 / ws.lanes));
+            tile = std::int64_t(kernels::TileRows<D, G>::value) * (ws.team_size / ws.lanes);
+          }
+        });
       });
       ws.align = tile;
-      // At least one wave of teams over the whole batch (the kernel holds two 256-thread teams
-      // per multiprocessor at 128 registers a thread; concurrency() counts 2048 threads per
-      // multiprocessor); for long contexts up to four waves, about 512 positions a team, since
-      // one team's walk is latency-bound but every split adds a partial to write and merge.
-      // Measured (docs/perf-notes.md): 7B at 4,096 positions, batch 1: 8 splits beat 16, 32 and
-      // 64 (H100, H200); at 262,144 positions a GPU (H200): 33 splits 82 ms a token, 9 splits
-      // 139 ms, 512 splits 102 ms. Never a split shorter than one tile.
-      const std::int64_t teams = std::max<std::int64_t>(1, ExecSpace().concurrency() / (4 * ws.team_size));
-      const std::int64_t one_wave = std::max<std::int64_t>(1, teams / (d_.batch * d_.kv_heads));
+      // At least one wave of teams over the whole batch; for long contexts up to four waves,
+      // about 512 positions a team, since one team's walk is latency-bound but every split adds
+      // a partial to write and merge. Measured (docs/perf-notes.md, tiled kernel): 7B at 4,096
+      // positions, batch 1: one wave beat 2, 4 and 8 (H100, H200); at 262,144 positions a GPU
+      // (H200): 33 splits 82 ms a token, 9 splits 139 ms, 512 splits 102 ms. Never a split
+      // shorter than one step.
+      const std::int64_t one_wave = std::max<std::int64_t>(1, sms * teams_per_sm / (d_.batch * d_.kv_heads));
       const std::int64_t long_context = std::min<std::int64_t>(4 * one_wave, (rows + 511) / 512);
       auto_splits = std::clamp<std::int64_t>(std::max(one_wave, long_context), 1, (rows + tile - 1) / tile);
     } else {
@@ -312,7 +342,7 @@ class KVCache {
     }
     KVSIM_REQUIRE(splits_hint >= 0, "attention splits must be >= 0, got ", splits_hint);
     ws.splits = splits_hint > 0 ? splits_hint : auto_splits;
-    // The tiled kernel's last team keeps two floats per split and query head of its group in
+    // The GPU kernels' last team keeps two floats per split and query head of its group in
     // scratch: at most 32 KB of them.
     if (ws.team_size > 0) ws.splits = std::min<std::int64_t>(ws.splits, (8192 / g - 1) / 2);
     const std::int64_t n = d_.batch * heads * ws.splits;
@@ -340,8 +370,8 @@ class KVCache {
                                                     1.0f / std::sqrt(float(d_.head_dim)), ws.align};
     codec::dispatch(d_.dtype, [&](auto tag) {
       constexpr codec::DType D = decltype(tag)::value;
-      if (ws.team_size > 0) {
-        launch_tiled<D>(in, ws, out, lse, heads / d_.kv_heads);
+      if (ws.kernel != AttentionKernel::serial) {
+        launch_gpu<D>(in, ws, out, lse, heads / d_.kv_heads);
       } else {
         Kokkos::parallel_for("kvsim::decode_attention", light_weight(RangePolicy<ExecSpace>(exec_, 0, d_.batch * heads * ws.splits)),
                              kernels::DecodeAttentionSerial<ExecSpace, D>{in, ws.partials});
@@ -382,37 +412,43 @@ class KVCache {
                                          pool_pages_, int(d_.layout), block_table_};
   }
 
+  // Calls fn(integral_constant G) for a query-head group size of 1, 2, 4 or 8.
+  template <class Fn>
+  static void with_group(std::int64_t g, Fn&& fn) {
+    switch (g) {
+      case 1: fn(std::integral_constant<int, 1>{}); break;
+      case 2: fn(std::integral_constant<int, 2>{}); break;
+      case 4: fn(std::integral_constant<int, 4>{}); break;
+      default: fn(std::integral_constant<int, 8>{}); break;
+    }
+  }
+
   template <codec::DType D>
-  void launch_tiled(const kernels::AttentionInputs<memory_space>& in, const AttentionWorkspace& ws,
-                    const View1D<float, memory_space>& out, const View1D<float, memory_space>& lse,
-                    std::int64_t g) const {
+  void launch_gpu(const kernels::AttentionInputs<memory_space>& in, const AttentionWorkspace& ws,
+                  const View1D<float, memory_space>& out, const View1D<float, memory_space>& lse, std::int64_t g) const {
     // Rows at a fixed stride from slot 0, in logical order: not paged, no H2O table, no
     // sequence past its capacity.
     bool direct = d_.layout != LayoutKind::paged && !map_.table;
     for (std::int64_t s = 0; s < d_.batch; ++s) direct = direct && totals_[s] <= capacity();
-    const auto go = [&](auto gc) {
-      if (direct) launch_tiled_as<D, decltype(gc)::value, true>(in, ws, out, lse);
-      else launch_tiled_as<D, decltype(gc)::value, false>(in, ws, out, lse);
-    };
-    switch (g) {
-      case 1: go(std::integral_constant<int, 1>{}); break;
-      case 2: go(std::integral_constant<int, 2>{}); break;
-      case 4: go(std::integral_constant<int, 4>{}); break;
-      default: go(std::integral_constant<int, 8>{}); break;
-    }
+    with_group(g, [&](auto gc) {
+      constexpr int G = decltype(gc)::value;
+      if (ws.kernel == AttentionKernel::lane_groups) {
+        if (direct) launch_team_kernel<kernels::DecodeAttentionLanes<ExecSpace, D, G, true>>(in, ws, out, lse);
+        else launch_team_kernel<kernels::DecodeAttentionLanes<ExecSpace, D, G, false>>(in, ws, out, lse);
+      } else {
+        if (direct) launch_team_kernel<kernels::DecodeAttentionTiled<ExecSpace, D, G, true>>(in, ws, out, lse);
+        else launch_team_kernel<kernels::DecodeAttentionTiled<ExecSpace, D, G, false>>(in, ws, out, lse);
+      }
+    });
   }
 
-  template <codec::DType D, int G, bool Direct>
-  void launch_tiled_as(const kernels::AttentionInputs<memory_space>& in, const AttentionWorkspace& ws,
-                       const View1D<float, memory_space>& out, const View1D<float, memory_space>& lse) const {
-    {
-      using Kernel = kernels::DecodeAttentionTiled<ExecSpace, D, G, Direct>;
-      auto policy = light_weight(typename Kernel::Policy(exec_, d_.batch * d_.kv_heads * ws.splits, ws.team_size));
-      policy.set_scratch_size(0, Kokkos::PerTeam(Kernel::scratch_bytes(ws.team_size, ws.lanes, d_.head_dim, ws.splits)));
-      const Kernel kernel{in,  ws.partials, ws.partials.m, ws.partials.l, ws.partials.acc,
-                          ws.arrivals, out,  lse,         ws.lanes};
-      Kokkos::parallel_for("kvsim::decode_attention", policy, kernel);
-    }
+  template <class Kernel>
+  void launch_team_kernel(const kernels::AttentionInputs<memory_space>& in, const AttentionWorkspace& ws,
+                          const View1D<float, memory_space>& out, const View1D<float, memory_space>& lse) const {
+    auto policy = light_weight(typename Kernel::Policy(exec_, d_.batch * d_.kv_heads * ws.splits, ws.team_size));
+    policy.set_scratch_size(0, Kokkos::PerTeam(Kernel::scratch_bytes(ws.team_size, ws.lanes, d_.head_dim, ws.splits)));
+    const Kernel kernel{in, kernels::SplitMerge<memory_space>(ws.partials, ws.arrivals, out, lse), ws.lanes};
+    Kokkos::parallel_for("kvsim::decode_attention", policy, kernel);
   }
 
   // Host backends want one row per work item; GPUs want many lanes per row.

@@ -16,19 +16,11 @@
 #include "kvsim/cache_addressing.hpp"
 #include "kvsim/codecs/chunk8.hpp"
 #include "kvsim/codecs/codecs.hpp"
+#include "kvsim/kernels/split_merge.hpp"
 
 namespace kvsim::kernels {
 
 inline constexpr int kMaxHeadDimSerial = 256;
-inline constexpr float kLog2e = 1.44269504088896340736f;
-inline constexpr float kLn2 = 0.69314718055994530942f;
-
-// Where a work unit's partial goes: [seq][head][part] for m and l, [..][dim] for acc.
-template <class MemSpace>
-struct AttentionPartials {
-  View1D<float, MemSpace> m, l, acc;
-  std::int64_t parts;  // per (seq, head)
-};
 
 // Everything both attention kernels read.
 template <class MemSpace>
@@ -82,30 +74,22 @@ struct DecodeAttentionTiled {
   using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::LaunchBounds<256, 2>>;
   using member_type = typename Policy::member_type;
   using ScratchView = Kokkos::View<float*, typename ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
-  // The last team reads the other teams' partials: volatile loads, never a stale L1 line.
-  using CoherentView = Kokkos::View<float*, Layout, MemSpace, Kokkos::MemoryTraits<Kokkos::Atomic>>;
   static constexpr int W = 8;
   static constexpr int U = TileRows<D, G>::value;
 
   AttentionInputs<MemSpace> in;
-  AttentionPartials<MemSpace> out;
-  CoherentView m_seen, l_seen, acc_seen;  // the same memory as `out`
-  View1D<int, MemSpace> arrivals;         // [seq][kv_head]: teams done; the last one resets it
-  View1D<float, MemSpace> result;         // [seq][head][dim]
-  View1D<float, MemSpace> lse;            // [seq][head]: log of the softmax denominator, or empty
-  int lanes;                              // head_dim / 8
+  SplitMerge<MemSpace> merge;
+  int lanes;  // head_dim / 8
 
   KOKKOS_INLINE_FUNCTION static int rows_of(int team_size, int lanes) { return team_size / lanes; }
   // Scratch: the largest of the tile's partial dots and scores, the row groups' combine and the
   // merge's per-split weights, plus the last-team flag.
   KOKKOS_INLINE_FUNCTION static std::size_t scratch_floats(int team_size, int lanes, std::int64_t head_dim,
                                                            std::int64_t parts) {
-    const std::size_t rows = std::size_t(rows_of(team_size, lanes));
-    const std::size_t scores = std::size_t(U) * rows * G * std::size_t(lanes + 1 + 1);
-    const std::size_t combine = rows * std::size_t(head_dim + 2);
-    const std::size_t merge = std::size_t(2 * parts + 1) * G;
-    std::size_t n = scores > combine ? scores : combine;
-    return (n > merge ? n : merge) + 1;
+    const int rows = rows_of(team_size, lanes);
+    const std::size_t scores = std::size_t(U) * rows * G * std::size_t(lanes + 1 + 1) + 1;
+    const std::size_t end = SplitMerge<MemSpace>::floats(rows, head_dim, parts, G);
+    return scores > end ? scores : end;
   }
   static std::size_t scratch_bytes(int team_size, int lanes, std::int64_t head_dim, std::int64_t parts) {
     return ScratchView::shmem_size(scratch_floats(team_size, lanes, head_dim, parts));
@@ -126,7 +110,7 @@ struct DecodeAttentionTiled {
     std::int64_t begin, end;
     in.split_range(in.cache.map.valid(total), split, begin, end);
 
-    const std::size_t nf = scratch_floats(T, lanes, hd, out.parts);
+    const std::size_t nf = scratch_floats(T, lanes, hd, merge.out.parts);
     ScratchView sm(team.team_scratch(0), nf);
     const int score_rows = U * R * G;
     float* part = &sm(0);                            // [U*R*G][lanes+1]
@@ -224,87 +208,8 @@ struct DecodeAttentionTiled {
       for (int u = 0; u < U; ++u) kr[u] = kn[u], vr[u] = vn[u];
     }
 
-    // One partial per (head, split): the R row groups combined in scratch.
-    const std::int64_t parts = out.parts;
-    for (int g = 0; g < G; ++g) {
-      team.team_barrier();  // scratch is free (score reads or the previous head's combine done)
-      if (active) {
-        float* row = &sm(std::size_t(r) * (hd + 2));
-        for (int w = 0; w < W; ++w) row[c * W + w] = acc[g][w];
-        if (c == 0) row[hd] = m[g], row[hd + 1] = l[g];
-      }
-      team.team_barrier();
-      const std::int64_t ph = (seq * in.heads + head0 + g) * parts + split;
-      for (std::int64_t d = id; d < hd; d += T) {
-        float M = -INFINITY;
-        for (int x = 0; x < R; ++x) {
-          const float* row = &sm(std::size_t(x) * (hd + 2));
-          if (row[hd + 1] > 0.0f) M = fmaxf(M, row[hd]);
-        }
-        float L = 0.0f, A = 0.0f;
-        for (int x = 0; x < R; ++x) {
-          const float* row = &sm(std::size_t(x) * (hd + 2));
-          if (row[hd + 1] == 0.0f) continue;
-          const float f = exp2f(row[hd] - M);
-          L += row[hd + 1] * f;
-          A += row[d] * f;
-        }
-        out.acc(ph * hd + d) = A;
-        if (d == 0) out.m(ph) = M, out.l(ph) = L;
-      }
-    }
-
-    // Publish the partial, then count this team in; the last team of the (seq, kv_head) merges.
-    Kokkos::memory_fence();
-    team.team_barrier();
-    float& last = sm(nf - 1);
-    if (id == 0) {
-      const int before = Kokkos::atomic_fetch_add(&arrivals(seq * kvh + kv_head), 1);
-      last = before == int(in.splits) - 1 ? 1.0f : 0.0f;
-    }
-    team.team_barrier();
-    if (last == 0.0f) return;
-    Kokkos::memory_fence();
-    // The merge, in parallel: every (head, split)'s max and sum into scratch with one coherent
-    // load each, one weight per split, then the weighted sum of the splits' accumulators, whose
-    // loads do not depend on one another. (A loop over splits per output value, branching on
-    // each loaded sum, cost a dependent L2 round trip per split: tens of microseconds per layer.)
-    float* mw = &sm(0);                         // [G][parts]: max, then weight
-    float* lw = &sm(std::size_t(G) * parts);    // [G][parts]: sum
-    float* tot = &sm(std::size_t(2 * G) * parts);  // [G]: merged sum
-    for (std::int64_t j = id; j < G * parts; j += T) {
-      const int jp = int(j), np = int(parts);
-      const std::int64_t ph = (seq * in.heads + head0 + jp / np) * parts + jp % np;
-      mw[j] = m_seen(ph);
-      lw[j] = l_seen(ph);
-    }
-    team.team_barrier();
-    if (id < G) {
-      float M = -INFINITY, L = 0.0f;
-      for (std::int64_t p = 0; p < parts; ++p)
-        if (lw[id * parts + p] > 0.0f) M = fmaxf(M, mw[id * parts + p]);
-      for (std::int64_t p = 0; p < parts; ++p) {
-        const float w = lw[id * parts + p] > 0.0f ? exp2f(mw[id * parts + p] - M) : 0.0f;
-        mw[id * parts + p] = w;
-        L += lw[id * parts + p] * w;
-      }
-      tot[id] = L;
-      if (lse.extent(0) > 0) lse(seq * in.heads + head0 + id) = L > 0.0f ? (M + log2f(L)) * kLn2 : -INFINITY;
-    }
-    team.team_barrier();
-    for (std::int64_t j = id; j < G * hd; j += T) {
-      const std::int64_t g = int(j) / int(hd), d = int(j) % int(hd);
-      const std::int64_t p0 = (seq * in.heads + head0 + g) * parts;
-      const float* w = mw + g * parts;
-      float A[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-      std::int64_t p = 0;
-      for (; p + 4 <= parts; p += 4)
-        for (int k = 0; k < 4; ++k) A[k] += w[p + k] * float(acc_seen((p0 + p + k) * hd + d));
-      for (; p < parts; ++p) A[0] += w[p] * float(acc_seen((p0 + p) * hd + d));
-      const float L = tot[g];
-      result((seq * in.heads + head0 + g) * hd + d) = L > 0.0f ? (A[0] + A[1] + A[2] + A[3]) / L : 0.0f;
-    }
-    if (id == 0) arrivals(seq * kvh + kv_head) = 0;  // ready for the next launch
+    merge.template finish<G, W>(team, sm, nf, seq, kv_head, head0, in.heads, int(split), nsplit, hd, kvh, R, r, c,
+                                active, acc, m, l);
   }
 };
 

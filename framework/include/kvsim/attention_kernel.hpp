@@ -1,0 +1,53 @@
+#pragma once
+// Which decode-attention kernel runs (workload.decode.kernel): the GPU kernels differ in how a
+// row is split across threads, the serial one runs everywhere; all compute the same thing.
+#include <cstdint>
+#include <string>
+
+namespace kvsim {
+
+enum class AttentionKernel : int { automatic = 0, lane_groups, tiled, serial };
+
+inline const char* attention_kernel_name(AttentionKernel k) {
+  switch (k) {
+    case AttentionKernel::automatic: return "auto";
+    case AttentionKernel::lane_groups: return "lane_groups";
+    case AttentionKernel::tiled: return "tiled";
+    case AttentionKernel::serial: return "serial";
+  }
+  return "?";
+}
+
+// False if `s` names no kernel.
+inline bool parse_attention_kernel(const std::string& s, AttentionKernel& k) {
+  for (AttentionKernel x : {AttentionKernel::automatic, AttentionKernel::lane_groups, AttentionKernel::tiled,
+                            AttentionKernel::serial})
+    if (s == attention_kernel_name(x)) {
+      k = x;
+      return true;
+    }
+  return false;
+}
+
+// Whether kernel k runs rows of head_dim values stored in `bits` bits each, with `group` query
+// heads per KV head, on a GPU build (gpu) or a host one. Lane groups put 16 bytes of a row on
+// each lane and a row's lanes in one warp (a power of two up to 32); both GPU kernels are
+// compiled for groups of 1, 2, 4 and 8; the serial kernel keeps head_dim values on the stack.
+inline bool attention_kernel_covers(AttentionKernel k, int bits, std::int64_t head_dim, std::int64_t group, bool gpu) {
+  const bool group_ok = group == 1 || group == 2 || group == 4 || group == 8;
+  switch (k) {
+    case AttentionKernel::serial: return head_dim <= 256;
+    case AttentionKernel::tiled: return gpu && group_ok && head_dim % 8 == 0 && head_dim / 8 <= 256;
+    case AttentionKernel::lane_groups: {
+      const std::int64_t w = 128 / bits, lanes = head_dim / w;
+      return gpu && group_ok && head_dim % w == 0 && lanes >= 1 && lanes <= 32 && (lanes & (lanes - 1)) == 0;
+    }
+    case AttentionKernel::automatic:
+      for (AttentionKernel x : {AttentionKernel::lane_groups, AttentionKernel::tiled, AttentionKernel::serial})
+        if (attention_kernel_covers(x, bits, head_dim, group, gpu)) return true;
+      return false;
+  }
+  return false;
+}
+
+}  // namespace kvsim

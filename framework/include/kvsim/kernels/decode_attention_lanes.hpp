@@ -1,0 +1,255 @@
+#pragma once
+// Decode attention for GPUs with lane groups: a row of head_dim values is read by L = head_dim /
+// W lanes of one warp, 16 bytes each (W values: 4 fp32, 8 fp16/bf16, 16 fp8/int8, 32 int4), and
+// its q.k partial sums meet through L - 1 register shuffles. Each lane group walks its own rows
+// with its own online softmax, so the loop has no barrier and no scratch traffic: per row and
+// lane one 128-bit load of K and of V, the conversions, 2 W multiply-adds and log2(L) shuffles.
+// U rows per lane group are loaded before any is used, so a warp keeps 2 U 128-bit loads in
+// flight per lane, and the kernel stays small enough in registers for three or four teams per
+// multiprocessor (the tiled kernel's 128-register double buffer held two: docs/perf-notes.md).
+// Partials, the row-group combine and the last-team merge are SplitMerge's.
+#include "kvsim/cache_addressing.hpp"
+#include "kvsim/codecs/vec16.hpp"
+#include "kvsim/kernels/decode_attention.hpp"
+#include "kvsim/kernels/split_merge.hpp"
+
+namespace kvsim::kernels {
+
+// Sum over the L lanes of a lane group (L a power of two dividing the warp): xor butterflies,
+// so every lane ends with the same bits. The steps are unrolled; `mask < L` is the same for
+// the whole warp.
+template <int N>
+KOKKOS_INLINE_FUNCTION void lane_group_sum(float (&v)[N], int L) {
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+  for (int mask = 16; mask > 0; mask /= 2)
+    if (mask < L)
+      for (int j = 0; j < N; ++j) v[j] += __shfl_xor_sync(0xffffffffu, v[j], mask);
+#else
+  (void)v;
+  (void)L;  // host teams run one lane per row (L == 1)
+#endif
+}
+
+// Asynchronous copies global -> team scratch (cp.async, sm_80+): a thread's loads land in
+// shared memory without passing through registers, so several steps of rows stay in flight
+// per thread at no register cost. Each thread reads back only what it copied itself, so the
+// per-thread wait is the only synchronisation. Elsewhere a plain copy does the same.
+KOKKOS_INLINE_FUNCTION void copy16_async(void* dst, const void* src, bool valid) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0) : "memory");
+#else
+  *static_cast<codec::Word4*>(dst) = valid ? *static_cast<const codec::Word4*>(src) : codec::Word4{};
+#endif
+}
+KOKKOS_INLINE_FUNCTION void copy4_async(void* dst, const void* src, bool valid) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 4 : 0) : "memory");
+#else
+  *static_cast<std::uint32_t*>(dst) = valid ? *static_cast<const std::uint32_t*>(src) : 0u;
+#endif
+}
+KOKKOS_INLINE_FUNCTION void async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+// Waits until at most N committed groups of this thread are still in flight.
+template <int N>
+KOKKOS_INLINE_FUNCTION void async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
+// Team size, rows each lane group copies per step (U), steps in flight (S), and teams per
+// multiprocessor the launch bound asks for. Kokkos 3.4 caps a team's scratch at the 48 KB a
+// block gets without opting in, so teams are 128 threads staging S U (K, V) pairs of 16 bytes
+// a thread (plus 4-byte scale pairs for int8/int4): 40 KB. Four teams fit a multiprocessor
+// in scratch, and the 128 registers a thread that allows keep q and the accumulators (2 G W
+// registers) out of local memory up to G W = 32.
+template <codec::DType D, int G>
+struct LaneGroupShape {
+  static constexpr int W = codec::Vec16<D>::W;
+  static constexpr bool scales = codec::Codec<D>::group_scale;
+  static constexpr int team = 128;
+  static constexpr int U = 2;
+  static constexpr int S = scales ? 4 : 5;
+  static constexpr int min_teams = 4;
+  static constexpr int thread_bytes = S * U * 2 * (16 + (scales ? 4 : 0));
+};
+
+template <class ExecSpace, codec::DType D, int G, bool Direct>
+struct DecodeAttentionLanes {
+  using Vec = codec::Vec16<D>;
+  using Shape = LaneGroupShape<D, G>;
+  static constexpr int W = Shape::W;
+  static constexpr int U = Shape::U;
+  static constexpr int S = Shape::S;
+  using MemSpace = MemSpaceOf<ExecSpace>;
+  using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::LaunchBounds<Shape::team, Shape::min_teams>>;
+  using member_type = typename Policy::member_type;
+  using ScratchView = Kokkos::View<float*, typename ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
+
+  AttentionInputs<MemSpace> in;
+  SplitMerge<MemSpace> merge;
+  int lanes;  // head_dim / W: a power of two up to 32, so a lane group never straddles a warp
+
+  // Scratch: the staging ring (16-byte aligned) or, after the walk, the epilogue's floats.
+  KOKKOS_INLINE_FUNCTION static std::size_t scratch_floats(int team_size, int lanes, std::int64_t head_dim,
+                                                           std::int64_t parts) {
+    const std::size_t ring = (std::size_t(team_size) * Shape::thread_bytes + 16) / 4;
+    const std::size_t end = SplitMerge<MemSpace>::floats(team_size / lanes, head_dim, parts, G);
+    return ring > end ? ring : end;
+  }
+  static std::size_t scratch_bytes(int team_size, int lanes, std::int64_t head_dim, std::int64_t parts) {
+    return ScratchView::shmem_size(scratch_floats(team_size, lanes, head_dim, parts));
+  }
+
+  KOKKOS_INLINE_FUNCTION void operator()(const member_type& team) const {
+    const int T = team.team_size(), id = team.team_rank();
+    const int L = lanes, R = T / L, c = id % L, r = id / L;
+    const std::int64_t kvh = in.cache.addr.kv_heads, hd = in.cache.addr.head_dim;
+    // 32-bit: 64-bit division is a software routine on GPUs.
+    const int lr = team.league_rank(), nsplit = int(in.splits), nkvh = int(kvh);
+    const int split = lr % nsplit;
+    const std::int64_t kv_head = (lr / nsplit) % nkvh;
+    const std::int64_t seq = lr / (nsplit * nkvh);
+    const std::int64_t head0 = kv_head * G;
+    const std::int64_t total = in.cache.totals(seq);
+    std::int64_t begin, end;
+    in.split_range(in.cache.map.valid(total), split, begin, end);
+    const int n = int(end - begin);  // rows of this split (a split never holds 2^31 rows)
+
+    // fp8's per-(layer, K|V, kv_head) scales fold into q and, at the end, into the accumulators.
+    const float kscale = codec::Codec<D>::head_scale ? in.cache.head_scales((in.layer * 2 + 0) * kvh + kv_head) : 1.0f;
+    const float vscale = codec::Codec<D>::head_scale ? in.cache.head_scales((in.layer * 2 + 1) * kvh + kv_head) : 1.0f;
+    float q[G][W], acc[G][W], m[G], l[G];
+    for (int g = 0; g < G; ++g) {
+      for (int w = 0; w < W; ++w) {
+        // Scores in base 2 (exp2 is one instruction on GPUs): q carries 1/sqrt(d) * log2(e).
+        q[g][w] = in.q((seq * in.heads + head0 + g) * hd + c * W + w) * (in.scale * kLog2e * kscale);
+        acc[g][w] = 0.0f;
+      }
+      m[g] = -INFINITY;
+      l[g] = 0.0f;
+    }
+    const unsigned char* data = in.cache.data.data();
+    const std::uint16_t* gs = in.cache.group_scales.data();
+    // Row addresses as in the tiled kernel: Direct caches (not paged, no H2O table, not wrapped)
+    // keep logical row i at a fixed stride from row 0, so a row is one 64-bit add from the last.
+    const auto& addr = in.cache.addr;
+    const bool direct = Direct || (!in.cache.map.table && total <= in.cache.map.capacity());
+    const bool paged = !Direct && addr.layout == int(LayoutKind::paged);
+    const std::int64_t k0 = paged ? 0 : addr.index(in.layer, 0, seq, 0, kv_head, c * W);
+    const std::int64_t v0 = paged ? 0 : addr.index(in.layer, 1, seq, 0, kv_head, c * W);
+    const std::int64_t stride = paged ? 0 : addr.index(in.layer, 0, seq, 1, kv_head, c * W) - k0;
+
+    // Staging ring in scratch: [stage][u][K|V][thread] 16-byte chunks, then the same for the
+    // 4-byte scale pairs; 16-byte aligned.
+    // One scratch View for the whole team's life: each View made from team_scratch takes a new
+    // piece of the team's scratch.
+    const std::size_t nf = scratch_floats(T, L, hd, merge.out.parts);
+    const ScratchView sm(team.team_scratch(0), nf);
+    unsigned char* const ring =
+        reinterpret_cast<unsigned char*>((reinterpret_cast<std::uintptr_t>(sm.data()) + 15) & ~std::uintptr_t(15));
+    unsigned char* const scale_ring = ring + std::size_t(S) * U * 2 * T * 16;
+    const auto chunk = [&](int stage, int u, int kv) { return ring + ((std::size_t(stage * U + u) * 2 + kv) * T + id) * 16; };
+    const auto scale_slot = [&](int stage, int u, int kv) {
+      return scale_ring + ((std::size_t(stage * U + u) * 2 + kv) * T + id) * 4;
+    };
+
+    // Element index of this thread's values of logical row i of K (kv 0) or V (kv 1).
+    const auto element = [&](std::int64_t i, int kv) -> std::int64_t {
+      if (Direct) return (kv ? v0 : k0) + i * stride;
+      const std::int64_t slot = direct ? i : in.cache.slot_of(seq, i, total);
+      if (paged) return addr.index(in.layer, kv, seq, slot, kv_head, c * W);
+      return (kv ? v0 : k0) + slot * stride;
+    };
+    const int step = U * R;
+    const int steps = (n + step - 1) / step;
+    // Issues step `it` into stage it % S (nothing past the last step; rows past the end copy
+    // zeros and read nothing).
+    const auto issue = [&](int it) {
+      if (it < steps) {
+        for (int u = 0; u < U; ++u) {
+          const int j = it * step + u * R + r;
+          const bool ok = j < n;
+          const std::int64_t i = begin + (ok ? j : 0);
+          for (int kv = 0; kv < 2; ++kv) {
+            const std::int64_t e = ok ? element(i, kv) : 0;
+            copy16_async(chunk(it % S, u, kv), data + e * codec::Codec<D>::bits / 8, ok);
+            if (Shape::scales) {
+              const std::int64_t si = (e / codec::kGroup) & ~std::int64_t(1);  // the count of scales is even
+              copy4_async(scale_slot(it % S, u, kv), gs + si, ok);
+            }
+          }
+        }
+      }
+      async_commit();
+    };
+    for (int it = 0; it < S - 1; ++it) issue(it);
+    for (int it = 0; it < steps; ++it) {
+      issue(it + S - 1);  // into the stage read one step ago
+      async_wait<S - 1>();
+      const int stage = it % S;
+      float s[U * G], vs[U];
+      bool ok[U];
+      for (int u = 0; u < U; ++u) {
+        const int j = it * step + u * R + r;
+        ok[u] = j < n;
+        float ks = 1.0f;
+        vs[u] = 1.0f;
+        if (Shape::scales) {
+          // The scale of this thread's group: the half of the staged pair its index selects.
+          const std::int64_t e = ok[u] ? element(begin + j, 0) : 0;
+          const int half = int((e / codec::kGroup) & 1);
+          const std::uint32_t kp = *reinterpret_cast<const std::uint32_t*>(scale_slot(stage, u, 0));
+          const std::uint32_t vp = *reinterpret_cast<const std::uint32_t*>(scale_slot(stage, u, 1));
+          ks = codec::half_to_float(std::uint16_t(half ? kp >> 16 : kp & 0xffffu));
+          vs[u] = codec::half_to_float(std::uint16_t(half ? vp >> 16 : vp & 0xffffu));
+        }
+        float k[W];
+        Vec::decode(*reinterpret_cast<const codec::Word4*>(chunk(stage, u, 0)), k);
+        for (int g = 0; g < G; ++g) {
+          float dot = 0.0f;
+          for (int w = 0; w < W; ++w) dot += q[g][w] * k[w];
+          s[u * G + g] = dot * ks;
+        }
+      }
+      lane_group_sum(s, L);
+      for (int g = 0; g < G; ++g) {
+        float mt = m[g];
+        for (int u = 0; u < U; ++u)
+          if (ok[u]) mt = fmaxf(mt, s[u * G + g]);
+        if (mt > m[g]) {  // rescale only when the running max grows (rarely, after the first rows)
+          const float corr = exp2f(m[g] - mt);
+          l[g] *= corr;
+          for (int w = 0; w < W; ++w) acc[g][w] *= corr;
+          m[g] = mt;
+        }
+      }
+      for (int u = 0; u < U; ++u) {
+        float v[W];
+        Vec::decode(*reinterpret_cast<const codec::Word4*>(chunk(stage, u, 1)), v);
+        for (int g = 0; g < G; ++g) {
+          const float p = ok[u] ? exp2f(s[u * G + g] - m[g]) : 0.0f;
+          l[g] += p;
+          const float pv = p * vs[u];
+          for (int w = 0; w < W; ++w) acc[g][w] += pv * v[w];
+        }
+      }
+    }
+    async_wait<0>();  // nothing may land in scratch once the epilogue uses it
+    if (codec::Codec<D>::head_scale)
+      for (int g = 0; g < G; ++g)
+        for (int w = 0; w < W; ++w) acc[g][w] *= vscale;
+
+    merge.template finish<G, W>(team, sm, nf, seq, kv_head, head0, in.heads, split, nsplit, hd, kvh, R, r, c, true, acc,
+                                m, l);
+  }
+};
+
+}  // namespace kvsim::kernels
