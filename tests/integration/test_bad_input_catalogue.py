@@ -13,6 +13,7 @@ CATALOGUE = {
     "binary_garbage.yaml": ("binary_garbage.yaml:", "NUL bytes"),
     "bool_wrong.yaml": ("bool_wrong.yaml:6:", "workload.retrieve.verify"),
     "decode_with_lengths.yaml": ("decode_with_lengths.yaml:7:", "workload.decode.tokens"),
+    "decode_kernel_unknown.yaml": ("decode_kernel_unknown.yaml:6:", "workload.decode.kernel"),
     "duplicate_key.yaml": ("duplicate_key.yaml:7:", "cache.max_positions"),
     "empty.yaml": ("empty.yaml:", "empty config"),
     "float_for_int.yaml": ("float_for_int.yaml:4:", "cache.max_positions"),

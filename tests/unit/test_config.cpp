@@ -1,9 +1,11 @@
 #include <fstream>
 #include <string>
+#include <type_traits>
 
 #include "catch_compat.hpp"
 #include "kvsim/config.hpp"
 #include "kvsim/error.hpp"
+#include "kvsim/kokkos_abstraction.hpp"
 
 namespace {
 
@@ -203,4 +205,24 @@ TEST_CASE("an output path with control characters is refused", "[config][bad-inp
   }
   CHECK(kvsim::load_config(path, with_presets()).output == "a.h5");  // CRLF files are fine
   std::remove(path.c_str());
+}
+
+// A decode-attention kernel the build or the shape cannot run is refused when the config
+// loads, naming the key, never replaced by another kernel.
+TEST_CASE("workload.decode.kernel is checked against the build and the shape", "[config][bad-input]") {
+  const std::string cfg = kExperiments + "decode_7b.yaml";
+  const bool gpu = !std::is_same<kvsim::DefaultMemSpace, kvsim::HostMemSpace>::value;
+  for (const char* k : {"lane_groups", "tiled"}) {
+    const std::string set = std::string("workload.decode.kernel=") + k;
+    if (gpu) {
+      CHECK(refusal(cfg, {"sweep=null", set}) == "(accepted)");
+    } else {
+      CHECK(contains(refusal(cfg, {"sweep=null", set}), "workload.decode.kernel: '" + std::string(k) + "' needs a GPU build"));
+    }
+  }
+  CHECK(refusal(cfg, {"sweep=null", "workload.decode.kernel=serial"}) == "(accepted)");
+  if (gpu)
+    CHECK(contains(refusal(cfg, {"sweep=null", "model.head_dim=96", "workload.decode.kernel=lane_groups"}),
+                   "'lane_groups' does not cover head_dim 96 of fp16"));
+  CHECK(contains(refusal(cfg, {"sweep=null", "workload.decode.kernel=fastest"}), "workload.decode.kernel: unsupported value"));
 }

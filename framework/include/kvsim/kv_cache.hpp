@@ -60,7 +60,10 @@ class KVCache {
     auto wo = [&](const char* label) { return Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, std::string(label)); };
     // Every element is written before it is read (reads cover retained rows only).
     data_ = View1D<unsigned char, memory_space>(wo("kvsim::kv_cache::data"), codec::data_bytes(d_.dtype, elements));
-    group_scales_ = View1D<std::uint16_t, memory_space>(wo("kvsim::kv_cache::group_scales"),
+    // Zeroed: the lane-group attention kernel stages scales in aligned pairs, so it also reads
+    // the neighbour of a scale, which may belong to a row never written (compute-sanitizer
+    // initcheck flagged those reads; their values are never used).
+    group_scales_ = View1D<std::uint16_t, memory_space>(Kokkos::view_alloc(exec_, std::string("kvsim::kv_cache::group_scales")),
                                                         codec::group_scale_count(d_.dtype, elements));
     head_scales_ = View1D<float, memory_space>(wo("kvsim::kv_cache::head_scales"), d_.layers * 2 * d_.kv_heads);
     Kokkos::deep_copy(exec_, head_scales_, kFp8SyntheticScale);
@@ -324,15 +327,17 @@ class KVCache {
         });
       });
       ws.align = tile;
-      // At least one wave of teams over the whole batch; for long contexts up to four waves,
-      // about 512 positions a team, since one team's walk is latency-bound but every split adds
-      // a partial to write and merge. Measured (docs/perf-notes.md, tiled kernel): 7B at 4,096
-      // positions, batch 1: one wave beat 2, 4 and 8 (H100, H200); at 262,144 positions a GPU
-      // (H200): 33 splits 82 ms a token, 9 splits 139 ms, 512 splits 102 ms. Never a split
-      // shorter than one step.
+      // Whole waves of teams over the batch: one wave, or for long contexts up to four, about
+      // 512 positions a team, since one team's walk is latency-bound but every split adds a
+      // partial to write and merge. Never a fraction of a wave: some multiprocessors would hold
+      // one team more than others and set the time (H200, 7B fp16, 4,096 positions: 8 splits
+      // 0.83 ms a token, 9 splits 0.90-0.95 ms). Measured (docs/perf-notes.md): at 4,096
+      // positions one wave beat 2 and 4; at 262,144 positions a GPU (H200, tiled kernel) 33
+      // splits 82 ms a token, 9 splits 139 ms, 512 splits 102 ms. Never a split shorter than
+      // one step.
       const std::int64_t one_wave = std::max<std::int64_t>(1, sms * teams_per_sm / (d_.batch * d_.kv_heads));
-      const std::int64_t long_context = std::min<std::int64_t>(4 * one_wave, (rows + 511) / 512);
-      auto_splits = std::clamp<std::int64_t>(std::max(one_wave, long_context), 1, (rows + tile - 1) / tile);
+      const std::int64_t waves = std::clamp<std::int64_t>(rows / 512 / one_wave, 1, 4);
+      auto_splits = std::clamp<std::int64_t>(waves * one_wave, 1, (rows + tile - 1) / tile);
     } else {
       KVSIM_REQUIRE(d_.head_dim <= kernels::kMaxHeadDimSerial, "decode attention supports head_dim up to ",
                     kernels::kMaxHeadDimSerial, " on this backend, got ", d_.head_dim);

@@ -1,13 +1,13 @@
 #pragma once
 // Decode attention for GPUs with lane groups: a row of head_dim values is read by L = head_dim /
 // W lanes of one warp, 16 bytes each (W values: 4 fp32, 8 fp16/bf16, 16 fp8/int8, 32 int4), and
-// its q.k partial sums meet through L - 1 register shuffles. Each lane group walks its own rows
-// with its own online softmax, so the loop has no barrier and no scratch traffic: per row and
-// lane one 128-bit load of K and of V, the conversions, 2 W multiply-adds and log2(L) shuffles.
-// U rows per lane group are loaded before any is used, so a warp keeps 2 U 128-bit loads in
-// flight per lane, and the kernel stays small enough in registers for three or four teams per
-// multiprocessor (the tiled kernel's 128-register double buffer held two: docs/perf-notes.md).
-// Partials, the row-group combine and the last-team merge are SplitMerge's.
+// its q.k partial sums meet through log2(L) register shuffles. Each lane group walks its own
+// rows with its own online softmax, so the walk has no barrier. Rows reach the threads through
+// a ring of S steps in team scratch filled by asynchronous copies (cp.async), so S - 1 steps of
+// K and V are in flight per thread without holding registers: the tiled kernel's register
+// double buffer capped it at two 256-thread teams a multiprocessor and it spent its issue
+// slots on address code (docs/perf-notes.md). Partials, the row-group combine and the
+// last-team merge are SplitMerge's.
 #include "kvsim/cache_addressing.hpp"
 #include "kvsim/codecs/vec16.hpp"
 #include "kvsim/kernels/decode_attention.hpp"
@@ -31,38 +31,73 @@ KOKKOS_INLINE_FUNCTION void lane_group_sum(float (&v)[N], int L) {
 #endif
 }
 
-// Asynchronous copies global -> team scratch (cp.async, sm_80+): a thread's loads land in
-// shared memory without passing through registers, so several steps of rows stay in flight
-// per thread at no register cost. Each thread reads back only what it copied itself, so the
-// per-thread wait is the only synchronisation. Elsewhere a plain copy does the same.
-KOKKOS_INLINE_FUNCTION void copy16_async(void* dst, const void* src, bool valid) {
+// The staging ring in team scratch. On the GPU, copies are asynchronous (cp.async, sm_80+): a
+// thread's loads land in shared memory without passing through registers, so several steps
+// of rows stay in flight per thread at no register cost; each thread reads back only what it
+// copied itself, so its own wait is the only synchronisation. Offsets are 32-bit shared-window
+// addresses (generic 64-bit pointers to scratch compile to slower generic loads). On the host
+// the same calls are plain copies.
+struct StagingRing {
+  unsigned char* base;  // 16-byte aligned
+  unsigned shared_base;
+
+  KOKKOS_INLINE_FUNCTION explicit StagingRing(unsigned char* b) : base(b), shared_base(0) {
+#if defined(__CUDA_ARCH__)
+    shared_base = static_cast<unsigned>(__cvta_generic_to_shared(b));
+#endif
+  }
+  KOKKOS_INLINE_FUNCTION void copy16(unsigned off, const void* src, bool valid) const {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0) : "memory");
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared_base + off), "l"(src),
+                 "r"(valid ? 16 : 0)
+                 : "memory");
 #else
-  *static_cast<codec::Word4*>(dst) = valid ? *static_cast<const codec::Word4*>(src) : codec::Word4{};
+    *reinterpret_cast<codec::Word4*>(base + off) = valid ? *static_cast<const codec::Word4*>(src) : codec::Word4{};
 #endif
-}
-KOKKOS_INLINE_FUNCTION void copy4_async(void* dst, const void* src, bool valid) {
+  }
+  KOKKOS_INLINE_FUNCTION void copy4(unsigned off, const void* src, bool valid) const {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 4 : 0) : "memory");
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(shared_base + off), "l"(src),
+                 "r"(valid ? 4 : 0)
+                 : "memory");
 #else
-  *static_cast<std::uint32_t*>(dst) = valid ? *static_cast<const std::uint32_t*>(src) : 0u;
+    *reinterpret_cast<std::uint32_t*>(base + off) = valid ? *static_cast<const std::uint32_t*>(src) : 0u;
 #endif
-}
-KOKKOS_INLINE_FUNCTION void async_commit() {
+  }
+  KOKKOS_INLINE_FUNCTION static void commit() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
 #endif
-}
-// Waits until at most N committed groups of this thread are still in flight.
-template <int N>
-KOKKOS_INLINE_FUNCTION void async_wait() {
+  }
+  // Waits until at most N committed groups of this thread are still in flight.
+  template <int N>
+  KOKKOS_INLINE_FUNCTION static void wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 #endif
-}
+  }
+  KOKKOS_INLINE_FUNCTION codec::Word4 read16(unsigned off) const {
+    codec::Word4 v;
+#if defined(__CUDA_ARCH__)
+    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(v.w[0]), "=r"(v.w[1]), "=r"(v.w[2]), "=r"(v.w[3])
+                 : "r"(shared_base + off)
+                 : "memory");
+#else
+    v = *reinterpret_cast<const codec::Word4*>(base + off);
+#endif
+    return v;
+  }
+  KOKKOS_INLINE_FUNCTION std::uint32_t read4(unsigned off) const {
+    std::uint32_t v;
+#if defined(__CUDA_ARCH__)
+    asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(shared_base + off) : "memory");
+#else
+    v = *reinterpret_cast<const std::uint32_t*>(base + off);
+#endif
+    return v;
+  }
+};
 
 // Team size, rows each lane group copies per step (U), steps in flight (S), and teams per
 // multiprocessor the launch bound asks for. Kokkos 3.4 caps a team's scratch at the 48 KB a
@@ -148,18 +183,16 @@ struct DecodeAttentionLanes {
     const std::int64_t stride = paged ? 0 : addr.index(in.layer, 0, seq, 1, kv_head, c * W) - k0;
 
     // Staging ring in scratch: [stage][u][K|V][thread] 16-byte chunks, then the same for the
-    // 4-byte scale pairs; 16-byte aligned.
-    // One scratch View for the whole team's life: each View made from team_scratch takes a new
-    // piece of the team's scratch.
+    // 4-byte scale pairs. One scratch View for the team's whole life: each View made from
+    // team_scratch takes a new piece of the team's scratch.
     const std::size_t nf = scratch_floats(T, L, hd, merge.out.parts);
     const ScratchView sm(team.team_scratch(0), nf);
-    unsigned char* const ring =
-        reinterpret_cast<unsigned char*>((reinterpret_cast<std::uintptr_t>(sm.data()) + 15) & ~std::uintptr_t(15));
-    unsigned char* const scale_ring = ring + std::size_t(S) * U * 2 * T * 16;
-    const auto chunk = [&](int stage, int u, int kv) { return ring + ((std::size_t(stage * U + u) * 2 + kv) * T + id) * 16; };
-    const auto scale_slot = [&](int stage, int u, int kv) {
-      return scale_ring + ((std::size_t(stage * U + u) * 2 + kv) * T + id) * 4;
-    };
+    const StagingRing ring(
+        reinterpret_cast<unsigned char*>((reinterpret_cast<std::uintptr_t>(sm.data()) + 15) & ~std::uintptr_t(15)));
+    const unsigned kv_stride = unsigned(T) * 16, u_stride = 2 * kv_stride, stage_stride = U * u_stride;
+    const unsigned scale_base = S * stage_stride, skv_stride = unsigned(T) * 4, su_stride = 2 * skv_stride,
+                   sstage_stride = U * su_stride;
+    const unsigned own = unsigned(id) * 16, own_scale = scale_base + unsigned(id) * 4;
 
     // Element index of this thread's values of logical row i of K (kv 0) or V (kv 1).
     const auto element = [&](std::int64_t i, int kv) -> std::int64_t {
@@ -168,55 +201,79 @@ struct DecodeAttentionLanes {
       if (paged) return addr.index(in.layer, kv, seq, slot, kv_head, c * W);
       return (kv ? v0 : k0) + slot * stride;
     };
+    constexpr int bits = codec::Codec<D>::bits;
     const int step = U * R;
     const int steps = (n + step - 1) / step;
-    // Issues step `it` into stage it % S (nothing past the last step; rows past the end copy
-    // zeros and read nothing).
-    const auto issue = [&](int it) {
-      if (it < steps) {
+    // Direct rows: a running pointer to this thread's K values of the step's first row; a
+    // step's rows lie R rows apart and V at a fixed distance from K.
+    const unsigned char* kstep = data + (Direct ? (k0 + (begin + r) * stride) * bits / 8 : 0);
+    const std::int64_t row_gap = Direct ? std::int64_t(R) * stride * bits / 8 : 0;
+    const std::int64_t step_gap = row_gap * U, v_gap = Direct ? (v0 - k0) * bits / 8 : 0;
+    // Issues the next step into stage `wr` (nothing past the last step; rows past the end
+    // copy zeros and read nothing).
+    int next = 0;
+    const auto issue = [&](int wr) {
+      if (next < steps) {
         for (int u = 0; u < U; ++u) {
-          const int j = it * step + u * R + r;
+          const int j = next * step + u * R + r;
           const bool ok = j < n;
-          const std::int64_t i = begin + (ok ? j : 0);
-          for (int kv = 0; kv < 2; ++kv) {
-            const std::int64_t e = ok ? element(i, kv) : 0;
-            copy16_async(chunk(it % S, u, kv), data + e * codec::Codec<D>::bits / 8, ok);
-            if (Shape::scales) {
-              const std::int64_t si = (e / codec::kGroup) & ~std::int64_t(1);  // the count of scales is even
-              copy4_async(scale_slot(it % S, u, kv), gs + si, ok);
-            }
+          const unsigned off = unsigned(wr) * stage_stride + unsigned(u) * u_stride + own;
+          const unsigned char *kp, *vp;
+          std::int64_t ke = 0, ve = 0;
+          if (Direct) {
+            kp = kstep + u * row_gap;
+            vp = kp + v_gap;
+            if (Shape::scales) ke = k0 + (begin + j) * stride, ve = ke + (v0 - k0);
+          } else {
+            ke = ok ? element(begin + j, 0) : 0;
+            ve = ok ? element(begin + j, 1) : 0;
+            kp = data + ke * bits / 8;
+            vp = data + ve * bits / 8;
+          }
+          ring.copy16(off, ok ? kp : data, ok);  // never an address past the cache, even unread
+          ring.copy16(off + kv_stride, ok ? vp : data, ok);
+          if (Shape::scales) {
+            // Two scales, 4-byte aligned (the count of scales is even): the right half is
+            // picked when the row is read.
+            const unsigned soff = own_scale + unsigned(wr) * sstage_stride + unsigned(u) * su_stride;
+            ring.copy4(soff, gs + (ok ? (ke / codec::kGroup) & ~std::int64_t(1) : 0), ok);
+            ring.copy4(soff + skv_stride, gs + (ok ? (ve / codec::kGroup) & ~std::int64_t(1) : 0), ok);
           }
         }
+        kstep += step_gap;
+        ++next;
       }
-      async_commit();
+      StagingRing::commit();
     };
     for (int it = 0; it < S - 1; ++it) issue(it);
+    int rd = 0, wr = S - 1;
     for (int it = 0; it < steps; ++it) {
-      issue(it + S - 1);  // into the stage read one step ago
-      async_wait<S - 1>();
-      const int stage = it % S;
+      issue(wr);  // into the stage read one step ago
+      wr = wr + 1 == S ? 0 : wr + 1;
+      StagingRing::wait<S - 1>();
       float s[U * G], vs[U];
       bool ok[U];
       for (int u = 0; u < U; ++u) {
         const int j = it * step + u * R + r;
         ok[u] = j < n;
+        const unsigned off = unsigned(rd) * stage_stride + unsigned(u) * u_stride + own;
         float ks = 1.0f;
         vs[u] = 1.0f;
         if (Shape::scales) {
           // The scale of this thread's group: the half of the staged pair its index selects.
           const std::int64_t e = ok[u] ? element(begin + j, 0) : 0;
           const int half = int((e / codec::kGroup) & 1);
-          const std::uint32_t kp = *reinterpret_cast<const std::uint32_t*>(scale_slot(stage, u, 0));
-          const std::uint32_t vp = *reinterpret_cast<const std::uint32_t*>(scale_slot(stage, u, 1));
+          const unsigned soff = own_scale + unsigned(rd) * sstage_stride + unsigned(u) * su_stride;
+          const std::uint32_t kp = ring.read4(soff), vp = ring.read4(soff + skv_stride);
           ks = codec::half_to_float(std::uint16_t(half ? kp >> 16 : kp & 0xffffu));
           vs[u] = codec::half_to_float(std::uint16_t(half ? vp >> 16 : vp & 0xffffu));
         }
         float k[W];
-        Vec::decode(*reinterpret_cast<const codec::Word4*>(chunk(stage, u, 0)), k);
+        Vec::decode(ring.read16(off), k);
         for (int g = 0; g < G; ++g) {
-          float dot = 0.0f;
-          for (int w = 0; w < W; ++w) dot += q[g][w] * k[w];
-          s[u * G + g] = dot * ks;
+          float d0 = 0.0f, d1 = 0.0f;  // two chains: half the dependent multiply-add latency
+          for (int w = 0; w < W; w += 2) d0 += q[g][w] * k[w], d1 += q[g][w + 1] * k[w + 1];
+          s[u * G + g] = (d0 + d1) * ks;
         }
       }
       lane_group_sum(s, L);
@@ -233,7 +290,7 @@ struct DecodeAttentionLanes {
       }
       for (int u = 0; u < U; ++u) {
         float v[W];
-        Vec::decode(*reinterpret_cast<const codec::Word4*>(chunk(stage, u, 1)), v);
+        Vec::decode(ring.read16(unsigned(rd) * stage_stride + unsigned(u) * u_stride + own + kv_stride), v);
         for (int g = 0; g < G; ++g) {
           const float p = ok[u] ? exp2f(s[u * G + g] - m[g]) : 0.0f;
           l[g] += p;
@@ -241,8 +298,9 @@ struct DecodeAttentionLanes {
           for (int w = 0; w < W; ++w) acc[g][w] += pv * v[w];
         }
       }
+      rd = rd + 1 == S ? 0 : rd + 1;
     }
-    async_wait<0>();  // nothing may land in scratch once the epilogue uses it
+    StagingRing::wait<0>();  // nothing may land in scratch once the epilogue uses it
     if (codec::Codec<D>::head_scale)
       for (int g = 0; g < G; ++g)
         for (int w = 0; w < W; ++w) acc[g][w] *= vscale;
