@@ -40,6 +40,45 @@ struct AttentionInputs {
   }
 };
 
+// What one team of a GPU attention kernel works on: its league rank as (seq, kv_head, split),
+// the split's logical rows [begin, end), and where a thread's values of a row live (dim0: the
+// first head_dim index it reads). A cache that has not wrapped keeps logical row i in slot i,
+// and outside the paged layout slot s of a (layer, K|V, seq, kv_head) lies at a fixed stride
+// from slot 0, so a row costs one multiply-add instead of the policy's division and the
+// layout's products; Direct compiles for caches where that holds for every row (not paged, no
+// H2O table, nothing wrapped), so none of the general path's registers stay live.
+template <class MemSpace, bool Direct>
+struct TeamRows {
+  std::int64_t seq, kv_head, total, begin, end;
+  int split;
+  bool direct, paged;
+  std::int64_t k0, v0, stride;
+
+  KOKKOS_INLINE_FUNCTION TeamRows(const AttentionInputs<MemSpace>& in, int league_rank, std::int64_t dim0) {
+    // 32-bit: 64-bit division is a software routine on GPUs.
+    const int nsplit = int(in.splits), nkvh = int(in.cache.addr.kv_heads);
+    split = league_rank % nsplit;
+    kv_head = (league_rank / nsplit) % nkvh;
+    seq = league_rank / (nsplit * nkvh);
+    total = in.cache.totals(seq);
+    in.split_range(in.cache.map.valid(total), split, begin, end);
+    const auto& addr = in.cache.addr;
+    direct = Direct || (!in.cache.map.table && total <= in.cache.map.capacity());
+    paged = !Direct && addr.layout == int(LayoutKind::paged);
+    k0 = paged ? 0 : addr.index(in.layer, 0, seq, 0, kv_head, dim0);
+    v0 = paged ? 0 : addr.index(in.layer, 1, seq, 0, kv_head, dim0);
+    stride = paged ? 0 : addr.index(in.layer, 0, seq, 1, kv_head, dim0) - k0;
+  }
+  // Element index of the thread's values of logical row i of K (kv 0) or V (kv 1).
+  KOKKOS_INLINE_FUNCTION std::int64_t element(const AttentionInputs<MemSpace>& in, std::int64_t i, int kv,
+                                              std::int64_t dim0) const {
+    if (Direct) return (kv ? v0 : k0) + i * stride;
+    const std::int64_t slot = direct ? i : in.cache.slot_of(seq, i, total);
+    if (paged) return in.cache.addr.index(in.layer, kv, seq, slot, kv_head, dim0);
+    return (kv ? v0 : k0) + slot * stride;
+  }
+};
+
 // Positions each thread of the tiled kernel loads per tile: 64 bytes of K and V in flight per
 // tile (fp32 chunks are 32 bytes, fp16 16, 8-bit 8), twice that with the next tile prefetched,
 // in registers that stay under the 128 the launch bounds allow (int8 raw chunks cost 3
@@ -100,15 +139,9 @@ struct DecodeAttentionTiled {
     const int R = T / lanes, c = id % lanes, r = id / lanes;
     const bool active = r < R;  // T need not be a multiple of lanes
     const std::int64_t kvh = in.cache.addr.kv_heads, hd = in.cache.addr.head_dim;
-    // 32-bit: 64-bit division is a software routine on GPUs.
-    const int lr = team.league_rank(), nsplit = int(in.splits), nkvh = int(kvh);
-    const std::int64_t split = lr % nsplit;
-    const std::int64_t kv_head = (lr / nsplit) % nkvh;
-    const std::int64_t seq = lr / (nsplit * nkvh);
-    const std::int64_t head0 = kv_head * G;
-    const std::int64_t total = in.cache.totals(seq);
-    std::int64_t begin, end;
-    in.split_range(in.cache.map.valid(total), split, begin, end);
+    const TeamRows<MemSpace, Direct> rows(in, team.league_rank(), c * W);
+    const std::int64_t seq = rows.seq, kv_head = rows.kv_head, head0 = kv_head * G;
+    const std::int64_t begin = rows.begin, end = rows.end;
 
     const std::size_t nf = scratch_floats(T, lanes, hd, merge.out.parts);
     ScratchView sm(team.team_scratch(0), nf);
@@ -130,15 +163,6 @@ struct DecodeAttentionTiled {
     const float vscale = codec::Codec<D>::head_scale ? in.cache.head_scales((in.layer * 2 + 1) * kvh + kv_head) : 1.0f;
     const unsigned char* data = in.cache.data.data();
     const std::uint16_t* gs = in.cache.group_scales.data();
-    // Row addresses: a cache that has not wrapped keeps logical row i in slot i, and outside the
-    // paged layout slot s of a (layer, K|V, seq, kv_head) lies at a fixed stride from slot 0, so
-    // a row costs one multiply-add instead of the policy's division and the layout's products.
-    const auto& addr = in.cache.addr;
-    const bool direct = Direct || (!in.cache.map.table && total <= in.cache.map.capacity());
-    const bool paged = !Direct && addr.layout == int(LayoutKind::paged);
-    const std::int64_t k0 = paged ? 0 : addr.index(in.layer, 0, seq, 0, kv_head, c * W);
-    const std::int64_t v0 = paged ? 0 : addr.index(in.layer, 1, seq, 0, kv_head, c * W);
-    const std::int64_t stride = paged ? 0 : addr.index(in.layer, 0, seq, 1, kv_head, c * W) - k0;
 
     // Software pipelining: the next tile's rows are loaded while this tile's scores, barriers
     // and exponentials run, so HBM always has this thread's next 2 x U loads in flight.
@@ -150,17 +174,8 @@ struct DecodeAttentionTiled {
         kd[u] = Raw{};
         vd[u] = Raw{};
         if (!active || i >= end) continue;
-        std::int64_t ke, ve;
-        if (Direct) {
-          ke = k0 + i * stride;
-          ve = v0 + i * stride;
-        } else {
-          const std::int64_t slot = direct ? i : in.cache.slot_of(seq, i, total);
-          ke = paged ? addr.index(in.layer, 0, seq, slot, kv_head, c * W) : k0 + slot * stride;
-          ve = paged ? addr.index(in.layer, 1, seq, slot, kv_head, c * W) : v0 + slot * stride;
-        }
-        kd[u] = Chunk::load(data, ke, gs);
-        vd[u] = Chunk::load(data, ve, gs);
+        kd[u] = Chunk::load(data, rows.element(in, i, 0, c * W), gs);
+        vd[u] = Chunk::load(data, rows.element(in, i, 1, c * W), gs);
       }
     };
     if (begin < end) load_tile(begin, kr, vr);
@@ -208,8 +223,8 @@ struct DecodeAttentionTiled {
       for (int u = 0; u < U; ++u) kr[u] = kn[u], vr[u] = vn[u];
     }
 
-    merge.template finish<G, W>(team, sm, nf, seq, kv_head, head0, in.heads, int(split), nsplit, hd, kvh, R, r, c,
-                                active, acc, m, l);
+    merge.template finish<G, W>(team, sm, nf, seq, kv_head, head0, in.heads, rows.split, int(in.splits), hd, kvh, R,
+                                r, c, active, acc, m, l);
   }
 };
 

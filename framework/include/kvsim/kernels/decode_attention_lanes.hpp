@@ -147,15 +147,9 @@ struct DecodeAttentionLanes {
     const int T = team.team_size(), id = team.team_rank();
     const int L = lanes, R = T / L, c = id % L, r = id / L;
     const std::int64_t kvh = in.cache.addr.kv_heads, hd = in.cache.addr.head_dim;
-    // 32-bit: 64-bit division is a software routine on GPUs.
-    const int lr = team.league_rank(), nsplit = int(in.splits), nkvh = int(kvh);
-    const int split = lr % nsplit;
-    const std::int64_t kv_head = (lr / nsplit) % nkvh;
-    const std::int64_t seq = lr / (nsplit * nkvh);
-    const std::int64_t head0 = kv_head * G;
-    const std::int64_t total = in.cache.totals(seq);
-    std::int64_t begin, end;
-    in.split_range(in.cache.map.valid(total), split, begin, end);
+    const TeamRows<MemSpace, Direct> rows(in, team.league_rank(), c * W);
+    const std::int64_t seq = rows.seq, kv_head = rows.kv_head, head0 = kv_head * G;
+    const std::int64_t begin = rows.begin, end = rows.end;
     const int n = int(end - begin);  // rows of this split (a split never holds 2^31 rows)
 
     // fp8's per-(layer, K|V, kv_head) scales fold into q and, at the end, into the accumulators.
@@ -173,14 +167,9 @@ struct DecodeAttentionLanes {
     }
     const unsigned char* data = in.cache.data.data();
     const std::uint16_t* gs = in.cache.group_scales.data();
-    // Row addresses as in the tiled kernel: Direct caches (not paged, no H2O table, not wrapped)
-    // keep logical row i at a fixed stride from row 0, so a row is one 64-bit add from the last.
-    const auto& addr = in.cache.addr;
-    const bool direct = Direct || (!in.cache.map.table && total <= in.cache.map.capacity());
-    const bool paged = !Direct && addr.layout == int(LayoutKind::paged);
-    const std::int64_t k0 = paged ? 0 : addr.index(in.layer, 0, seq, 0, kv_head, c * W);
-    const std::int64_t v0 = paged ? 0 : addr.index(in.layer, 1, seq, 0, kv_head, c * W);
-    const std::int64_t stride = paged ? 0 : addr.index(in.layer, 0, seq, 1, kv_head, c * W) - k0;
+    // Direct caches keep logical row i at a fixed stride from row 0 (TeamRows), so a row is one
+    // 64-bit add from the last.
+    const std::int64_t k0 = rows.k0, v0 = rows.v0, stride = rows.stride;
 
     // Staging ring in scratch: [stage][u][K|V][thread] 16-byte chunks, then the same for the
     // 4-byte scale pairs. One scratch View for the team's whole life: each View made from
@@ -194,13 +183,7 @@ struct DecodeAttentionLanes {
                    sstage_stride = U * su_stride;
     const unsigned own = unsigned(id) * 16, own_scale = scale_base + unsigned(id) * 4;
 
-    // Element index of this thread's values of logical row i of K (kv 0) or V (kv 1).
-    const auto element = [&](std::int64_t i, int kv) -> std::int64_t {
-      if (Direct) return (kv ? v0 : k0) + i * stride;
-      const std::int64_t slot = direct ? i : in.cache.slot_of(seq, i, total);
-      if (paged) return addr.index(in.layer, kv, seq, slot, kv_head, c * W);
-      return (kv ? v0 : k0) + slot * stride;
-    };
+    const auto element = [&](std::int64_t i, int kv) { return rows.element(in, i, kv, c * W); };
     constexpr int bits = codec::Codec<D>::bits;
     const int step = U * R;
     const int steps = (n + step - 1) / step;
@@ -305,8 +288,8 @@ struct DecodeAttentionLanes {
       for (int g = 0; g < G; ++g)
         for (int w = 0; w < W; ++w) acc[g][w] *= vscale;
 
-    merge.template finish<G, W>(team, sm, nf, seq, kv_head, head0, in.heads, split, nsplit, hd, kvh, R, r, c, true, acc,
-                                m, l);
+    merge.template finish<G, W>(team, sm, nf, seq, kv_head, head0, in.heads, rows.split, int(in.splits), hd, kvh, R, r,
+                                c, true, acc, m, l);
   }
 };
 
