@@ -316,7 +316,7 @@ class KVCache {
             ws.team_size = Shape::team;
             tile = std::int64_t(Shape::U) * (ws.team_size / ws.lanes);
             // Measured (H200, 7B, 4,096 positions, batch 1): two 128-thread teams a
-            // multiprocessor (8 splits) beat 16, 24 and 32 splits: each team's pipeline fill and
+            // multiprocessor (8 splits) beat 12, 16 and 32 splits: each team's pipeline fill and
             // epilogue is a fixed latency that shorter splits do not amortise.
             teams_per_sm = 2;
           } else {
