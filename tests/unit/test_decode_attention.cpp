@@ -151,6 +151,25 @@ TEMPLATE_LIST_TEST_CASE("decode attention: any split count, every GQA group size
   }
 }
 
+// int8/int4 scales: K's and V's scale of the same row need not share the parity of their index
+// (one KV head of 32 values, one sequence, an odd number of slots: V's scales start an odd
+// number of scales after K's), which a kernel staging scales in aligned pairs must track per
+// row and per K|V.
+TEMPLATE_LIST_TEST_CASE("decode attention: group scales at odd offsets between K and V", "[attention]",
+                        kvsim::test::ExecSpaces) {
+  for (DType dt : {DType::int8, DType::int4})
+    for (LayoutKind layout : {LayoutKind::contiguous, LayoutKind::head_major, LayoutKind::paged})
+      for (const auto kernel : kernels_of<TestType>()) {
+        CacheDesign d = kvsim::test::small_design(dt, layout, PolicyKind::ring, {1, 41, 1, 41, 0, 0, 0});
+        d.kv_heads = 1;
+        d.batch = 1;
+        INFO(kvsim::codec::name(dt) << " " << kvsim::layout_name(layout) << " " << kvsim::attention_kernel_name(kernel));
+        const auto r = run_attention<TestType>(d, {37}, 3, 1, 0, 1, kernel);
+        const auto ref = reference(d, 3, 0, 1, 0, r.positions[0], r.q.data());
+        CHECK(rel_l2(ref, r.out.data(), d.head_dim) < 1e-5);
+      }
+}
+
 // Kokkos Kernels as the second reference: gemv over a dense fp32 retrieve of the same cache.
 TEMPLATE_LIST_TEST_CASE("decode attention matches KokkosBlas::gemv over a dense copy", "[attention]",
                         kvsim::test::ExecSpaces) {

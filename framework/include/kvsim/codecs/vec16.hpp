@@ -1,8 +1,9 @@
 #pragma once
 // Sixteen stored bytes of a row (W = 128 / bits values) loaded in one 128-bit access and decoded
-// without their scale: the lane-group attention kernel folds the scale into one multiply per
-// row (q.k * d, p * d) instead of one per value, and int8/int4 convert through the float
-// mantissa (byte permute, subtract) rather than the quarter-rate integer-to-float unit. Values
+// without their scale (int8/int4 group scales, fp8's per-head scale): the lane-group attention
+// kernel stages the scales itself and folds them into one multiply per row (q.k * d, p * d)
+// instead of one per value, and int8/int4 convert through the float mantissa (byte permute,
+// subtract) rather than the quarter-rate integer-to-float unit. Values
 // are exact small integers or exact conversions, so the device and host paths agree bit for bit.
 #include "kvsim/codecs/codecs.hpp"
 
@@ -17,12 +18,6 @@ struct Vec16 {
   static constexpr int W = 128 / Codec<D>::bits;  // values per 16 bytes
   KOKKOS_INLINE_FUNCTION static Word4 load(const unsigned char* data, std::int64_t e) {
     return *reinterpret_cast<const Word4*>(data + e * Codec<D>::bits / 8);
-  }
-  // The scale of the W values starting at element e: the group's for int8/int4, 1 otherwise
-  // (fp8's per-head scale is folded into q and the output once per team).
-  KOKKOS_INLINE_FUNCTION static float scale(const std::uint16_t* group_scales, std::int64_t e) {
-    if constexpr (Codec<D>::group_scale) return half_to_float(group_scales[e / kGroup]);
-    else return 1.0f;
   }
   KOKKOS_INLINE_FUNCTION static void decode(const Word4& r, float* out) {
     for (int k = 0; k < 4; ++k) {

@@ -195,6 +195,10 @@ struct DecodeAttentionLanes {
     // Issues the next step into stage `wr` (nothing past the last step; rows past the end
     // copy zeros and read nothing).
     int next = 0;
+    // Which half of each staged scale pair is the row's: bit (stage U + u) 2 + kv, set when the
+    // copy is issued (K's and V's scale indices need not share a parity).
+    static_assert(S * U * 2 <= 32, "one bit per staged scale pair");
+    unsigned halves = 0;
     const auto issue = [&](int wr) {
       if (next < steps) {
         for (int u = 0; u < U; ++u) {
@@ -219,8 +223,11 @@ struct DecodeAttentionLanes {
             // Two scales, 4-byte aligned (the count of scales is even): the right half is
             // picked when the row is read.
             const unsigned soff = own_scale + unsigned(wr) * sstage_stride + unsigned(u) * su_stride;
-            ring.copy4(soff, gs + (ok ? (ke / codec::kGroup) & ~std::int64_t(1) : 0), ok);
-            ring.copy4(soff + skv_stride, gs + (ok ? (ve / codec::kGroup) & ~std::int64_t(1) : 0), ok);
+            const std::int64_t kg = ke / codec::kGroup, vg = ve / codec::kGroup;  // scale indices
+            ring.copy4(soff, gs + (ok ? kg & ~std::int64_t(1) : 0), ok);
+            ring.copy4(soff + skv_stride, gs + (ok ? vg & ~std::int64_t(1) : 0), ok);
+            const unsigned bit = unsigned(wr * U + u) * 2;
+            halves = (halves & ~(3u << bit)) | (unsigned(kg & 1) << bit) | (unsigned(vg & 1) << (bit + 1));
           }
         }
         kstep += step_gap;
@@ -243,13 +250,12 @@ struct DecodeAttentionLanes {
         float ks = 1.0f;
         vs[u] = 1.0f;
         if (Shape::scales) {
-          // The scale of this thread's group: the half of the staged pair its index selects.
-          const std::int64_t e = ok[u] ? element(begin + j, 0) : 0;
-          const int half = int((e / codec::kGroup) & 1);
+          // The scale of this thread's group: the half of the staged pair recorded at issue.
+          const unsigned bit = unsigned(rd * U + u) * 2;
           const unsigned soff = own_scale + unsigned(rd) * sstage_stride + unsigned(u) * su_stride;
           const std::uint32_t kp = ring.read4(soff), vp = ring.read4(soff + skv_stride);
-          ks = codec::half_to_float(std::uint16_t(half ? kp >> 16 : kp & 0xffffu));
-          vs[u] = codec::half_to_float(std::uint16_t(half ? vp >> 16 : vp & 0xffffu));
+          ks = codec::half_to_float(std::uint16_t((halves >> bit) & 1u ? kp >> 16 : kp & 0xffffu));
+          vs[u] = codec::half_to_float(std::uint16_t((halves >> (bit + 1)) & 1u ? vp >> 16 : vp & 0xffffu));
         }
         float k[W];
         Vec::decode(ring.read16(off), k);
