@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # On a GPU node, from a build tree made elsewhere (e.g. carried build-cuda): the test suite on
-# every backend the build enables, the PERF-009 experiment, and a cross-backend checksum point.
+# every backend the build enables, the probe check, the odd-shape GPU set (tests/gpu/), the
+# PERF-009 experiment, and a cross-backend checksum point.
 # Usage: scripts/gpu_suite.sh BUILD_DIR OUT_DIR
 set -uo pipefail
 build=${1:?build dir}; out=${2:?output dir}
@@ -15,9 +16,14 @@ export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH
 export KVSIM_PYTHON=${KVSIM_PYTHON:-python3} OMP_PROC_BIND=false
 kvsim="$build/framework/kvsim"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.mem --format=csv,noheader
-"$kvsim" info
+"$kvsim" info --probe
+# The probe's read ceiling against a plain block-sum of the same process (>= 98%).
+"$build/tests/kvsim_probe_check" 1024 || echo "probe check: FAILED"
 ctest --test-dir "$build" --output-on-failure 2>&1 | tee "$out/ctest.log"
 rc=${PIPESTATUS[0]}
+# Odd shapes with verification on, and every experiment at full size (tests/gpu/).
+"$root/tests/gpu/run_odd_shapes.sh" "$build" "$out/odd_shapes" 2>&1 | tee "$out/odd_shapes.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 "$kvsim" run "$root/tests/configs/good/small_wrap.yaml" -o "$out/small_wrap.h5" | grep -E "checksum"
 for i in 1 2; do
   "$kvsim" run "$root/experiments/perf009_extended_context.yaml" -o "$out/perf009_run$i.h5" 2>&1 | tee -a "$out/perf009.log"

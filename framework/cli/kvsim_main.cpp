@@ -26,6 +26,7 @@
 #include "kvsim/result_file.hpp"
 #include "kvsim/row_codec.hpp"
 #include "kvsim/version.hpp"
+#include "point_report.hpp"
 
 #ifndef KVSIM_SOURCE_PRESET_DIR
 #define KVSIM_SOURCE_PRESET_DIR ""
@@ -81,6 +82,14 @@ class KokkosSession {
   std::unique_ptr<Kokkos::ScopeGuard> guard_;
 };
 
+std::string bandwidth_line(const kvsim::CopyBandwidth& bw) {
+  std::ostringstream os;
+  os.precision(4);
+  os << "deep_copy " << bw.deep_copy_GBps << " GB/s, copy kernel " << bw.stream_copy_GBps
+     << " GB/s (read + write), read-only " << bw.read_GBps << " GB/s, write-only " << bw.write_GBps << " GB/s";
+  return os.str();
+}
+
 std::string human_bytes(std::int64_t b) {
   std::ostringstream os;
   os.precision(2);
@@ -88,7 +97,7 @@ std::string human_bytes(std::int64_t b) {
   return os.str();
 }
 
-int cmd_info(const Args& args) {
+int cmd_info(const Args& args, std::int64_t probe_mb) {
   KokkosSession kokkos(args.kokkos);
   const kvsim::DeviceInfo dev = kvsim::query_device();
   std::cout << "kvsim " << kvsim::version() << " (" << kvsim::git_sha() << ")\n"
@@ -100,10 +109,13 @@ int cmd_info(const Args& args) {
             << "HDF5:           " << kvsim::hdf5_version_string() << "\n"
             << "MPI:            " << kvsim::mpi_version_string() << "\n"
             << "yaml-cpp:       " << kvsim::yaml_cpp_version_string() << "\n";
-  // The ceilings every run measures for itself, here on 256 MiB buffers.
-  const kvsim::CopyBandwidth bw = kvsim::measure_copy_bandwidth(std::int64_t(256) << 20, 10);
-  std::cout << "bandwidth:      deep_copy " << bw.deep_copy_GBps << " GB/s, stream copy " << bw.stream_copy_GBps
-            << " GB/s (read + write), read-only " << bw.read_GBps << " GB/s, write-only " << bw.write_GBps << " GB/s\n";
+  // The ceilings every run measures for itself; here only when asked (seconds on a CPU).
+  if (probe_mb > 0) {
+    const kvsim::CopyBandwidth bw = kvsim::measure_copy_bandwidth(probe_mb << 20, 10);
+    std::cout << "bandwidth:      " << bandwidth_line(bw) << " (" << probe_mb << " MiB buffers)\n";
+  } else {
+    std::cout << "bandwidth:      not probed (kvsim info --probe measures it; every run measures its own)\n";
+  }
   return 0;
 }
 
@@ -122,42 +134,7 @@ struct RunFlags {
   bool force = false;
 };
 
-// Point i's sweep values, "key=value ...".
-std::string point_label(const kvsim::ExperimentConfig& c) {
-  std::string label;
-  for (const auto& [k, v] : c.sweep) label += (label.empty() ? "" : " ") + k + "=" + v;
-  return label;
-}
-
-void print_point(std::size_t i, const kvsim::ExperimentConfig& c, const kvsim::PointResult& r, const kvsim::RunProvenance& prov) {
-  const std::string label = point_label(c);
-  std::cout << "point " << i << ": " << label << (label.empty() ? "" : " ") << c.cache.dtype << " " << c.cache.layout << " "
-            << c.cache.policy << ", batch " << c.batch << ", " << r.valid_positions << " positions held, cache "
-            << human_bytes(r.kv_cache_bytes);
-  if (r.shards > 1) std::cout << " over " << r.shards << " context shards (largest " << human_bytes(r.per_rank_cache_bytes) << ")";
-  std::cout << "\n  fill (" << c.fill.mode << ")  " << r.fill_positions_per_s << " positions/s, " << r.fill_GBps << " GB/s ("
-            << 100.0 * r.fill_fraction_of_copy << "% of copy, " << 100.0 * r.fill_fraction_of_roofline
-            << "% of the read/write roofline)\n";
-  if (c.retrieve.mode != "none")
-    std::cout << "  retrieve  " << r.retrieve_ops_per_s << " ops/s, " << r.retrieve_GBps << " GB/s ("
-              << 100.0 * r.retrieve_fraction_of_copy << "% of the copy ceiling " << prov.copy.ceiling() << " GB/s, "
-              << 100.0 * r.retrieve_fraction_of_roofline << "% of the read/write roofline)\n"
-              << "  verified  " << (r.verified ? "yes" : "no (retrieve.verify: false)") << ", rel. L2 error "
-              << r.recon_rel_l2 << ", max abs error " << r.recon_max_abs << ", checksum " << std::hex << r.checksum
-              << std::dec << "\n";
-  if (c.decode_tokens > 0) {
-    std::cout << "  decode    " << r.tokens_per_s << " tokens/s over " << c.decode_tokens << " tokens: append " << r.append_ms
-              << " ms, attention " << r.attention_ms << " ms (" << r.attention_GBps << " GB/s, "
-              << 100.0 * r.attention_fraction_of_read << "% of read-only";
-    if (r.shards > 1) std::cout << " summed over the shards; merge " << r.attention_comm_ms << " ms";
-    std::cout << "), weights " << r.weights_ms << " ms per token; attention rel. error vs float64 " << r.attention_rel_err
-              << "\n";
-  }
-  if (c.prefill_chunk > 0)
-    std::cout << "  prefill   " << r.prefill_ms << " ms per chunk of " << c.prefill_chunk << " over every layer ("
-              << r.prefill_TFLOPs << " TFLOP/s, " << 100.0 * r.prefill_fraction_of_gemm << "% of the gemm probe's "
-              << r.gemm_TFLOPs << " TFLOP/s); rel. error vs float64 " << r.prefill_rel_err << "\n";
-}
+using kvsim::cli::point_label;
 
 // Under MPI some errors happen on one rank only (its device is too small, rank 0's output path):
 // every rank learns whether any rank failed, the first failing rank reports, and all exit with
@@ -301,16 +278,11 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
     progress.message(points.front().name + ": " + std::to_string(points.size()) + " point(s) on " + where +
                      (done ? ", " + std::to_string(done) + " already in " + out_path : ""));
   }
-  prov.copy = kvsim::measure_copy_bandwidth(points.front().run.copy_probe_mb << 20, 10);
+  kvsim::BandwidthProbe probe(points.front().run.copy_probe_mb << 20);
+  prov.copy = probe.measure(10);
   // A group is held to the sum of its ranks' bandwidths.
-  const kvsim::CopyBandwidth group_bw = group.sum(prov.copy);
-  if (root) {
-    std::ostringstream bw;
-    bw << "bandwidth: deep_copy " << prov.copy.deep_copy_GBps << " GB/s, stream copy " << prov.copy.stream_copy_GBps
-       << " GB/s (read + write), read-only " << prov.copy.read_GBps << " GB/s, write-only " << prov.copy.write_GBps
-       << " GB/s" << (world.size > 1 ? " (rank 0)" : "");
-    progress.message(bw.str());
-  }
+  kvsim::CopyBandwidth group_bw = group.sum(prov.copy);
+  if (root) progress.message("bandwidth: " + bandwidth_line(prov.copy) + (world.size > 1 ? " (rank 0)" : ""));
   const auto write = [&](bool complete) { file->write(prov, rows, complete, kvsim::utc_now_iso8601()); };
   if (root && done == std::int64_t(points.size())) write(true);
 
@@ -376,6 +348,11 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
         if (root) write(false);
         MPI_Abort(MPI_COMM_WORLD, dynamic_cast<const kvsim::InputError*>(&e) ? 2 : 1);
       }
+      // Re-probed after every point (keeping the best figure), so a ceiling disturbed once does
+      // not stand; the point's fractions are taken against the best seen so far.
+      prov.copy.keep_max(probe.measure(3));
+      group_bw = group.sum(prov.copy);
+      kvsim::apply_ceilings(r, group_bw);
       if (!group.leader()) continue;
       r.rank = world.rank;
       if (root) {
@@ -383,7 +360,7 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
         rows.push_back(kvsim::make_row(r));
         // Every finished point reaches the disk before the next starts.
         write(std::int64_t(rows.size()) == std::int64_t(points.size()));
-        print_point(std::size_t(i), c, r, prov);
+        kvsim::cli::print_point(std::cout, std::size_t(i), c, r, prov.copy);
         while (take_row(false)) {
         }
       } else {
@@ -427,7 +404,12 @@ int dispatch(int argc, char** argv) {
   validate->add_option("config", config_path, "experiment YAML")->required();
   validate->add_flag("--print", print, "print the resolved config");
   add_set(validate);
-  app.add_subcommand("info", "versions, backend and device");
+  CLI::App* info = app.add_subcommand("info", "versions, backend and device");
+  bool probe = false;
+  std::int64_t probe_mb = 1024;
+  info->add_flag("--probe", probe, "also measure the copy, read and write ceilings (seconds on a CPU)");
+  info->add_option("--probe-mb", probe_mb, "probe buffer size in MiB (make it several times the last-level cache)")
+      ->check(CLI::Range(std::int64_t(1), std::int64_t(65536)));
 
   std::vector<std::string> rest(args.rest.rbegin(), args.rest.rend());
   try {
@@ -445,7 +427,7 @@ int dispatch(int argc, char** argv) {
 
   if (run->parsed()) return cmd_run(args, config_path, flags, quote_command_line(argc, argv));
   if (validate->parsed()) return cmd_validate(config_path, sets, print);
-  return cmd_info(args);
+  return cmd_info(args, probe ? probe_mb : 0);
 }
 
 }  // namespace

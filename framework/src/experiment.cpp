@@ -1,6 +1,9 @@
 #include "kvsim/experiment.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
 #include <sstream>
 
 #include "kvsim/device_info.hpp"
@@ -183,8 +186,8 @@ class Decoder {
     // Queries come from the same counter hash with their own seed: q[token][layer][seq][head][dim].
     Kokkos::parallel_for("kvsim::decode::make_q", RangePolicy<Exec>(exec, 0, std::int64_t(q_.extent(0)) / 4),
                          kernels::GenerateSource<DefaultMemSpace>{q_, synthetic::mix64(c.seed ^ 0x5155455259ULL),
-                                                                  1, n * c.model.layers * c.batch, c.model.heads,
-                                                                  c.model.head_dim / 4, 0});
+                                                                  1, n * c.model.layers * c.batch, n * c.model.layers * c.batch,
+                                                                  c.model.heads, c.model.head_dim / 4, 0});
     out_ = View1D<float>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::out")), q_len_);
     if (group_.sharded()) {
       lse_ = View1D<float>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::lse")),
@@ -241,7 +244,7 @@ class Decoder {
 
   // Per-token figures; for shards each repetition's phase times are the slowest rank's and the
   // bytes are every rank's, so the bandwidth is the group's aggregate.
-  void report(PointResult& r, const CopyBandwidth& bw) {
+  void report(PointResult& r) {
     for (auto* v : {&append_, &attention_, &comm_, &weights_s_, &total_}) group_.max_each(*v);
     const std::int64_t bytes = group_.sum(bytes_);
     const double n = double(c_.decode_tokens);
@@ -253,7 +256,9 @@ class Decoder {
     r.weights_ms = 1e3 * median(weights_s_) / n;
     r.attention_bytes = std::int64_t(double(bytes) / n);
     r.attention_GBps = double(bytes) / median(attention_) / 1e9;
-    r.attention_fraction_of_read = bw.read_GBps > 0 ? r.attention_GBps / bw.read_GBps : 0.0;
+    r.append_seconds = append_;
+    r.attention_seconds = attention_;
+    r.weights_seconds = weights_s_;
     r.weights_GBps = r.weights_ms > 0 ? double(weights_.extent(0)) * sizeof(Float4) / (r.weights_ms * 1e-3) / 1e9 : 0.0;
     r.attention_rel_err = accuracy();
     r.attention_splits = ws_.splits;
@@ -351,8 +356,8 @@ void run_prefill(const ExperimentConfig& c, Cache& cache, const View1D<Out>& den
   const View1D<float> q1(q.data(), q.span());
   Kokkos::parallel_for("kvsim::prefill::make_q", RangePolicy<Exec>(exec, 0, std::int64_t(q.span()) / 4),
                        kernels::GenerateSource<DefaultMemSpace>{q1, synthetic::mix64(c.seed ^ 0x5052454649ULL), 1,
-                                                                c.batch * c.model.heads, 1, c.model.head_dim / 4,
-                                                                context - c.prefill_chunk});
+                                                                c.batch * c.model.heads, c.batch * c.model.heads, 1,
+                                                                c.model.head_dim / 4, context - c.prefill_chunk});
   std::vector<double> seconds;
   for (std::int64_t rep = 0; rep < c.run.warmup + c.run.repetitions; ++rep) {
     check_interrupt();
@@ -365,8 +370,8 @@ void run_prefill(const ExperimentConfig& c, Cache& cache, const View1D<Out>& den
   }
   r.prefill_ms = 1e3 * median(seconds);
   r.prefill_TFLOPs = pf.flops_per_layer() * double(c.model.layers) / median(seconds) / 1e12;
+  r.prefill_seconds = seconds;
   r.gemm_TFLOPs = gemm_probe_TFLOPs(gemm_probe_size(), 3);
-  r.prefill_fraction_of_gemm = r.gemm_TFLOPs > 0 ? r.prefill_TFLOPs / r.gemm_TFLOPs : 0.0;
 
   // Accuracy: layer 0, sequence 0, the chunk's last row of every head against float64 over the
   // unquantised source (positions 0 .. context-1, nothing evicted).
@@ -384,9 +389,32 @@ void run_prefill(const ExperimentConfig& c, Cache& cache, const View1D<Out>& den
   r.prefill_rel_err = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
 }
 
+// The attention error a correct kernel stays within on the synthetic data (uniform in [-1, 1),
+// rms = amax / sqrt(3)): a few times the storage format's error relative to the rms, plus the
+// fp16 rounding of a dense fp16 retrieve buffer (prefill reads it), plus fp32 arithmetic over
+// long sums. A wrong kernel is off by O(1); a chunk-fill bug gave 6.3% on fp32 storage.
+double attention_error_bound(const ExperimentConfig& c, bool reads_dense) {
+  const double fp16_dense = reads_dense && c.retrieve.output == "fp16" ? 0x1p-11 : 0.0;
+  return 4.0 * std::sqrt(3.0) * (codec::error_bound(codec::parse_dtype(c.cache.dtype)) + fp16_dense) + 1e-4;
+}
+
+// A reported error above its format's bound fails the point, as a verification failure does.
+void check_error_bounds(const ExperimentConfig& c, const PointResult& r, std::int64_t point) {
+  const auto check = [&](const char* what, double err, bool reads_dense) {
+    const double bound = attention_error_bound(c, reads_dense);
+    if (err > bound || std::isnan(err)) {
+      std::ostringstream os;
+      os << "verification failed: " << what << " relative error " << err << " against float64 is above the bound " << bound
+         << " of " << c.cache.dtype << " storage (point " << point << ")";
+      throw RuntimeError(os.str());
+    }
+  };
+  if (r.attention_rel_err >= 0) check("decode attention", r.attention_rel_err, false);
+  if (r.prefill_rel_err >= 0) check("prefill attention", r.prefill_rel_err, true);
+}
+
 template <class Out>
 PointResult run_point_typed(const ExperimentConfig& global, std::int64_t point, const CopyBandwidth& bw, const Group& group) {
-  const double copy_GBps = bw.ceiling();
   ProfilingRegion region("kvsim::point");
   const Exec exec;
   PointResult r;
@@ -441,7 +469,7 @@ PointResult run_point_typed(const ExperimentConfig& global, std::int64_t point, 
     }
   }
   group.max_each(r.fill_seconds);  // shards fill at once: a repetition lasts as long as the slowest
-  if (c.decode_tokens > 0) decoder.report(r, bw);
+  if (c.decode_tokens > 0) decoder.report(r);
   for (auto len : lengths) r.appended_positions += len;
   for (std::int64_t s = 0; s < c.batch; ++s) r.valid_positions += cache.valid(s);
   r.appended_positions = group.sum(r.appended_positions);
@@ -452,11 +480,11 @@ PointResult run_point_typed(const ExperimentConfig& global, std::int64_t point, 
   const double fill_t = median(r.fill_seconds);
   r.fill_positions_per_s = double(r.appended_positions) / fill_t;
   r.fill_GBps = double(r.fill_bytes) / fill_t / 1e9;
-  r.fill_fraction_of_copy = copy_GBps > 0 ? r.fill_GBps / copy_GBps : 0.0;
-  r.fill_fraction_of_roofline =
-      roofline_seconds(bw, double(r.fill_read_bytes), double(r.fill_bytes - r.fill_read_bytes)) / fill_t;
   for (std::int64_t s = 0; s < c.batch && c.cache.policy == "h2o"; ++s) r.h2o_evicted.push_back(cache.h2o_evicted(s));
-  if (!retrieves) return r;
+  if (!retrieves) {
+    apply_ceilings(r, bw);
+    return r;
+  }
 
   {
     ProfilingRegion retrieve_region("kvsim::retrieve");
@@ -474,9 +502,6 @@ PointResult run_point_typed(const ExperimentConfig& global, std::int64_t point, 
   const double retrieve_t = median(r.retrieve_seconds);
   r.retrieve_ops_per_s = double(c.model.layers) / retrieve_t;
   r.retrieve_GBps = double(r.retrieve_bytes) / retrieve_t / 1e9;
-  r.retrieve_fraction_of_copy = copy_GBps > 0 ? r.retrieve_GBps / copy_GBps : 0.0;
-  r.retrieve_fraction_of_roofline =
-      roofline_seconds(bw, double(r.retrieve_read_bytes), double(r.retrieve_bytes - r.retrieve_read_bytes)) / retrieve_t;
 
   if (c.retrieve.verify) {
     ProfilingRegion verify_region("kvsim::verify");
@@ -506,10 +531,45 @@ PointResult run_point_typed(const ExperimentConfig& global, std::int64_t point, 
     r.verified = true;
   }
   if (c.prefill_chunk > 0) run_prefill(c, cache, dense, r);
+  check_error_bounds(c, r, point);
+  apply_ceilings(r, bw);
   return r;
 }
 
 }  // namespace
+
+void apply_ceilings(PointResult& r, const CopyBandwidth& bw) {
+  const auto of = [](double x, double ceiling) { return ceiling > 0 ? x / ceiling : 0.0; };
+  if (!r.fill_seconds.empty()) {
+    const double t = median(r.fill_seconds);
+    r.fill_fraction_of_copy = of(r.fill_GBps, bw.ceiling());
+    r.fill_fraction_of_roofline = roofline_seconds(bw, double(r.fill_read_bytes), double(r.fill_bytes - r.fill_read_bytes)) / t;
+  }
+  if (!r.retrieve_seconds.empty()) {
+    const double t = median(r.retrieve_seconds);
+    r.retrieve_fraction_of_copy = of(r.retrieve_GBps, bw.ceiling());
+    r.retrieve_fraction_of_roofline =
+        roofline_seconds(bw, double(r.retrieve_read_bytes), double(r.retrieve_bytes - r.retrieve_read_bytes)) / t;
+  }
+  if (!r.attention_seconds.empty()) r.attention_fraction_of_read = of(r.attention_GBps, bw.read_GBps);
+  if (!r.prefill_seconds.empty()) r.prefill_fraction_of_gemm = of(r.prefill_TFLOPs, r.gemm_TFLOPs);
+  static const std::pair<const char*, double PointResult::*> fractions[] = {
+      {"fill_fraction_of_copy", &PointResult::fill_fraction_of_copy},
+      {"fill_fraction_of_roofline", &PointResult::fill_fraction_of_roofline},
+      {"retrieve_fraction_of_copy", &PointResult::retrieve_fraction_of_copy},
+      {"retrieve_fraction_of_roofline", &PointResult::retrieve_fraction_of_roofline},
+      {"attention_fraction_of_read", &PointResult::attention_fraction_of_read},
+      {"prefill_fraction_of_gemm", &PointResult::prefill_fraction_of_gemm}};
+  r.ceiling_exceeded.clear();
+  for (const auto& [name, member] : fractions) {
+    double& f = r.*member;
+    if (!(f > 1.0)) continue;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%s%s=%.3f", r.ceiling_exceeded.empty() ? "" : ";", name, f);
+    r.ceiling_exceeded += buf;
+    f = std::numeric_limits<double>::quiet_NaN();
+  }
+}
 
 ShardRange shard_range(const ExperimentConfig& c, int shard, int shards) {
   const std::int64_t n = c.fill.positions, base = n / shards, extra = n % shards;

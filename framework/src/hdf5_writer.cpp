@@ -86,3 +86,12 @@ void write_column(hid_t group, const std::string& name, const std::vector<std::s
 }
 
 }  // namespace kvsim::h5
+
+namespace kvsim::h5 {
+
+void tag_column(hid_t group, const std::string& name, const std::string& attribute, const std::string& value) {
+  Handle ds = dataset_handle(H5Dopen2(group, name.c_str(), H5P_DEFAULT), "opening dataset " + name);
+  write_attribute(ds, attribute, value);
+}
+
+}  // namespace kvsim::h5

@@ -15,6 +15,7 @@
 #include "kvsim/error.hpp"
 #include "kvsim/hdf5_reader.hpp"
 #include "kvsim/hdf5_writer.hpp"
+#include "kvsim/result_columns.hpp"
 #include "kvsim/synthetic.hpp"
 #include "kvsim/version.hpp"
 
@@ -24,104 +25,14 @@ namespace fs = std::filesystem;
 namespace {
 
 using I = std::int64_t;
-template <class T>
-using Getter = T (*)(const PointResult&);
 
-// The summary columns, in schema order, declared once: name, units, value of a point.
-const std::vector<std::tuple<const char*, const char*, Getter<I>>>& int_columns() {
-  static const std::vector<std::tuple<const char*, const char*, Getter<I>>> v{
-      {"point", "1", [](const PointResult& r) { return r.point; }},
-      {"positions", "positions", [](const PointResult& r) { return r.config.fill.positions; }},
-      {"max_positions", "positions", [](const PointResult& r) { return r.config.cache.max_positions; }},
-      {"capacity", "positions", [](const PointResult& r) { return r.capacity; }},
-      {"batch", "sequences", [](const PointResult& r) { return r.config.batch; }},
-      {"appended_positions", "positions", [](const PointResult& r) { return r.appended_positions; }},
-      {"valid_positions", "positions", [](const PointResult& r) { return r.valid_positions; }},
-      {"evicted_positions", "positions", [](const PointResult& r) { return r.evicted_positions; }},
-      {"layers", "1", [](const PointResult& r) { return r.config.model.layers; }},
-      {"heads", "1", [](const PointResult& r) { return r.config.model.heads; }},
-      {"kv_heads", "1", [](const PointResult& r) { return r.config.model.kv_heads; }},
-      {"head_dim", "1", [](const PointResult& r) { return r.config.model.head_dim; }},
-      {"page_size", "positions", [](const PointResult& r) { return r.config.cache.layout == "paged" ? r.config.cache.page_size : I(0); }},
-      {"chunk", "positions", [](const PointResult& r) { return r.config.fill.mode == "chunk" ? r.config.fill.chunk : I(0); }},
-      {"kv_cache_bytes", "bytes", [](const PointResult& r) { return r.kv_cache_bytes; }},
-      {"bytes_per_position", "bytes", [](const PointResult& r) { return r.bytes_per_position; }},
-      {"device_memory_used_bytes", "bytes", [](const PointResult& r) { return r.device_memory_used_bytes; }},
-      {"fill_bytes", "bytes", [](const PointResult& r) { return r.fill_bytes; }},
-      {"retrieve_bytes", "bytes", [](const PointResult& r) { return r.retrieve_bytes; }},
-      {"fill_read_bytes", "bytes", [](const PointResult& r) { return r.fill_read_bytes; }},
-      {"retrieve_read_bytes", "bytes", [](const PointResult& r) { return r.retrieve_read_bytes; }},
-      {"verified", "1", [](const PointResult& r) { return I(r.verified ? 1 : 0); }},
-      {"decode_tokens", "tokens", [](const PointResult& r) { return r.config.decode_tokens; }},
-      {"attention_bytes", "bytes", [](const PointResult& r) { return r.attention_bytes; }},
-      {"attention_splits", "1", [](const PointResult& r) { return r.attention_splits; }},
-      {"prefill_chunk", "positions", [](const PointResult& r) { return r.config.prefill_chunk; }},
-      {"rank", "1", [](const PointResult& r) { return r.rank; }},
-      {"context_shards", "1", [](const PointResult& r) { return r.shards; }},
-      {"per_rank_cache_bytes", "bytes", [](const PointResult& r) { return r.per_rank_cache_bytes; }},
-      {"weight_bytes", "bytes", [](const PointResult& r) { return r.config.model.weight_bytes; }},
-  };
+// Per-repetition series stored when their phase ran (fill and retrieve series always are).
+const std::vector<std::pair<const char*, std::vector<double> PointResult::*>>& optional_series() {
+  static const std::vector<std::pair<const char*, std::vector<double> PointResult::*>> v{
+      {"decode_seconds", &PointResult::decode_seconds},   {"append_seconds", &PointResult::append_seconds},
+      {"attention_seconds", &PointResult::attention_seconds}, {"weights_seconds", &PointResult::weights_seconds},
+      {"prefill_seconds", &PointResult::prefill_seconds}};
   return v;
-}
-
-const std::vector<std::tuple<const char*, const char*, Getter<double>>>& real_columns() {
-  static const std::vector<std::tuple<const char*, const char*, Getter<double>>> v{
-      {"fill_positions_per_s", "positions/s", [](const PointResult& r) { return r.fill_positions_per_s; }},
-      {"fill_GBps", "GB/s", [](const PointResult& r) { return r.fill_GBps; }},
-      {"fill_fraction_of_copy", "1", [](const PointResult& r) { return r.fill_fraction_of_copy; }},
-      {"retrieve_ops_per_s", "ops/s", [](const PointResult& r) { return r.retrieve_ops_per_s; }},
-      {"retrieve_GBps", "GB/s", [](const PointResult& r) { return r.retrieve_GBps; }},
-      {"retrieve_fraction_of_copy", "1", [](const PointResult& r) { return r.retrieve_fraction_of_copy; }},
-      {"fill_fraction_of_roofline", "1", [](const PointResult& r) { return r.fill_fraction_of_roofline; }},
-      {"retrieve_fraction_of_roofline", "1", [](const PointResult& r) { return r.retrieve_fraction_of_roofline; }},
-      {"recon_rel_l2", "1", [](const PointResult& r) { return r.recon_rel_l2; }},
-      {"recon_max_abs", "1", [](const PointResult& r) { return r.recon_max_abs; }},
-      {"tokens_per_s", "tokens/s", [](const PointResult& r) { return r.tokens_per_s; }},
-      {"append_ms", "ms/token", [](const PointResult& r) { return r.append_ms; }},
-      {"attention_ms", "ms/token", [](const PointResult& r) { return r.attention_ms; }},
-      {"weights_ms", "ms/token", [](const PointResult& r) { return r.weights_ms; }},
-      {"attention_GBps", "GB/s", [](const PointResult& r) { return r.attention_GBps; }},
-      {"attention_fraction_of_read", "1", [](const PointResult& r) { return r.attention_fraction_of_read; }},
-      {"weights_GBps", "GB/s", [](const PointResult& r) { return r.weights_GBps; }},
-      {"attention_rel_err", "1", [](const PointResult& r) { return r.attention_rel_err; }},
-      {"attention_comm_ms", "ms/token", [](const PointResult& r) { return r.attention_comm_ms; }},
-      {"prefill_ms", "ms/chunk", [](const PointResult& r) { return r.prefill_ms; }},
-      {"prefill_TFLOPs", "TFLOP/s", [](const PointResult& r) { return r.prefill_TFLOPs; }},
-      {"gemm_TFLOPs", "TFLOP/s", [](const PointResult& r) { return r.gemm_TFLOPs; }},
-      {"prefill_fraction_of_gemm", "1", [](const PointResult& r) { return r.prefill_fraction_of_gemm; }},
-      {"prefill_rel_err", "1", [](const PointResult& r) { return r.prefill_rel_err; }},
-  };
-  return v;
-}
-
-std::string sweep_label(const PointResult& r) {
-  std::string s;
-  for (const auto& [k, v] : r.config.sweep) s += (s.empty() ? "" : ",") + k + "=" + v;
-  return s;
-}
-
-const std::vector<std::tuple<const char*, std::string (*)(const PointResult&)>>& text_columns() {
-  static const std::vector<std::tuple<const char*, std::string (*)(const PointResult&)>> v{
-      {"dtype", [](const PointResult& r) { return r.config.cache.dtype; }},
-      {"layout", [](const PointResult& r) { return r.config.cache.layout; }},
-      {"policy", [](const PointResult& r) { return r.config.cache.policy; }},
-      {"fill_mode", [](const PointResult& r) { return r.config.fill.mode; }},
-      {"retrieve_output", [](const PointResult& r) { return r.config.retrieve.output; }},
-      {"lengths", [](const PointResult& r) { return r.config.lengths_spec; }},
-      {"attention_kernel", [](const PointResult& r) { return r.attention_kernel; }},
-      {"sweep", sweep_label},
-  };
-  return v;
-}
-
-const char* kSeries[] = {"fill_seconds", "retrieve_seconds", "decode_seconds"};
-
-std::string units_of(const std::string& name) {
-  for (const auto& [n, u, g] : int_columns())
-    if (name == n) return u;
-  for (const auto& [n, u, g] : real_columns())
-    if (name == n) return u;
-  return "";
 }
 
 // Forces a directory entry to stable storage (best effort: some file systems refuse to fsync
@@ -147,12 +58,13 @@ std::string utc_now_iso8601() {
 ResultRow make_row(const PointResult& r) {
   ResultRow row;
   row.point = r.point;
-  for (const auto& [name, units, get] : int_columns()) row.ints.emplace_back(name, get(r));
-  for (const auto& [name, units, get] : real_columns()) row.reals.emplace_back(name, get(r));
-  for (const auto& [name, get] : text_columns()) row.texts.emplace_back(name, get(r));
+  for (const auto& c : int_columns()) row.ints.emplace_back(c.name, c.get(r));
+  for (const auto& c : real_columns()) row.reals.emplace_back(c.name, c.get(r));
+  for (const auto& c : text_columns()) row.texts.emplace_back(c.name, c.get(r));
   row.checksum = r.checksum;
   row.seconds = {{"fill_seconds", r.fill_seconds}, {"retrieve_seconds", r.retrieve_seconds}};
-  if (!r.decode_seconds.empty()) row.seconds.emplace_back("decode_seconds", r.decode_seconds);
+  for (const auto& [name, series] : optional_series())
+    if (!(r.*series).empty()) row.seconds.emplace_back(name, r.*series);
   row.lengths = r.config.lengths;
   row.h2o_evicted = r.h2o_evicted;
   row.config_yaml = to_yaml(r.config);
@@ -238,15 +150,20 @@ std::vector<char> snapshot_image(const std::string& name, const RunProvenance& p
         return col;
       };
       for (std::size_t k = 0; k < int_columns().size(); ++k) {
-        const std::string name = std::get<0>(int_columns()[k]);
-        h5::write_column(g, name, first ? column(&ResultRow::ints, k) : std::vector<I>{}, units_of(name));
+        const Column<I>& c = int_columns()[k];
+        h5::write_column(g, c.name, first ? column(&ResultRow::ints, k) : std::vector<I>{}, c.units);
+        h5::tag_column(g, c.name, "better", c.better);
       }
       for (std::size_t k = 0; k < real_columns().size(); ++k) {
-        const std::string name = std::get<0>(real_columns()[k]);
-        h5::write_column(g, name, first ? column(&ResultRow::reals, k) : std::vector<double>{}, units_of(name));
+        const Column<double>& c = real_columns()[k];
+        h5::write_column(g, c.name, first ? column(&ResultRow::reals, k) : std::vector<double>{}, c.units);
+        h5::tag_column(g, c.name, "better", c.better);
       }
-      for (std::size_t k = 0; k < text_columns().size(); ++k)
-        h5::write_column(g, std::get<0>(text_columns()[k]), first ? column(&ResultRow::texts, k) : std::vector<std::string>{}, "");
+      for (std::size_t k = 0; k < text_columns().size(); ++k) {
+        const Column<std::string>& c = text_columns()[k];
+        h5::write_column(g, c.name, first ? column(&ResultRow::texts, k) : std::vector<std::string>{}, "");
+        h5::tag_column(g, c.name, "better", c.better);
+      }
       std::vector<std::uint64_t> checksum;
       for (const auto& r : rows) checksum.push_back(r.checksum);
       h5::write_column(g, "checksum", checksum, "1");
@@ -351,12 +268,14 @@ StoredRun read_result_file(const std::string& path) {
     for (const auto& name : h5::list_links(pts)) {
       h5::Handle g = h5::group_handle(H5Gopen2(pts, name.c_str(), H5P_DEFAULT), "opening /points/" + name);
       ResultRow row;
-      for (const auto& [n, u, get] : int_columns()) row.ints.emplace_back(n, h5::read_int_attribute(g, n));
-      for (const auto& [n, u, get] : real_columns()) row.reals.emplace_back(n, h5::read_double_attribute(g, n));
-      for (const auto& [n, get] : text_columns()) row.texts.emplace_back(n, h5::read_string_attribute(g, n));
+      for (const auto& c : int_columns()) row.ints.emplace_back(c.name, h5::read_int_attribute(g, c.name));
+      for (const auto& c : real_columns()) row.reals.emplace_back(c.name, h5::read_double_attribute(g, c.name));
+      for (const auto& c : text_columns()) row.texts.emplace_back(c.name, h5::read_string_attribute(g, c.name));
       row.point = row.ints.front().second;
       row.checksum = h5::read_uint_attribute(g, "checksum");
-      for (const char* s : kSeries)
+      for (const char* s : {"fill_seconds", "retrieve_seconds"})
+        if (h5::has_link(g, s)) row.seconds.emplace_back(s, h5::read_double_column(g, s));
+      for (const auto& [s, series] : optional_series())
         if (h5::has_link(g, s)) row.seconds.emplace_back(s, h5::read_double_column(g, s));
       row.lengths = h5::read_int_column(g, "lengths");
       if (h5::has_link(g, "h2o_evicted")) {

@@ -42,16 +42,9 @@ std::vector<std::int64_t> expected_positions(const CacheDesign& d, std::uint64_t
   return keep;
 }
 
+// fp8 also has a subnormal step of 2^-9 at its scale (448 maps to the format's largest value).
 double error_bound(DType d, double amax) {
-  switch (d) {
-    case DType::fp16: return amax * std::ldexp(1.0, -11);
-    case DType::bf16: return amax * std::ldexp(1.0, -8);
-    case DType::fp8_e4m3: return amax * 0.0625 + std::ldexp(1.0, -10) / 448.0;
-    case DType::int8: return amax / 127.0 * 0.57;
-    case DType::int4: return amax / 8.0 * 1.01;
-    case DType::fp32: break;
-  }
-  return 0.0;
+  return amax * kvsim::codec::error_bound(d) + (d == DType::fp8_e4m3 ? std::ldexp(1.0, -10) / 448.0 : 0.0);
 }
 
 struct Outcome {
@@ -68,17 +61,23 @@ Outcome fill_and_check(const CacheDesign& d, const std::vector<std::int64_t>& le
   const std::uint64_t seed = 77;
   kvsim::KVCache<ExecSpace> cache(exec, d, seed, lengths);
   const std::int64_t longest = cache.max_length();
-  auto stage = cache.make_stage(longest);
+  // As the experiment stages a long fill: buffers of a whole number of chunks, the last one
+  // partly filled (the GPU bug of issue 13 read its positions at the full buffer's stride).
+  const std::int64_t n_stage = mode == "bulk" ? longest : std::min(longest, 2 * chunk);
+  auto stage = cache.make_stage(n_stage);
   Outcome o;
   for (int f = 0; f < fills; ++f) {  // a second fill reuses pages released by reset()
     cache.reset();
-    cache.generate_source(stage, 0, longest);
-    if (mode == "token") {
-      for (std::int64_t p = 0; p < longest; ++p) cache.append(stage, 0, longest, p, p + 1);
-    } else if (mode == "chunk") {
-      for (std::int64_t p = 0; p < longest; p += chunk) cache.append(stage, 0, longest, p, std::min(p + chunk, longest));
-    } else {
-      cache.append(stage, 0, longest, 0, longest);
+    for (std::int64_t t0 = 0; t0 < longest; t0 += n_stage) {
+      const std::int64_t n = std::min(n_stage, longest - t0);
+      cache.generate_source(stage, t0, n);
+      if (mode == "token") {
+        for (std::int64_t p = t0; p < t0 + n; ++p) cache.append(stage, t0, n_stage, p, p + 1);
+      } else if (mode == "chunk") {
+        for (std::int64_t p = t0; p < t0 + n; p += chunk) cache.append(stage, t0, n_stage, p, std::min(p + chunk, t0 + n));
+      } else {
+        cache.append(stage, t0, n_stage, t0, t0 + n);
+      }
     }
   }
   auto dense = cache.template make_dense<float>("kvsim::test::dense");

@@ -26,6 +26,8 @@ struct PointResult {
   std::int64_t fill_read_bytes = 0;
   std::int64_t retrieve_bytes = 0;  // bytes read + written by one retrieve repetition
   std::int64_t retrieve_read_bytes = 0;
+  // Every repetition's time of each phase (after the warm-up); the figures below are medians
+  // over them, and timed_metrics.hpp derives their fastest and slowest values.
   std::vector<double> fill_seconds;
   std::vector<double> retrieve_seconds;
   double fill_positions_per_s = 0;
@@ -47,6 +49,7 @@ struct PointResult {
   // attention over every layer, and optionally one read of model.weight_bytes. Phases are
   // timed with a fence around each, summed over the tokens of a repetition.
   std::vector<double> decode_seconds;  // per repetition: all tokens, all phases
+  std::vector<double> append_seconds, attention_seconds, weights_seconds;  // per repetition, all tokens
   double tokens_per_s = 0;
   double append_ms = 0, attention_ms = 0, weights_ms = 0;  // per token, medians over repetitions
   std::int64_t attention_bytes = 0;  // cache (with scales and page tables), queries and outputs read/written per token
@@ -64,13 +67,22 @@ struct PointResult {
 
   // Chunked prefill attention (workload.prefill.chunk) of the last C positions over every layer
   // and sequence after the fill; time per chunk, medians over repetitions.
+  std::vector<double> prefill_seconds;  // per repetition: one chunk over every layer
   double prefill_ms = 0;
   double prefill_TFLOPs = 0;            // both gemms over the full C x N block, per second
   double gemm_TFLOPs = 0;               // the same run's square KokkosBlas::gemm probe (the ceiling)
   double prefill_fraction_of_gemm = 0;  // prefill_TFLOPs / gemm_TFLOPs
   double prefill_rel_err = -1;          // layer 0, seq 0, every head, last query row vs float64; -1: not run
   double attention_rel_err = -1;  // layer 0, last token: ||out - float64 exact|| / ||exact||; -1: not run
+
+  // Fractions of a ceiling above 1 (the ceiling was measured too low): "name=value;...". Those
+  // fractions are stored as NaN, never as a result.
+  std::string ceiling_exceeded;
 };
+
+// Sets every fraction-of-ceiling figure of `r` from its measured rates and `bandwidth` (the
+// run's best probe so far), flagging the ones above 1 (apply again after a re-probe).
+void apply_ceilings(PointResult& r, const CopyBandwidth& bandwidth);
 
 CacheDesign design_of(const ExperimentConfig& config);
 

@@ -24,4 +24,7 @@ void write_column(hid_t group, const std::string& name, const std::vector<std::u
 void write_column(hid_t group, const std::string& name, const std::vector<double>& values, const std::string& units);
 void write_column(hid_t group, const std::string& name, const std::vector<std::string>& values, const std::string& units);
 
+// A string attribute on an existing dataset of `group` (e.g. a column's `better`).
+void tag_column(hid_t group, const std::string& name, const std::string& attribute, const std::string& value);
+
 }  // namespace kvsim::h5

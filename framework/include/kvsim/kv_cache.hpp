@@ -157,13 +157,20 @@ class KVCache {
   }
   std::int64_t stage_bytes_per_position() const { return d_.layers * 2 * d_.batch * d_.row_values() * 4; }
 
-  // Synthetic source values of positions [begin, begin + n) of every sequence.
+  // Positions of every sequence a staging buffer holds (make_stage's argument).
+  std::int64_t stage_capacity(const stage_view& stage) const {
+    return std::int64_t(stage.extent(0)) / (d_.layers * 2 * d_.batch * d_.row_values());
+  }
+
+  // Synthetic source values of positions [begin, begin + n) of every sequence, laid out as
+  // append() reads them: n may be less than the buffer's capacity (a fill's last stage).
   void generate_source(const stage_view& stage, std::int64_t begin, std::int64_t n) const {
+    const std::int64_t stride = stage_capacity(stage);
+    KVSIM_REQUIRE(n >= 0 && n <= stride, "staging buffer too small: ", n, " positions into ", stride);
     const std::int64_t work = d_.layers * 2 * d_.batch * n * d_.kv_heads * (d_.head_dim / 4);
-    KVSIM_REQUIRE(std::int64_t(stage.extent(0)) >= work * 4, "staging buffer too small");
     Kokkos::parallel_for("kvsim::generate_source", RangePolicy<ExecSpace>(exec_, 0, work),
-                         kernels::GenerateSource<memory_space>{stage, seed_, d_.batch, n, d_.kv_heads, d_.head_dim / 4,
-                                                               position_base_ + begin});
+                         kernels::GenerateSource<memory_space>{stage, seed_, d_.batch, n, stride, d_.kv_heads,
+                                                               d_.head_dim / 4, position_base_ + begin});
   }
 
   // Appends positions [begin, end) of every sequence (each up to its own length). The staging
@@ -172,6 +179,7 @@ class KVCache {
               std::int64_t end) {
     KVSIM_REQUIRE(begin == frontier_, "positions must be appended in order: expected ", frontier_, ", got ", begin);
     KVSIM_REQUIRE(end > begin && begin >= stage_begin && end <= stage_begin + stage_n, "append range outside the stage");
+    KVSIM_REQUIRE(stage_n == stage_capacity(stage), "stage_n ", stage_n, " is not the staging buffer's ", stage_capacity(stage));
     KVSIM_REQUIRE(!map_.table || end == begin + 1, "h2o appends one position per step");
     if (d_.layout == LayoutKind::paged) allocate_pages(end);
     if (map_.table) {

@@ -31,6 +31,21 @@ inline const char* name(DType d) {
   return "?";
 }
 
+// The largest |decode(encode(x)) - x| of the format, as a fraction of the largest |x| of its
+// scale unit (a scale group, a head): half an ulp for the float formats, half a step (with
+// the rounding of the fp16 scale) for the integer ones. The unit tests hold every codec to it.
+inline double error_bound(DType d) {
+  switch (d) {
+    case DType::fp32: return 0.0;
+    case DType::fp16: return 0x1p-11;
+    case DType::bf16: return 0x1p-8;
+    case DType::fp8_e4m3: return 0.0625;
+    case DType::int8: return 0.57 / 127.0;
+    case DType::int4: return 1.01 / 8.0;
+  }
+  return 1.0;
+}
+
 inline DType parse_dtype(const std::string& s) {
   for (DType d : {DType::fp32, DType::fp16, DType::bf16, DType::int8, DType::fp8_e4m3, DType::int4})
     if (s == name(d)) return d;

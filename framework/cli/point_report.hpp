@@ -1,0 +1,19 @@
+#pragma once
+// The lines `kvsim run` prints for a finished point: medians with the range of the
+// repetitions, fractions of the measured ceilings, and warnings where a figure cannot be
+// trusted (a spread over kUnstableSpread, a fraction above its ceiling).
+#include <cstddef>
+#include <ostream>
+#include <string>
+
+#include "kvsim/bandwidth_probe.hpp"
+#include "kvsim/config.hpp"
+#include "kvsim/experiment.hpp"
+
+namespace kvsim::cli {
+
+std::string point_label(const ExperimentConfig& c);  // "key=value ..." of the point's sweep
+void print_point(std::ostream& os, std::size_t index, const ExperimentConfig& c, const PointResult& r,
+                 const CopyBandwidth& ceilings);
+
+}  // namespace kvsim::cli
