@@ -81,13 +81,14 @@ void check_variables(std::optional<long> flag_threads) {
     flag_threads = n;
   }
   // The OpenMP backend takes omp_get_max_threads(), the first entry of OMP_NUM_THREADS, when no
-  // thread count is given to Kokkos.
+  // thread count is given to Kokkos. A value libgomp cannot read it has already warned about and
+  // ignored.
   const char* omp = std::getenv("OMP_NUM_THREADS");
   if (!omp || flag_threads) return;
   const std::string list = omp;
   const std::string first = list.substr(0, list.find(','));
   const auto n = unsigned_int(first);
-  if (!n || *n == 0) throw InputError("OMP_NUM_THREADS='" + clipped(list) + "': expected a positive thread count");
+  if (!n || *n == 0) return;
   check_thread_count("OMP_NUM_THREADS=" + clipped(list), *n);
 }
 
