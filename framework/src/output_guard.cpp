@@ -28,6 +28,17 @@ const char* kind_of(mode_t mode) {
 
 [[noreturn]] void refuse(const std::string& out, const std::string& what) { throw InputError(out + ": output: " + what); }
 
+// What kvsim writes starts with its user-block line (schema 2) or the HDF5 signature (schema 1).
+bool looks_like_result_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;
+  char head[19] = {};
+  const ssize_t n = ::read(fd, head, sizeof head);
+  ::close(fd);
+  return (n == 19 && std::memcmp(head, "kvsim-result crc32=", 19) == 0) ||
+         (n >= 8 && std::memcmp(head, "\x89HDF\r\n\x1a\n", 8) == 0);
+}
+
 }  // namespace
 
 void check_output_path(const std::string& out, const std::string& config_path) {
@@ -45,6 +56,8 @@ void check_output_path(const std::string& out, const std::string& config_path) {
     struct stat cfg {};
     if (!config_path.empty() && ::stat(config_path.c_str(), &cfg) == 0 && cfg.st_dev == st.st_dev && cfg.st_ino == st.st_ino)
       refuse(out, "is the config file itself");
+    if (st.st_size > 0 && !looks_like_result_file(out))
+      refuse(out, "exists and is not a kvsim result file; kvsim replaces only its own (remove it or choose another -o)");
   } else if (errno != ENOENT) {
     refuse(out, std::strerror(errno));
   }

@@ -67,6 +67,13 @@ def test_output_symlink_is_refused_and_its_target_untouched(run_kvsim, source_di
     assert link.is_symlink() and target.read_text() == "keep me"
 
 
+def test_an_output_that_is_not_a_result_file_is_left_alone(run_kvsim, source_dir, tmp_path):
+    out = tmp_path / "notes.h5"
+    out.write_text("my notes, not kvsim's")
+    refused(run_kvsim("run", source_dir / SMALL, "-o", out, *TINY), str(out), "not a kvsim result file")
+    assert out.read_text() == "my notes, not kvsim's"
+
+
 def test_a_stale_partial_symlink_does_not_truncate_its_target(run_kvsim, source_dir, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("not kvsim's")

@@ -8,8 +8,8 @@
 namespace kvsim {
 
 // InputError naming OUT unless it may be written: a non-empty path whose directory exists, OUT
-// absent or a regular file (not a symlink), and not the config file itself (`config_path`, may
-// be empty).
+// absent, empty or a regular file that is a result file (HDF5; not a symlink), and not the
+// config file itself (`config_path`, may be empty).
 void check_output_path(const std::string& out, const std::string& config_path);
 
 // An advisory lock (flock) on OUT.lock, held for the object's lifetime: a second run on the same
