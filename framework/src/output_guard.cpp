@@ -28,15 +28,17 @@ const char* kind_of(mode_t mode) {
 
 [[noreturn]] void refuse(const std::string& out, const std::string& what) { throw InputError(out + ": output: " + what); }
 
-// What kvsim writes starts with its user-block line (schema 2) or the HDF5 signature (schema 1).
+// What kvsim writes starts with its user-block line (schema 2) or the HDF5 signature (schema 1),
+// or, its line damaged, has the signature after the 512-byte user block.
 bool looks_like_result_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return false;
-  char head[19] = {};
-  const ssize_t n = ::read(fd, head, sizeof head);
+  char head[520] = {};
+  const ssize_t n = ::pread(fd, head, sizeof head, 0);
   ::close(fd);
-  return (n == 19 && std::memcmp(head, "kvsim-result crc32=", 19) == 0) ||
-         (n >= 8 && std::memcmp(head, "\x89HDF\r\n\x1a\n", 8) == 0);
+  const char signature[] = "\x89HDF\r\n\x1a\n";
+  return (n >= 19 && std::memcmp(head, "kvsim-result crc32=", 19) == 0) || (n >= 8 && std::memcmp(head, signature, 8) == 0) ||
+         (n == 520 && std::memcmp(head + 512, signature, 8) == 0);
 }
 
 }  // namespace

@@ -100,7 +100,7 @@ def test_missing_output_directory_is_refused_not_created(run_kvsim, source_dir, 
 
 def test_a_second_run_on_the_same_output_is_refused_and_the_first_completes(kvsim_bin, source_dir, tmp_path):
     out = tmp_path / "shared.h5"
-    cmd = [kvsim_bin, "run", str(source_dir / SMALL), "-o", str(out), *SWEEP, "--set", "run.repetitions=100"]
+    cmd = [kvsim_bin, "run", str(source_dir / SMALL), "-o", str(out), *SWEEP, "--set", "run.repetitions=500"]
     first = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 120
