@@ -278,7 +278,6 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
     }
   }
   if (const int rc = agree(world, setup)) return rc;
-  if (world.size > 1) MPI_Bcast(have.data(), int(have.size()), MPI_CHAR, 0, MPI_COMM_WORLD);
 
   // One GPU per rank: the node-local rank picks it, unless the user chose with --kokkos-*.
   bool chosen = false;
@@ -301,7 +300,7 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
                  rows.end());
     }
   }
-  if (world.size > 1) MPI_Bcast(have.data(), int(have.size()), MPI_CHAR, 0, MPI_COMM_WORLD);
+  if (world.size > 1) MPI_Bcast(have.data(), int(have.size()), MPI_CHAR, 0, MPI_COMM_WORLD);  // the points done
   Agreement fits;
   try {
     for (std::size_t i = 0; i < points.size(); ++i) {
