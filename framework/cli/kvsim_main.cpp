@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -12,6 +14,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kvsim/bandwidth_probe.hpp"
@@ -21,6 +24,7 @@
 #include "kvsim/experiment.hpp"
 #include "kvsim/interrupt.hpp"
 #include "kvsim/kokkos_abstraction.hpp"
+#include "kvsim/kokkos_settings.hpp"
 #include "kvsim/progress.hpp"
 #include "kvsim/parallel.hpp"
 #include "kvsim/result_file.hpp"
@@ -98,7 +102,7 @@ std::string human_bytes(std::int64_t b) {
 }
 
 int cmd_info(const Args& args, std::int64_t probe_mb) {
-  KokkosSession kokkos(args.kokkos);
+  KokkosSession kokkos(kvsim::checked_kokkos_args(args.kokkos));
   const kvsim::DeviceInfo dev = kvsim::query_device();
   std::cout << "kvsim " << kvsim::version() << " (" << kvsim::git_sha() << ")\n"
             << "backend:        " << dev.backend << "\n"
@@ -129,12 +133,23 @@ int cmd_validate(const std::string& config_path, const std::vector<std::string>&
 
 struct RunFlags {
   std::string output;
+  bool output_given = false;  // -o '' is refused, not the default path
   std::vector<std::string> sets;
   bool resume = false;
   bool force = false;
 };
 
 using kvsim::cli::point_label;
+
+// Results go to stdout as well as to the file; once stdout is gone (`kvsim run ... | head`:
+// EPIPE, SIGPIPE is ignored) the run goes on for the file alone, saying so once.
+void check_stdout() {
+  static bool said = false;
+  std::cout.flush();
+  if (std::cout || said) return;
+  said = true;
+  std::cerr << "kvsim: stdout is closed; the run goes on, its results only in the result file\n";
+}
 
 // Under MPI some errors happen on one rank only (its device is too small, rank 0's output path):
 // every rank learns whether any rank failed, the first failing rank reports, and all exit with
@@ -173,11 +188,21 @@ void inject_failure(std::int64_t point) {
     throw kvsim::RuntimeError("injected failure (KVSIM_INJECT_FAILURE=" + std::string(v) + ")");
 }
 
+// KVSIM_INJECT_FREE_BYTES=N stands for the device's free memory where `max_positions: max` is
+// resolved: the resume tests' free-memory jitter between two runs, without filling the host.
+std::int64_t free_bytes_for_max(std::int64_t real) {
+  const char* v = std::getenv("KVSIM_INJECT_FREE_BYTES");
+  return v && *v ? std::strtoll(v, nullptr, 10) : real;
+}
+
 int cmd_run(const Args& args, const std::string& config_path, const RunFlags& flags, const std::string& command_line) {
   const kvsim::World world = kvsim::World::query();
   const bool root = world.rank == 0;
   std::vector<kvsim::ExperimentConfig> points;
+  std::vector<std::string> kokkos_args;
   try {
+    if (flags.output_given && flags.output.empty()) throw kvsim::InputError("-o/--output: empty path");
+    kokkos_args = kvsim::checked_kokkos_args(args.kokkos);
     points = kvsim::load_experiment(config_path, load_options(flags.sets));
   } catch (const kvsim::InputError&) {
     if (root) throw;  // every rank read the same file and met the same error
@@ -189,8 +214,11 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
     throw kvsim::InputError(points.front().context_shards_origin + ": parallel.context_shards: " + std::to_string(shards) +
                             " shards do not divide the " + std::to_string(world.size) + " MPI ranks of this run");
   }
-  const std::string out_path = flags.output.empty() ? points.front().output : flags.output;
+  const std::string out_path = flags.output_given ? flags.output : points.front().output;
   const std::string hash = kvsim::experiment_hash(points);  // before `max` is resolved for this device
+  std::vector<std::string> unresolved;  // each point's YAML before `max` is resolved: what --resume matches
+  for (const auto& p : points) unresolved.push_back(kvsim::to_yaml(p));
+  std::string stored_device;
 
   // Rank 0 alone reads what an earlier run finished (--resume) and writes the result file; the
   // others learn which points are done.
@@ -202,15 +230,17 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
   Agreement setup;
   if (root) {
     try {
+      file = std::make_unique<kvsim::ResultFile>(out_path, config_path);  // locks OUT before reading it
       std::error_code ec;
       if (flags.resume && std::filesystem::exists(out_path, ec)) {
         kvsim::StoredRun stored = kvsim::read_result_file(out_path);
+        stored_device = stored.device;
         if (stored.config_hash != hash && !flags.force)
           throw kvsim::InputError(out_path + ": --resume: the experiment's config changed since this file was written "
                                   "(--force keeps the points whose config is unchanged and reruns the rest)");
         for (auto& row : stored.rows) {
           const auto n = std::size_t(row.point);
-          if (row.point >= 0 && n < points.size() && !have[n] && row.config_yaml == kvsim::to_yaml(points[n])) {
+          if (row.point >= 0 && n < points.size() && !have[n] && row.config_unresolved == unresolved[n]) {
             have[n] = 1;
             rows.push_back(std::move(row));
           }
@@ -218,7 +248,6 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
         prov.created = stored.created;
         prov.resumed = stored.resumed + 1;
       }
-      file = std::make_unique<kvsim::ResultFile>(out_path);
     } catch (const kvsim::InputError&) {
       setup.capture(2);
     } catch (const std::exception&) {
@@ -226,10 +255,8 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
     }
   }
   if (const int rc = agree(world, setup)) return rc;
-  if (world.size > 1) MPI_Bcast(have.data(), int(have.size()), MPI_CHAR, 0, MPI_COMM_WORLD);
 
   // One GPU per rank: the node-local rank picks it, unless the user chose with --kokkos-*.
-  std::vector<std::string> kokkos_args = args.kokkos;
   bool chosen = false;
   for (const auto& a : kokkos_args)
     chosen = chosen || a.rfind("--kokkos-device", 0) == 0 || a.rfind("--kokkos-num-devices", 0) == 0 ||
@@ -240,11 +267,22 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
   KokkosSession kokkos(kokkos_args);
   const kvsim::Group group(world, shards);
   const kvsim::DeviceInfo dev = kvsim::query_device();
+  // `max_positions: max` resolves against the device's memory: a point kept from another device
+  // would not be the point this run would measure.
+  if (root && !stored_device.empty() && stored_device != dev.name) {
+    for (std::size_t n = 0; n < points.size(); ++n) {
+      if (!have[n] || points[n].cache.max_positions != kvsim::kMaxContext) continue;
+      have[n] = 0;
+      rows.erase(std::remove_if(rows.begin(), rows.end(), [&](const kvsim::ResultRow& r) { return r.point == std::int64_t(n); }),
+                 rows.end());
+    }
+  }
+  if (world.size > 1) MPI_Bcast(have.data(), int(have.size()), MPI_CHAR, 0, MPI_COMM_WORLD);  // the points done
   Agreement fits;
   try {
     for (std::size_t i = 0; i < points.size(); ++i) {
       if (have[i]) continue;
-      kvsim::resolve_max_context(points[i], dev.free_bytes);
+      kvsim::resolve_max_context(points[i], free_bytes_for_max(dev.free_bytes));
       kvsim::check_fits_device(group.sharded() ? kvsim::shard_config(points[i], group.shard(), shards) : points[i]);
     }
   } catch (const kvsim::InputError&) {
@@ -302,6 +340,8 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
     std::string bytes(std::size_t(n), '\0');
     MPI_Recv(bytes.data(), n, MPI_CHAR, st.MPI_SOURCE, kRowTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     rows.push_back(kvsim::unpack_row(bytes));
+    if (rows.back().point >= 0 && std::size_t(rows.back().point) < points.size())
+      rows.back().config_unresolved = unresolved[std::size_t(rows.back().point)];
     write(std::int64_t(rows.size()) == std::int64_t(points.size()));
     progress.message("point " + std::to_string(rows.back().point) + " finished on rank " + std::to_string(st.MPI_SOURCE) +
                      " (" + std::to_string(rows.size()) + "/" + std::to_string(points.size()) + " in " + out_path + ")");
@@ -310,6 +350,35 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
 
   std::vector<MPI_Request> sends;
   std::vector<std::unique_ptr<std::string>> send_buffers;
+  // On a signal, rank 0 takes every row already sent to it before writing the file; a row still
+  // on its way after a quiet spell of kDrainQuiet is the signalled rank's loss.
+  const auto drain_rows = [&] {
+    if (world.size == 1) return;
+    constexpr auto kDrainQuiet = std::chrono::milliseconds(300);
+    auto quiet_since = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - quiet_since < kDrainQuiet) {
+      if (take_row(false)) {
+        quiet_since = std::chrono::steady_clock::now();
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+  };
+  // Another rank signalled (mpirun forwards SIGTERM to all): its sent rows must reach rank 0, and
+  // rank 0 must write them before the job stops, so it is rank 0 that aborts the job; a rank
+  // signalled alone stops the job itself after kRootGrace.
+  const auto await_root_abort = [&] {
+    constexpr auto kRootGrace = std::chrono::seconds(10);
+    const auto until = std::chrono::steady_clock::now() + kRootGrace;
+    for (auto& req : sends) {
+      int done = 0;
+      while (!done && std::chrono::steady_clock::now() < until) {
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    while (std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  };
   {
     kvsim::PointQueue queue(world);
     for (;;) {
@@ -327,6 +396,7 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
       } catch (const kvsim::Interrupted& e) {
         // A time limit: keep every finished point, say which one was cut short, exit 128 + signal.
         if (root) {
+          drain_rows();  // rows other ranks finished and sent are points finished too
           prov.interrupted_point = i;
           prov.interrupted_by = e.what();
           write(false);
@@ -335,6 +405,7 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
                            " finished point(s) kept in " + out_path + " (continue with --resume)");
         } else {
           std::cerr << "kvsim: rank " << world.rank << ": " << e.what() << " during point " << i << "\n";
+          await_root_abort();
         }
         if (world.size > 1) MPI_Abort(MPI_COMM_WORLD, 128 + e.signal());
         return 128 + e.signal();
@@ -358,9 +429,11 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
       if (root) {
         progress.end(timer.seconds());
         rows.push_back(kvsim::make_row(r));
+        rows.back().config_unresolved = unresolved[std::size_t(i)];
         // Every finished point reaches the disk before the next starts.
         write(std::int64_t(rows.size()) == std::int64_t(points.size()));
         kvsim::cli::print_point(std::cout, std::size_t(i), c, r, prov.copy);
+        check_stdout();
         while (take_row(false)) {
         }
       } else {
@@ -370,8 +443,20 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
                   &sends.back());
       }
     }
-    if (root)
-      while (rows.size() < points.size()) take_row(true);
+    // Rank 0 waits for the last rows, still answering a signal (a blocking probe would not).
+    while (root && rows.size() < points.size()) {
+      if (take_row(false)) continue;
+      if (const int sig = kvsim::pending_interrupt()) {
+        const kvsim::Interrupted e(sig);
+        drain_rows();
+        prov.interrupted_by = e.what();
+        write(false);
+        progress.message(std::string(e.what()) + " while waiting for other ranks; " + std::to_string(rows.size()) +
+                         " finished point(s) kept in " + out_path + " (continue with --resume)");
+        MPI_Abort(MPI_COMM_WORLD, 128 + sig);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
     if (!sends.empty()) MPI_Waitall(int(sends.size()), sends.data(), MPI_STATUSES_IGNORE);
   }
   if (root) std::cout << "wrote " << out_path << "\n";
@@ -396,7 +481,7 @@ int dispatch(int argc, char** argv) {
   };
   CLI::App* run = app.add_subcommand("run", "run an experiment config and write its HDF5 result file");
   run->add_option("config", config_path, "experiment YAML")->required();
-  run->add_option("-o,--output", flags.output, "result file (default: the config's output key)");
+  CLI::Option* output = run->add_option("-o,--output", flags.output, "result file (default: the config's output key)");
   CLI::Option* resume = run->add_flag("--resume", flags.resume, "run only the points missing from the result file");
   run->add_flag("--force", flags.force, "with --resume: accept a changed config, keeping the unchanged points")->needs(resume);
   add_set(run);
@@ -425,6 +510,7 @@ int dispatch(int argc, char** argv) {
     return 2;
   }
 
+  flags.output_given = output->count() > 0;
   if (run->parsed()) return cmd_run(args, config_path, flags, quote_command_line(argc, argv));
   if (validate->parsed()) return cmd_validate(config_path, sets, print);
   return cmd_info(args, probe ? probe_mb : 0);

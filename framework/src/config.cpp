@@ -59,11 +59,23 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
+// A value quoted in a refusal, cut to a length one line can show (a 10 MB --set value is not
+// echoed whole).
+std::string clip(const std::string& value) {
+  constexpr std::size_t kShown = 80;
+  if (value.size() <= kShown) return value;
+  return value.substr(0, kShown) + "... (" + std::to_string(value.size()) + " bytes)";
+}
+
 // A refusal is one line (the CLI prints one, scripts read one), but the user's text it quotes
-// may span lines (YAML folds blank lines into a plain scalar) or hold other control characters.
+// may span lines (YAML folds blank lines into a plain scalar) or hold other control characters;
+// and whatever a message quotes, the line stays short enough to read.
 [[noreturn]] void refuse(const std::string& message) {
+  constexpr std::size_t kLongest = 1000;
   std::string line;
-  for (const char ch : message) {
+  const std::string shown =
+      message.size() <= kLongest ? message : message.substr(0, kLongest) + "... (message of " + std::to_string(message.size()) + " bytes cut)";
+  for (const char ch : shown) {
     const auto c = static_cast<unsigned char>(ch);
     if (c == '\n') {
       line += "\\n";
@@ -86,6 +98,17 @@ struct Source {
     for (const auto& [path, origin] : overrides) {
       if (key == path || key.rfind(path + ".", 0) == 0) refuse(origin + ": " + key + ": " + what);
     }
+    fail_in_file(node, key, what);
+  }
+
+  // An unknown key that a --set introduced (`--set cahce.dtype=fp16` adds `cahce`) is the flag's.
+  [[noreturn]] void fail_unknown(const YAML::Node& node, const std::string& key, const std::string& what) const {
+    for (const auto& [path, origin] : overrides)
+      if (path.rfind(key + ".", 0) == 0 && origin.rfind("--set ", 0) == 0) refuse(origin + ": " + key + ": " + what);
+    fail(node, key, what);
+  }
+
+  [[noreturn]] void fail_in_file(const YAML::Node& node, const std::string& key, const std::string& what) const {
     std::string where = file;
     if (node.IsDefined() && node.Mark().line >= 0) where += ":" + std::to_string(node.Mark().line + 1);
     refuse(where + ": " + (key.empty() ? std::string("(top level)") : key) + ": " + what);
@@ -97,7 +120,7 @@ std::string describe(const YAML::Node& node) {
     case YAML::NodeType::Null: return "nothing";
     case YAML::NodeType::Sequence: return node.size() == 0 ? "an empty list" : "a list";
     case YAML::NodeType::Map: return "a mapping";
-    case YAML::NodeType::Scalar: return node.Tag() == "!" ? "the string \"" + node.Scalar() + "\"" : "'" + node.Scalar() + "'";
+    case YAML::NodeType::Scalar: return node.Tag() == "!" ? "the string \"" + clip(node.Scalar()) + "\"" : "'" + clip(node.Scalar()) + "'";
     default: return "an undefined value";
   }
 }
@@ -122,7 +145,7 @@ class MapReader {
           const std::size_t d = edit_distance(key, a);
           if (d < best) best = d, hint = a;
         }
-        src_.fail(it->first, child(key),
+        src_.fail_unknown(it->first, child(key),
                   "unknown key" + (hint.empty() ? std::string() : " (did you mean '" + hint + "'?)") +
                       "; allowed: " + join(allowed_));
       }
@@ -147,10 +170,10 @@ class MapReader {
     if (v.Tag() == "!") src_.fail(v, child(key), "expected an integer, got " + describe(v));
     std::int64_t out = 0;
     const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    if (ec == std::errc::result_out_of_range) src_.fail(v, child(key), "number too large: '" + s + "'");
+    if (ec == std::errc::result_out_of_range) src_.fail(v, child(key), "number too large: '" + clip(s) + "'");
     if (ec != std::errc() || end != s.data() + s.size()) src_.fail(v, child(key), "expected an integer, got " + describe(v));
     if (out < lo || out > hi)
-      src_.fail(v, child(key), "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + s);
+      src_.fail(v, child(key), "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + clip(s));
     return out;
   }
 
@@ -161,7 +184,7 @@ class MapReader {
     if (v.Tag() == "!") src_.fail(v, child(key), "expected a non-negative integer, got " + describe(v));
     std::uint64_t out = 0;
     const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    if (ec == std::errc::result_out_of_range) src_.fail(v, child(key), "number too large (maximum 2^64-1): '" + s + "'");
+    if (ec == std::errc::result_out_of_range) src_.fail(v, child(key), "number too large (maximum 2^64-1): '" + clip(s) + "'");
     if (ec != std::errc() || end != s.data() + s.size())
       src_.fail(v, child(key), "expected a non-negative integer, got " + describe(v));
     return out;
@@ -173,7 +196,7 @@ class MapReader {
     const YAML::Node v = required(key);
     const std::string s = scalar(v, key, "one of: " + join(allowed));
     if (std::find(allowed.begin(), allowed.end(), s) == allowed.end())
-      src_.fail(v, child(key), "unsupported value '" + s + "'; supported: " + join(allowed));
+      src_.fail(v, child(key), "unsupported value '" + clip(s) + "'; supported: " + join(allowed));
     return s;
   }
 
@@ -254,8 +277,9 @@ std::size_t count_documents(const std::string& path, const std::string& content)
   return count;
 }
 
-// Reads a whole YAML file as exactly one mapping document; every failure names the file.
-YAML::Node read_yaml_file(const std::string& path) {
+// The file's bytes, read once: a config may be a pipe (`kvsim run <(gen)`) that a second read
+// would find empty.
+std::string read_config_text(const std::string& path) {
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
   if (ec || !fs::exists(st)) refuse(path + ": cannot read: no such file");
@@ -264,7 +288,11 @@ YAML::Node read_yaml_file(const std::string& path) {
   if (!in) refuse(path + ": cannot read: permission denied or unreadable");
   std::ostringstream buf;
   buf << in.rdbuf();
-  const std::string content = buf.str();
+  return buf.str();
+}
+
+// Parses a config's text as exactly one mapping document; every failure names the file.
+YAML::Node parse_yaml_text(const std::string& path, const std::string& content) {
   if (content.find('\0') != std::string::npos) refuse(path + ": not a YAML text file (contains NUL bytes)");
   std::size_t documents = 0;
   YAML::Node root;
@@ -283,18 +311,19 @@ YAML::Node read_yaml_file(const std::string& path) {
 void set_dotted(YAML::Node root, const std::string& key, const YAML::Node& parsed, const std::string& origin,
                 Source& src);
 
-void apply_override(YAML::Node root, const std::string& spec, Source& src) {
-  const auto eq = spec.find('=');
+void apply_override(YAML::Node root, const std::string& full_spec, Source& src) {
+  const std::string spec = clip(full_spec);  // what messages show; the value itself is full_spec's
+  const auto eq = full_spec.find('=');
   if (eq == std::string::npos || eq == 0) refuse("--set " + spec + ": expected KEY=VALUE (e.g. cache.max_positions=1024)");
-  const std::string key = spec.substr(0, eq);
-  const std::string value = spec.substr(eq + 1);
+  const std::string key = full_spec.substr(0, eq);
+  const std::string value = full_spec.substr(eq + 1);
   std::vector<std::string> parts;
   std::stringstream ss(key);
   for (std::string part; std::getline(ss, part, '.');) {
-    if (part.empty()) refuse("--set " + spec + ": malformed key '" + key + "'");
+    if (part.empty()) refuse("--set " + spec + ": malformed key '" + clip(key) + "'");
     parts.push_back(part);
   }
-  if (key.back() == '.') refuse("--set " + spec + ": malformed key '" + key + "'");
+  if (key.back() == '.') refuse("--set " + spec + ": malformed key '" + clip(key) + "'");
   YAML::Node parsed;
   try {
     parsed = YAML::Load(value);
@@ -376,10 +405,10 @@ ModelShape read_model(const MapReader& top, const std::vector<std::string>& pres
       std::sort(known.begin(), known.end());
       known.erase(std::unique(known.begin(), known.end()), known.end());
       m.source().fail(m.required("preset"), "model.preset",
-                      "unknown preset '" + shape.preset + "'; known: " + (known.empty() ? "none found in " + join(preset_dirs) : join(known)));
+                      "unknown preset '" + clip(shape.preset) + "'; known: " + (known.empty() ? "none found in " + join(preset_dirs) : join(known)));
     }
     Source preset_src{found, {}};
-    const YAML::Node doc = read_yaml_file(found);
+    const YAML::Node doc = parse_yaml_text(found, read_config_text(found));
     std::vector<std::string> preset_keys = kModelKeys;
     preset_keys.erase(preset_keys.begin());
     preset_keys.insert(preset_keys.end(), {"name", "description"});
@@ -616,7 +645,7 @@ ExperimentConfig read_point(const std::string& path, const YAML::Node& root, con
   ExperimentConfig c;
   c.source_file = path;
   c.name = top.text("name");
-  if (!valid_name(c.name)) src.fail(top.required("name"), "name", "use letters, digits, '-', '_' and '.' only, got '" + c.name + "'");
+  if (!valid_name(c.name)) src.fail(top.required("name"), "name", "use letters, digits, '-', '_' and '.' only, got '" + clip(c.name) + "'");
   c.seed = top.unsigned64("seed", 0);
   c.model = read_model(top, preset_search_path(path, options));
   read_cache(top, c);
@@ -634,7 +663,7 @@ ExperimentConfig read_point(const std::string& path, const YAML::Node& root, con
   // Never meant in a path, and yaml-cpp keeps a carriage return that ends the file in a plain
   // scalar but writes it back unquoted, so to_yaml would not load back to the same path.
   if (std::any_of(c.output.begin(), c.output.end(), [](char ch) { return std::iscntrl(static_cast<unsigned char>(ch)); }))
-    src.fail(top.required("output"), "output", "must not contain control characters, got '" + c.output + "'");
+    src.fail(top.required("output"), "output", "must not contain control characters, got '" + clip(c.output) + "'");
 
   if (c.cache.max_positions != kMaxContext) {
     // Elements of the largest allocation must fit comfortably in int64.
@@ -680,9 +709,10 @@ std::vector<std::string> preset_search_path(const std::string& config_path, cons
 }
 
 std::vector<ExperimentConfig> load_experiment(const std::string& path, const LoadOptions& options) {
-  // The tree is re-read for every point: copies of yaml-cpp nodes lose their line numbers.
+  // The tree is re-parsed for every point: copies of yaml-cpp nodes lose their line numbers.
+  const std::string text = read_config_text(path);
   const auto read_tree = [&](Source& src) {
-    YAML::Node root = read_yaml_file(path);
+    YAML::Node root = parse_yaml_text(path, text);
     if (!root.IsMap()) src.fail(root, "", "the config must be a mapping of keys, got " + describe(root));
     for (const auto& spec : options.overrides) apply_override(root, spec, src);
     MapReader(src, root, "", kTopKeys);  // unknown top-level keys first, sweep or not

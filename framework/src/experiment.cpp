@@ -363,6 +363,7 @@ void run_prefill(const ExperimentConfig& c, Cache& cache, const View1D<Out>& den
     check_interrupt();
     double t = 0;
     for (std::int64_t layer = 0; layer < c.model.layers; ++layer) {
+      check_interrupt();
       cache.retrieve_layer(layer, dense);
       t += time_fenced(exec, [&] { pf.run_layer(dense, cache.dense_rows()); });
     }
@@ -451,6 +452,7 @@ PointResult run_point_typed(const ExperimentConfig& global, std::int64_t point, 
       cache.reset();
       double seconds = 0;
       for (std::int64_t t0 = 0; t0 < longest; t0 += n_stage) {
+        check_interrupt();  // per stage: a long repetition must not outlive a scheduler's grace period
         const std::int64_t n = std::min(n_stage, longest - t0);
         cache.generate_source(stage, t0, n);  // the model's K/V projection: not the cache's cost
         seconds += time_fenced(exec, [&] {

@@ -23,6 +23,9 @@ void install_interrupt_handlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
+  // `kvsim run ... | head`: a closed stdout must not kill the sweep; writes to it fail with EPIPE
+  // instead, and the run goes on writing its result file.
+  std::signal(SIGPIPE, SIG_IGN);
 }
 
 int pending_interrupt() { return g_signal; }

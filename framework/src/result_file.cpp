@@ -1,6 +1,7 @@
 #include "kvsim/result_file.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,8 +14,11 @@
 #include <tuple>
 
 #include "kvsim/error.hpp"
+#include "kvsim/hdf5_image.hpp"
 #include "kvsim/hdf5_reader.hpp"
 #include "kvsim/hdf5_writer.hpp"
+#include "kvsim/output_guard.hpp"
+#include "kvsim/result_checksum.hpp"
 #include "kvsim/result_columns.hpp"
 #include "kvsim/synthetic.hpp"
 #include "kvsim/version.hpp"
@@ -25,6 +29,7 @@ namespace fs = std::filesystem;
 namespace {
 
 using I = std::int64_t;
+constexpr I kSchema = 2;  // 2: user-block checksum, V110 metadata checksums, config_unresolved
 
 // Per-repetition series stored when their phase ran (fill and retrieve series always are).
 const std::vector<std::pair<const char*, std::vector<double> PointResult::*>>& optional_series() {
@@ -68,6 +73,7 @@ ResultRow make_row(const PointResult& r) {
   row.lengths = r.config.lengths;
   row.h2o_evicted = r.h2o_evicted;
   row.config_yaml = to_yaml(r.config);
+  row.config_unresolved = row.config_yaml;  // the caller knows the point before `max` was resolved
   row.warmup = r.config.run.warmup;
   row.repetitions = r.config.run.repetitions;
   return row;
@@ -85,41 +91,47 @@ std::string experiment_hash(const std::vector<ExperimentConfig>& points) {
   return buf;
 }
 
-ResultFile::ResultFile(std::string final_path) : final_path_(std::move(final_path)) {
-  partial_path_ = final_path_ + ".partial";
-  h5::silence_error_stack();
-  const fs::path parent = fs::path(final_path_).parent_path();
-  std::error_code ec;
-  if (!parent.empty() && !fs::exists(parent, ec)) {
-    fs::create_directories(parent, ec);
-    if (ec) throw InputError(final_path_ + ": output: cannot create directory '" + parent.string() + "': " + ec.message());
-  }
-  if (fs::is_directory(final_path_, ec)) throw InputError(final_path_ + ": output: is a directory");
-  const int fd = ::open(partial_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) throw InputError(final_path_ + ": output: cannot create '" + partial_path_ + "': " + std::strerror(errno));
-  ::close(fd);
-  fs::remove(partial_path_, ec);
+namespace {
+
+// Per process and exclusive: a second kvsim, or a symlink planted at the name, is never written
+// through.
+int create_exclusive(const std::string& path) {
+  return ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
 }
 
-ResultFile::~ResultFile() {
-  std::error_code ec;
-  fs::remove(partial_path_, ec);
+}  // namespace
+
+ResultFile::ResultFile(std::string final_path, const std::string& config_path) : final_path_(std::move(final_path)) {
+  check_output_path(final_path_, config_path);
+  lock_ = std::make_unique<OutputLock>(final_path_);
+  partial_path_ = final_path_ + ".partial." + std::to_string(::getpid());
+  h5::silence_error_stack();
+  int fd = create_exclusive(partial_path_);
+  if (fd < 0 && errno == EEXIST) {
+    // Left by a killed kvsim that had this pid: OUT's lock is ours, so no live run owns it.
+    ::unlink(partial_path_.c_str());
+    fd = create_exclusive(partial_path_);
+  }
+  if (fd < 0) throw InputError(final_path_ + ": output: cannot create '" + partial_path_ + "': " + std::strerror(errno));
+  ::close(fd);
+  ::unlink(partial_path_.c_str());
 }
+
+ResultFile::~ResultFile() { ::unlink(partial_path_.c_str()); }
 
 namespace {
 
 // One complete snapshot of the run, built in memory (HDF5's core driver, no backing store) and
-// returned as the file's bytes. HDF5 never writes to the disk itself: a file whose close failed
-// on a full disk stays open inside HDF5 1.10 and crashes its exit-time clean-up, and its errors
-// do not say why the write failed; plain write(2) and fsync(2) give errno.
+// returned as the file's bytes, sealed with the user block's checksum line. HDF5 never writes
+// to the disk itself: a file whose close failed on a full disk stays open inside HDF5 1.10 and
+// crashes its exit-time clean-up, and its errors do not say why the write failed; plain
+// write(2) and fsync(2) give errno.
 std::vector<char> snapshot_image(const std::string& name, const RunProvenance& p, const std::vector<ResultRow>& rows,
                                  bool complete, const std::string& finished) {
-  h5::Handle fapl = h5::plist_handle(H5Pcreate(H5P_FILE_ACCESS), "file access property list");
-  if (H5Pset_fapl_core(fapl, std::size_t(1) << 20, 0) < 0) throw RuntimeError("HDF5: selecting the in-memory driver failed");
-  std::vector<char> image;
+  h5::MemoryFile memory(name, kUserBlockBytes);
   {
-    h5::Handle file = h5::file_handle(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), "creating " + name);
-    h5::write_attribute(file, "kvsim_schema", std::int64_t(1));
+    const hid_t file = memory.id();
+    h5::write_attribute(file, "kvsim_schema", kSchema);
     h5::write_attribute(file, "kvsim_version", std::string(version()));
     h5::write_attribute(file, "git_sha", std::string(git_sha()));
     h5::write_attribute(file, "backend", p.backend);
@@ -185,6 +197,7 @@ std::vector<char> snapshot_image(const std::string& name, const RunProvenance& p
         for (const auto& [name, v] : r.texts) h5::write_attribute(g, name, v);
         h5::write_attribute(g, "checksum", r.checksum);
         h5::write_attribute(g, "config", r.config_yaml);
+        h5::write_attribute(g, "config_unresolved", r.config_unresolved);
         h5::write_attribute(g, "warmup", r.warmup);
         h5::write_attribute(g, "repetitions", r.repetitions);
       }
@@ -194,13 +207,9 @@ std::vector<char> snapshot_image(const std::string& name, const RunProvenance& p
       h5::write_attribute(file, "interrupted_by", p.interrupted_by);
     }
     h5::write_attribute(file, "complete", std::int64_t(complete ? 1 : 0));
-    if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) throw RuntimeError("HDF5: flushing " + name + " failed");
-    const ssize_t n = H5Fget_file_image(file, nullptr, 0);
-    if (n < 0) throw RuntimeError("HDF5: sizing the image of " + name + " failed");
-    image.resize(std::size_t(n));
-    if (H5Fget_file_image(file, image.data(), image.size()) != n) throw RuntimeError("HDF5: copying the image of " + name + " failed");
-    file.close(name);
   }
+  std::vector<char> image = memory.close();
+  seal_user_block(image);
   return image;
 }
 
@@ -208,7 +217,7 @@ std::vector<char> snapshot_image(const std::string& name, const RunProvenance& p
 // EFBIG (the file-size limit), from write, or on network and delayed-allocation file systems
 // only from fsync or close.
 void write_synced(const std::string& path, const std::vector<char>& bytes) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  const int fd = create_exclusive(path);
   const auto fail = [&](const char* step) {
     const int err = errno;
     if (fd >= 0) ::close(fd);
@@ -252,14 +261,70 @@ void ResultFile::write(const RunProvenance& p, std::vector<ResultRow> rows, bool
   sync_path(parent.empty() ? "." : parent.string());
 }
 
+namespace {
+
+// The whole file, from a regular file only: a FIFO would block the open and the read forever.
+std::vector<char> read_regular_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw InputError(path + ": --resume: cannot read: " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw InputError(path + ": --resume: not a regular file");
+  }
+  std::vector<char> bytes(std::size_t(st.st_size));
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t r = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    done += std::size_t(r);
+  }
+  ::close(fd);
+  bytes.resize(done);
+  return bytes;
+}
+
+// The bytes, checked: a schema-2 file whose checksum holds, opened in memory. Anything else is
+// refused in one line before libhdf5 parses a byte of it (damaged metadata can hang or crash it).
+h5::Handle open_checked(const std::string& path, const std::vector<char>& bytes) {
+  const SealCheck seal = check_user_block(bytes);
+  if (seal.state == Seal::damaged) throw InputError(path + ": damaged result file (checksum mismatch: " + seal.why + ")");
+  if (seal.state == Seal::missing) {
+    if (has_hdf5_signature(bytes, 0)) {
+      // No user block: a schema-1 file (written before the checksum), or not kvsim's.
+      std::int64_t schema = -1;
+      try {
+        h5::Handle old = h5::open_image(bytes, path);
+        if (h5::has_attribute(old, "kvsim_schema")) schema = h5::read_int_attribute(old, "kvsim_schema");
+      } catch (const RuntimeError&) {
+      }
+      if (schema == 1)
+        throw InputError(path + ": --resume: the result file schema changed (1 -> " + std::to_string(kSchema) +
+                         "); rerun without --resume");
+      throw InputError(path + ": --resume: not a kvsim result file (no kvsim-result checksum line)");
+    }
+    if (has_hdf5_signature(bytes, kUserBlockBytes))
+      throw InputError(path + ": damaged result file (checksum mismatch: the kvsim-result line is missing)");
+    throw InputError(path + ": --resume: not a readable HDF5 file");
+  }
+  h5::Handle file = h5::open_image(bytes, path);
+  const std::int64_t schema = h5::has_attribute(file, "kvsim_schema") ? h5::read_int_attribute(file, "kvsim_schema") : -1;
+  if (schema != kSchema)
+    throw InputError(path + ": --resume: kvsim_schema " + std::to_string(schema) + ", this kvsim continues schema " +
+                     std::to_string(kSchema) + " only; rerun without --resume");
+  return file;
+}
+
+}  // namespace
+
 StoredRun read_result_file(const std::string& path) {
   h5::silence_error_stack();
-  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (id < 0) throw InputError(path + ": --resume: not a readable HDF5 file");
-  h5::Handle file = h5::file_handle(id, path);
+  const std::vector<char> bytes = read_regular_file(path);
   StoredRun run;
   try {
-    if (h5::read_int_attribute(file, "kvsim_schema") != 1) throw InputError(path + ": --resume: unsupported kvsim_schema");
+    h5::Handle file = open_checked(path, bytes);
+    run.device = h5::has_attribute(file, "device") ? h5::read_string_attribute(file, "device") : "";
     run.config_hash = h5::has_attribute(file, "config_hash") ? h5::read_string_attribute(file, "config_hash") : "";
     run.created = h5::read_string_attribute(file, "created");
     run.resumed = h5::has_attribute(file, "resumed") ? h5::read_int_attribute(file, "resumed") : 0;
@@ -284,6 +349,7 @@ StoredRun read_result_file(const std::string& path) {
           row.h2o_evicted.push_back(h5::read_int_column(ev, std::to_string(s)));
       }
       row.config_yaml = h5::read_string_attribute(g, "config");
+      row.config_unresolved = h5::read_string_attribute(g, "config_unresolved");
       row.warmup = h5::read_int_attribute(g, "warmup");
       row.repetitions = h5::read_int_attribute(g, "repetitions");
       run.rows.push_back(std::move(row));

@@ -36,13 +36,14 @@ def test_unwritable_output_is_refused(run_kvsim, source_dir, tmp_path):
 
 
 def test_run_writes_complete_file_that_postprocessing_reads(run_kvsim, source_dir, tmp_path):
+    (tmp_path / "nested").mkdir()  # kvsim creates no directories
     out = tmp_path / "nested" / "small.h5"
     p = run_kvsim("run", source_dir / SMALL, "-o", out, "--set", "run.repetitions=4")
     assert p.returncode == 0, p.stderr
-    assert out.exists() and not out.with_name("small.h5.partial").exists()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["small.h5"]  # no OUT.partial.PID, no OUT.lock
     with h5py.File(out, "r") as f:
         assert f.attrs["complete"] == 1
-        assert f.attrs["kvsim_schema"] == 1
+        assert f.attrs["kvsim_schema"] == 2
         for key in ("kvsim_version", "git_sha", "backend", "device", "config", "created"):
             assert f.attrs[key], key
         assert "repetitions: 4" in f.attrs["config"]

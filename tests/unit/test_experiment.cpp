@@ -1,10 +1,13 @@
 #include <algorithm>
+#include <cmath>
 
 #include "catch_compat.hpp"
 #include "kvsim/config.hpp"
 #include "kvsim/error.hpp"
 #include "kvsim/experiment.hpp"
 #include "kvsim/kv_cache.hpp"
+#include "kvsim/timed_metrics.hpp"
+#include "kvsim/timing.hpp"
 
 namespace {
 
@@ -16,9 +19,13 @@ kvsim::ExperimentConfig small_config() {
 
 }  // namespace
 
+// Ceilings no device reaches, so every fraction is a plain ratio below 1 (on a GPU the small
+// point's retrieve runs at TB/s).
+constexpr double kHigh = 1e7;
+
 TEST_CASE("a point runs, verifies and reports consistent metrics", "[experiment]") {
   const auto c = small_config();
-  const auto r = kvsim::run_point(c, 0, kvsim::CopyBandwidth{10.0, 9.0, 12.0, 8.0});
+  const auto r = kvsim::run_point(c, 0, kvsim::CopyBandwidth{kHigh, 0.9 * kHigh, 1.2 * kHigh, 0.8 * kHigh});
   CHECK(r.verified);
   CHECK(r.mismatches == 0);
   CHECK(r.valid_positions == 32);
@@ -29,10 +36,11 @@ TEST_CASE("a point runs, verifies and reports consistent metrics", "[experiment]
   CHECK(r.fill_bytes == 40 * 3 * 2 * (2 * 12 * 4 + 2 * 12 * 4));  // staging read + cache write
   CHECK(r.retrieve_bytes == 3 * 2 * 2 * 32 * 2 * 12 * 4);
   CHECK(r.fill_positions_per_s > 0);
-  CHECK(r.retrieve_GBps == Approx(r.retrieve_fraction_of_copy * 10.0));
-  // Roofline: reads at 12 GB/s, writes at 8 GB/s, the longer of the two.
-  const double floor_s =
-      std::max(double(r.retrieve_read_bytes) / 12e9, double(r.retrieve_bytes - r.retrieve_read_bytes) / 8e9);
+  CHECK(r.retrieve_GBps == Approx(r.retrieve_fraction_of_copy * kHigh));
+  CHECK(r.ceiling_exceeded.empty());
+  // Roofline: reads at 1.2 kHigh GB/s, writes at 0.8 kHigh, the longer of the two.
+  const double floor_s = std::max(double(r.retrieve_read_bytes) / (1.2 * kHigh * 1e9),
+                                  double(r.retrieve_bytes - r.retrieve_read_bytes) / (0.8 * kHigh * 1e9));
   CHECK(r.retrieve_read_bytes == 3 * 2 * 32 * 2 * 12 * 4);
   CHECK(r.retrieve_fraction_of_roofline == Approx(floor_s * r.retrieve_ops_per_s / 3));
 }
@@ -78,4 +86,52 @@ TEST_CASE("the predicted cache size is what the cache allocates", "[experiment]"
                                                               c.lengths);
     CHECK(kvsim::predicted_cache_bytes(c) == cache.allocated_bytes());
   }
+}
+
+TEST_CASE("a fraction above its ceiling is a measurement error, stored as NaN and named", "[experiment]") {
+  auto c = small_config();
+  auto r = kvsim::run_point(c, 0, kvsim::CopyBandwidth{kHigh, kHigh, kHigh, kHigh});
+  REQUIRE(r.ceiling_exceeded.empty());
+  const double retrieve_GBps = r.retrieve_GBps;
+  // A ceiling below what the point moved: every copy and roofline fraction exceeds it.
+  kvsim::apply_ceilings(r, kvsim::CopyBandwidth{1e-6, 1e-6, 1e-6, 1e-6});
+  CHECK(std::isnan(r.fill_fraction_of_copy));
+  CHECK(std::isnan(r.retrieve_fraction_of_copy));
+  CHECK(std::isnan(r.retrieve_fraction_of_roofline));
+  CHECK(r.ceiling_exceeded.find("retrieve_fraction_of_copy=") != std::string::npos);
+  CHECK(r.ceiling_exceeded.find("fill_fraction_of_roofline=") != std::string::npos);
+  CHECK(r.retrieve_GBps == retrieve_GBps);  // the measurement itself is kept
+  // A later, better probe clears the flag: fractions are recomputed from the rates.
+  kvsim::apply_ceilings(r, kvsim::CopyBandwidth{kHigh, kHigh, kHigh, kHigh});
+  CHECK(r.ceiling_exceeded.empty());
+  CHECK(r.retrieve_fraction_of_copy == Approx(retrieve_GBps / kHigh));
+}
+
+TEST_CASE("every timed metric's median lies within its fastest and slowest repetitions", "[experiment]") {
+  kvsim::LoadOptions o;
+  o.preset_dirs = {KVSIM_SOURCE_DIR "/configs/models"};
+  o.overrides = {"workload.decode.tokens=2", "cache.max_positions=48", "run.repetitions=4", "workload.prefill.chunk=8"};
+  const auto c = kvsim::load_config(KVSIM_TEST_CONFIG_DIR "/good/small_wrap.yaml", o);
+  const auto r = kvsim::run_point(c, 0, kvsim::CopyBandwidth{kHigh, kHigh, kHigh, kHigh});
+  for (const kvsim::TimedMetric& m : kvsim::timed_metrics()) {
+    INFO(m.name);
+    const std::vector<double>& s = r.*m.seconds;
+    REQUIRE(s.size() == 4);
+    const double a = kvsim::timed_extreme(m, r, true), b = kvsim::timed_extreme(m, r, false);
+    const double median_value = kvsim::timed_value(m, r, kvsim::median(s));
+    CHECK(std::min(a, b) <= median_value * (1 + 1e-9));
+    CHECK(std::max(a, b) >= median_value * (1 - 1e-9));
+  }
+  // The medians the point reports are the ones the declarations derive.
+  const auto& all = kvsim::timed_metrics();
+  const auto value = [&](const char* name) {
+    for (const auto& m : all)
+      if (std::string(m.name) == name) return kvsim::timed_value(m, r, kvsim::median(r.*m.seconds));
+    return -1.0;
+  };
+  CHECK(value("fill_GBps") == Approx(r.fill_GBps));
+  CHECK(value("tokens_per_s") == Approx(r.tokens_per_s));
+  CHECK(value("attention_ms") == Approx(r.attention_ms));
+  CHECK(value("prefill_TFLOPs") == Approx(r.prefill_TFLOPs));
+  CHECK(kvsim::spread_of({1.0, 3.0, 2.0}) == Approx(3.0));
 }

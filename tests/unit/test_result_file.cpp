@@ -1,11 +1,16 @@
 #include <hdf5.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include "catch_compat.hpp"
 #include "kvsim/error.hpp"
 #include "kvsim/hdf5_handle.hpp"
+#include "kvsim/output_guard.hpp"
+#include "kvsim/result_checksum.hpp"
 #include "kvsim/result_file.hpp"
 #include "kvsim/row_codec.hpp"
 
@@ -133,6 +138,7 @@ TEST_CASE("finished points read back exactly, and an unfinished file says so", "
   CHECK(r3.seconds == want_b.seconds);
   CHECK(r3.h2o_evicted == want_b.h2o_evicted);
   CHECK(r3.config_yaml == want_b.config_yaml);
+  CHECK(r3.config_unresolved == want_b.config_unresolved);
   fs::remove(path);
   CHECK_THROWS_AS(kvsim::read_result_file(path), kvsim::InputError);
 }
@@ -153,6 +159,44 @@ TEST_CASE("an unwritable output path is refused before the run", "[hdf5][bad-inp
   CHECK_THROWS_AS(kvsim::ResultFile("kvsim_test_dir.h5"), kvsim::InputError);
   fs::remove("kvsim_test_dir.h5");
   CHECK_THROWS_AS(kvsim::ResultFile("/proc/kvsim-cannot-write-here/x.h5"), kvsim::InputError);
+}
+
+TEST_CASE("the user-block checksum is zlib's CRC-32 and finds any damage", "[hdf5]") {
+  CHECK(kvsim::crc32("123456789", 9) == 0xcbf43926u);  // the CRC-32 check value
+  CHECK(kvsim::crc32("", 0) == 0u);
+  const std::string path = "kvsim_test_sealed.h5";
+  {
+    kvsim::ResultFile file(path);
+    file.write(kvsim::RunProvenance{}, {kvsim::make_row(sample_point())}, true, "now");
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(bytes.size() > kvsim::kUserBlockBytes);
+  CHECK(kvsim::check_user_block(bytes).state == kvsim::Seal::ok);
+  CHECK(kvsim::has_hdf5_signature(bytes, kvsim::kUserBlockBytes));
+  for (std::size_t at : {kvsim::kUserBlockBytes, bytes.size() / 2, bytes.size() - 1}) {
+    std::vector<char> damaged = bytes;
+    damaged[at] ^= 0x01;
+    CHECK(kvsim::check_user_block(damaged).state == kvsim::Seal::damaged);
+  }
+  std::vector<char> shorter(bytes.begin(), bytes.end() - 1);
+  CHECK(kvsim::check_user_block(shorter).state == kvsim::Seal::damaged);
+  std::vector<char> unsealed = bytes;
+  unsealed[0] = 'K';
+  CHECK(kvsim::check_user_block(unsealed).state == kvsim::Seal::missing);
+  fs::remove(path);
+}
+
+TEST_CASE("one writer per output: a second lock on OUT is refused", "[hdf5][bad-input]") {
+  const std::string path = "kvsim_test_locked.h5";
+  {
+    kvsim::ResultFile first(path);
+    CHECK(fs::exists(path + ".lock"));
+    CHECK_THROWS_AS(kvsim::ResultFile(path), kvsim::InputError);  // flock is per open file, even in one process
+    CHECK_THROWS_AS(kvsim::OutputLock(path), kvsim::InputError);
+  }
+  CHECK_FALSE(fs::exists(path + ".lock"));  // its holder removed it
+  kvsim::OutputLock again(path);            // and the next run takes it
 }
 
 // The row a group leader sends to rank 0 arrives whole and equal; anything cut short is refused.

@@ -1,7 +1,9 @@
 #pragma once
 // SIGTERM (a batch system's time limit) and SIGINT: the handler only records the signal; runs
-// check it between repetitions and stop with Interrupted, so the result file can record the
-// interrupted point and keep every finished one.
+// check it between repetitions, fill stages, decoded tokens and prefill layers (a bounded
+// latency, within a scheduler's grace period) and stop with Interrupted, so the result file can
+// record the interrupted point and keep every finished one. SIGPIPE is ignored (a closed stdout
+// is an EPIPE, not the end of the run).
 #include <stdexcept>
 #include <string>
 

@@ -1,10 +1,12 @@
 #pragma once
 // The HDF5 result file of one experiment (schema: docs/hdf5-schema.md). After every finished
-// point the whole file is rewritten under OUT.partial, flushed to disk and renamed over OUT, so
-// OUT is always a valid snapshot, whatever moment the process is killed; its `complete`
-// attribute is 1 only once every point is in. `kvsim run --resume` reads the finished points
-// back and runs the rest.
+// point the whole file is rewritten under OUT.partial.PID (this process's own name, created
+// exclusively), flushed to disk and renamed over OUT, so OUT is always a valid snapshot,
+// whatever moment the process is killed; its `complete` attribute is 1 only once every point is
+// in. The run holds OUT.lock throughout (output_guard.hpp). `kvsim run --resume` reads the
+// finished points back, after checking the file's checksum, and runs the rest.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "kvsim/bandwidth_probe.hpp"
 #include "kvsim/config.hpp"
 #include "kvsim/experiment.hpp"
+#include "kvsim/output_guard.hpp"
 
 namespace kvsim {
 
@@ -45,6 +48,7 @@ struct ResultRow {
   std::vector<std::int64_t> lengths;
   std::vector<std::vector<std::int64_t>> h2o_evicted;
   std::string config_yaml;
+  std::string config_unresolved;  // before `max_positions: max` was resolved: what --resume matches
   std::int64_t warmup = 0, repetitions = 0;
 };
 
@@ -52,13 +56,15 @@ ResultRow make_row(const PointResult& result);
 
 // What a result file holds, for --resume.
 struct StoredRun {
+  std::string device;
   std::string config_hash;
   std::string created;
   std::int64_t resumed = 0;
   bool complete = false;
   std::vector<ResultRow> rows;
 };
-// InputError (exit 2) for a file that is not a readable kvsim result file.
+// InputError (exit 2) for a file that is not a readable kvsim result file: not a regular file,
+// damaged (its checksum disagrees), or of another schema.
 StoredRun read_result_file(const std::string& path);
 
 // A fingerprint of the experiment's points: resuming under a different one is refused.
@@ -66,8 +72,9 @@ std::string experiment_hash(const std::vector<ExperimentConfig>& points);
 
 class ResultFile {
  public:
-  // Checks now that OUT can be written (InputError naming the path), before anything runs.
-  explicit ResultFile(std::string final_path);
+  // Checks now that OUT may be written (check_output_path) and takes OUT.lock (InputError naming
+  // the path), before anything runs; `config_path`: the config, which OUT must not be.
+  explicit ResultFile(std::string final_path, const std::string& config_path = "");
   ~ResultFile();  // removes a snapshot left half-written by an exception
   ResultFile(const ResultFile&) = delete;
   ResultFile& operator=(const ResultFile&) = delete;
@@ -77,13 +84,14 @@ class ResultFile {
 
   // Writes `rows` (finished points, any order) as the new OUT, atomically. On failure (a full
   // disk: ENOSPC, EFBIG) throws RuntimeError naming OUT, the cause and what OUT still holds,
-  // and removes OUT.partial.
+  // and removes OUT.partial.PID.
   void write(const RunProvenance& provenance, std::vector<ResultRow> rows, bool complete, const std::string& finished);
 
  private:
   std::string final_path_;
   std::string partial_path_;
   std::int64_t points_written_ = -1;  // in OUT by this object's last successful write; -1: none yet
+  std::unique_ptr<OutputLock> lock_;  // released last, after OUT.partial.PID is gone
 };
 
 // Current UTC time as ISO 8601.
