@@ -133,7 +133,9 @@ BAD_FILES = {
     "unrelated_hdf5": (_unrelated_hdf5, "not a kvsim result file"),
     "no_schema_attr": (lambda p: _edited(p, lambda f: f.attrs.__delitem__("kvsim_schema")), "not a kvsim result file"),
     "no_summary": (lambda p: _edited(p, lambda f: f.__delitem__("summary")), "not a kvsim result file"),
-    "schema_2": (lambda p: _edited(p, lambda f: f.attrs.__setitem__("kvsim_schema", np.int64(2))), "unsupported kvsim schema version 2"),
+    # A schema-2 file always has its checksum line: without it, it is damaged (or forged).
+    "schema_2_unsealed": (lambda p: _edited(p, lambda f: f.attrs.__setitem__("kvsim_schema", np.int64(2))), "damaged result file"),
+    "schema_9": (lambda p: _edited(p, lambda f: f.attrs.__setitem__("kvsim_schema", np.int64(9))), "unsupported kvsim schema version 9"),
     "incomplete": (lambda p: _edited(p, lambda f: f.attrs.__setitem__("complete", np.int64(0))), "incomplete"),
     "unequal_columns": (lambda p: _edited(p, _unequal_columns), "most have 2 rows; 'fill_GBps' has 3"),
     "no_units": (lambda p: _edited(p, lambda f: f["summary/policy"].attrs.__delitem__("units")), "'policy' has no 'units'"),

@@ -12,6 +12,8 @@ import sys
 import pytest
 
 from cli_helpers import POSTPROCESS, assert_one_line_error
+from kvsim_post import isolate
+from kvsim_post.filecheck import KvsimFileError
 from make_files import V2_BAD_FILES, flip_middle, write_valid
 
 TIMEOUT_S = 30
@@ -58,3 +60,35 @@ def test_compare_names_the_bad_file(tmp_path):
     bad = build(tmp_path / "bad.h5")
     good = write_valid(tmp_path / "ok.h5")
     assert_one_line_error(run_guarded("compare", good, bad), str(bad), *words)
+
+
+def _segfault():
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def _abort():
+    os.abort()
+
+
+def _hang():
+    import time
+    time.sleep(600)
+
+
+@pytest.mark.parametrize("reader, words", [(_segfault, "SIGSEGV"), (_abort, "SIGABRT"), (_hang, "took over 1 s")])
+def test_isolated_reader_turns_a_crash_or_hang_into_one_line(monkeypatch, reader, words):
+    # What libhdf5 does to some damaged schema-1 files (no checksum), simulated in the reader.
+    monkeypatch.setattr(isolate, "TIMEOUT_S", 1)
+    with pytest.raises(KvsimFileError, match=words) as info:
+        isolate.call("run.h5", reader)
+    assert str(info.value).startswith("run.h5: damaged kvsim file")
+
+
+def test_isolated_reader_returns_the_result_and_passes_file_errors():
+    assert isolate.call("run.h5", sorted, [3, 1, 2]) == [1, 2, 3]
+    with pytest.raises(KvsimFileError, match="^x.h5: odd$"):
+        isolate.call("run.h5", _raise_file_error)
+
+
+def _raise_file_error():
+    raise KvsimFileError("x.h5", "odd")
