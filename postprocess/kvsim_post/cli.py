@@ -95,7 +95,8 @@ def cmd_compare(args):
     a = load_summary(args.a, args.allow_incomplete)
     b = load_summary(args.b, args.allow_incomplete)
     try:
-        result = compare_frames(a, b, metrics, args.threshold, names=(args.a, args.b))
+        result = compare_frames(a, b, metrics, args.threshold, names=(args.a, args.b),
+                                allow_different=args.allow_different)
     except CompareError as err:
         raise UsageError(str(err)) from None
     print(f"A: {args.a}\nB: {args.b}\n")
@@ -127,7 +128,7 @@ def build_parser():
     report.add_argument("--allow-incomplete", action="store_true", help=ALLOW_INCOMPLETE_HELP)
     report.set_defaults(func=cmd_report)
 
-    compare = sub.add_parser("compare", help="B/A ratios per matching point; exit 1 on a regression")
+    compare = sub.add_parser("compare", help="B/A ratios per paired point; exit 1 on a significant regression")
     compare.add_argument("a", metavar="A.h5", help="baseline")
     compare.add_argument("b", metavar="B.h5", help="candidate")
     compare.add_argument("--metric", action="append", metavar="NAME",
@@ -135,6 +136,9 @@ def build_parser():
                               "default: fill_GBps, retrieve_GBps, tokens_per_s where both files have them)")
     compare.add_argument("--threshold", type=float, default=0.05,
                          help="relative change that counts as a regression (default 0.05 = 5%%)")
+    compare.add_argument("--allow-different", action="store_true",
+                         help="compare files that are not the same experiment on the same setup (other points, "
+                              "name, device, or copy/read ceilings more than 10%% apart), flagging each difference")
     compare.add_argument("--allow-incomplete", action="store_true", help=ALLOW_INCOMPLETE_HELP)
     compare.set_defaults(func=cmd_compare)
     return parser

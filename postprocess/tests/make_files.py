@@ -321,9 +321,10 @@ def _better(column):
 
 
 def v2_run(seed=0, slowdown=1.0, noise=0.08, repetitions=7, summary=FULL_SUMMARY, root=V2_ROOT,
-           name="decode_sweep", output="results/run.h5", rep_overrides=None):
-    """(summary columns, root, points) of a schema-2 file: repetitions drawn from a lognormal of
-    width `noise` around fixed per-point times, times `slowdown` (1.2 = 20% slower)."""
+           name="decode_sweep", output="results/run.h5", rep_overrides=None, slow_rows=None, slow_series=None):
+    """(summary columns, root, points, configs) of a schema-2 file: repetitions drawn from a
+    lognormal of width `noise` around fixed per-point times, times `slowdown` (1.2 = 20% slower)
+    in the rows `slow_rows` and series `slow_series` (default: all)."""
     rng = np.random.default_rng(seed)
     n = len(summary["point"][0])
     out = {k: v for k, v in summary.items()}
@@ -332,7 +333,8 @@ def v2_run(seed=0, slowdown=1.0, noise=0.08, repetitions=7, summary=FULL_SUMMARY
         for series in sorted({s for s, _, _ in V2_TIMED.values()}):
             reps = (rep_overrides or {}).get(series, repetitions)
             base = 0.001 * (1 + i) * (1 + len(series) % 5)
-            points[i][series] = base * slowdown * np.exp(rng.normal(0.0, noise, reps))
+            slow = slowdown if (slow_rows is None or i in slow_rows) and (slow_series is None or series in slow_series) else 1.0
+            points[i][series] = base * slow * np.exp(rng.normal(0.0, noise, reps))
     for metric, (series, kind, phase) in V2_TIMED.items():
         if metric not in summary:
             continue

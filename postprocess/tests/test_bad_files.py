@@ -7,11 +7,10 @@ kills the interpreter (libhdf5 aborting) fails the test instead of the test run.
 import os
 import signal
 import subprocess
-import sys
 
 import pytest
 
-from cli_helpers import POSTPROCESS, assert_one_line_error
+from cli_helpers import assert_one_line_error, run_cli_process
 from kvsim_post import isolate
 from kvsim_post.filecheck import KvsimFileError
 from make_files import V2_BAD_FILES, flip_middle, write_valid
@@ -20,10 +19,8 @@ TIMEOUT_S = 30
 
 
 def run_guarded(*args):
-    env = dict(os.environ, PYTHONPATH=str(POSTPROCESS))
     try:
-        return subprocess.run([sys.executable, "-m", "kvsim_post", *map(str, args)],
-                              capture_output=True, text=True, env=env, timeout=TIMEOUT_S)
+        return run_cli_process(*args, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
         pytest.fail(f"kvsim-post {' '.join(map(str, args))} hung for {TIMEOUT_S} s")
 
