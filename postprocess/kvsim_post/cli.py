@@ -7,6 +7,7 @@ import sys
 
 import pandas as pd
 
+from . import spread
 from .load import KvsimFileError, load_meta, load_summary
 from .table import markdown_table
 
@@ -19,19 +20,30 @@ class UsageError(Exception):
 
 
 def _summaries(paths, allow_incomplete=False):
-    """One DataFrame for all files; a leading `file` column when there are several."""
-    frames = [load_summary(p, allow_incomplete) for p in paths]
+    """Each file's summary with its spread (spread.with_spread), and one frame of them all:
+    a leading `file` column when there are several."""
+    frames = [spread.with_spread(load_summary(p, allow_incomplete)) for p in paths]
     if len(frames) == 1:
-        return frames[0]
+        return frames, frames[0]
     units = {"file": ""}
+    tagged = []
     for path, df in zip(paths, frames):
+        df = df.copy()
         df.insert(0, "file", path)
         for column, unit in df.attrs["units"].items():
             units.setdefault(column, unit)
-    combined = pd.concat(frames, ignore_index=True)
+        df.attrs = {}  # concat compares attrs, and the series arrays make that fail
+        tagged.append(df)
+    combined = pd.concat(tagged, ignore_index=True)
     # pandas does not carry attrs through concat.
     combined.attrs["units"] = units
-    return combined
+    return frames, combined
+
+
+def _warn(paths, frames):
+    for path, df in zip(paths, frames):
+        for line in spread.warnings(df, path):
+            print(f"{PROG}: warning: {line}", file=sys.stderr)
 
 
 def _select(df, paths, columns):
@@ -44,16 +56,20 @@ def _select(df, paths, columns):
         raise UsageError(f"unknown column '{unknown[0]}' in {where} (available: {', '.join(df.columns)})")
     if "file" in df.columns and "file" not in wanted:
         wanted.insert(0, "file")  # rows from several files are ambiguous without it
-    selected = df[wanted]
+    # A timed metric's min and max come along, to be shown beside it.
+    extra = [f"{c}_{end}" for c in wanted for end in ("min", "max") if f"{c}_{end}" in df.columns and f"{c}_{end}" not in wanted]
+    selected = df[wanted + extra]
     selected.attrs["units"] = df.attrs["units"]
-    return selected
+    return selected, wanted
 
 
 def cmd_table(args):
-    df = _summaries(args.files, args.allow_incomplete)
+    frames, df = _summaries(args.files, args.allow_incomplete)
+    keep = ()
     if args.columns is not None:
-        df = _select(df, args.files, args.columns)
-    print(markdown_table(df))
+        df, keep = _select(df, args.files, args.columns)
+    print(markdown_table(spread.shown(df, keep)))
+    _warn(args.files, frames)
 
 
 def cmd_info(args):

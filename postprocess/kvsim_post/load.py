@@ -213,10 +213,11 @@ def _points(path, f):
 
 def _frame(path, f, meta):
     summary = f["summary"]
-    names = _schema_ordered(list(summary.keys()), SUMMARY_COLUMNS)
-    df = pd.DataFrame({n: _read_column(summary[n]) for n in names})
-    df.attrs["units"] = {n: _plain(summary[n].attrs["units"]) for n in names}
-    df.attrs["better"] = {n: _plain(summary[n].attrs["better"]) for n in names if "better" in summary[n].attrs}
+    columns = {n: summary[n] for n in _schema_ordered(list(summary.keys()), SUMMARY_COLUMNS)}  # h5py lookups are slow
+    df = pd.DataFrame({n: _read_column(ds) for n, ds in columns.items()})
+    attrs = {n: dict(ds.attrs.items()) for n, ds in columns.items()}
+    df.attrs["units"] = {n: _plain(a["units"]) for n, a in attrs.items()}
+    df.attrs["better"] = {n: _plain(a["better"]) for n, a in attrs.items() if "better" in a}
     df.attrs["meta"] = meta
     df.attrs["points"] = _points(path, f)
     df.attrs["path"] = path

@@ -70,6 +70,7 @@ def combine(frames, labels):
         df["copy_GBps"] = float(df.attrs["meta"].get("copy_GBps", np.nan))
         for column, unit in df.attrs["units"].items():
             units.setdefault(column, unit)
+        df.attrs = {}  # concat compares attrs, and the series arrays make that fail
         tagged.append(df)
     data = pd.concat(tagged, ignore_index=True)
     data.attrs["units"] = units  # pandas does not carry attrs through concat
