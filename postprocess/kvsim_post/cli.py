@@ -92,11 +92,12 @@ def cmd_report(args):
     from .plots import Plot
     from .report import write_report
 
-    frames = [load_summary(p, args.allow_incomplete) for p in args.files]
+    frames = [spread.with_spread(load_summary(p, args.allow_incomplete)) for p in args.files]
     try:
         built = write_report(args.files, frames, args.output)
     except OSError as err:
         raise UsageError(f"{args.output}: cannot write the report ({err.strerror or err})") from None
+    _warn(args.files, frames)
     made = sum(1 for p in built if isinstance(p, Plot))
     print(f"{os.path.join(args.output, 'report.md')}, {os.path.join(args.output, 'report.html')}: "
           f"{made} plot(s), {len(built) - made} skipped")

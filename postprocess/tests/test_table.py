@@ -112,6 +112,6 @@ def test_ceiling_exceeded_shows_n_a_and_one_warning_per_point(tmp_path):
     fill = [row["fill_fraction_of_copy"] for row in rows]
     assert fill[:3] == ["n/a"] * 3 and all(v != "n/a" for v in fill[3:])
     warnings = result.stderr.splitlines()
-    assert len(warnings) == 4  # points 0-2 (fill), point 2 also retrieve: one line each point
+    assert len(warnings) == 4  # points 0-2 (fill, 1-2 also retrieve) and 5 (retrieve): one line per point
     assert warnings[0].startswith(f"kvsim-post: warning: {path}: point 0: ceiling exceeded (fill_fraction_of_copy=1.051")
     assert "retrieve_fraction_of_copy=1.33" in warnings[2]
