@@ -7,7 +7,7 @@ import pytest
 from cli_helpers import assert_one_line_error, cells, run_cli
 from kvsim_post import load_summary, pairing
 from kvsim_post.compare import compare_frames
-from make_files import FULL_SUMMARY, V2_ROOT, changed, column, v2_run, write_full, write_v2, write_valid
+from make_files import FULL_SUMMARY, V2_ROOT, changed, column, v2_edited, write_full, write_v2
 
 
 def table_rows(stdout):
@@ -197,3 +197,19 @@ def test_canonical_config_drops_name_output_and_run_only(monkeypatch):
         monkeypatch.setattr(pairing, "yaml", parser)
         assert pairing.canonical(a) == pairing.canonical(b)
         assert pairing.canonical(b) != pairing.canonical(c)
+
+
+def test_better_attribute_wins_over_the_suffix_rule(tmp_path):
+    # kv_cache_bytes is "lower is better" by its suffix; a file that says "higher" is believed.
+    def say_higher(f):
+        f["summary/kv_cache_bytes"].attrs["better"] = "higher"
+
+    bigger = changed(FULL_SUMMARY, "kv_cache_bytes", scale=1.1, rows={1})
+    a = v2_edited(tmp_path / "a.h5", say_higher, seed=1)
+    b = v2_edited(tmp_path / "b.h5", say_higher, seed=2, summary=bigger)
+    result = run_cli("compare", a, b, "--metric", "kv_cache_bytes")
+    assert result.returncode == 0, result.stdout
+    assert "kv_cache_bytes (higher is better)" in result.stdout
+    smaller = changed(FULL_SUMMARY, "kv_cache_bytes", scale=0.9, rows={1})
+    c = v2_edited(tmp_path / "c.h5", say_higher, seed=2, summary=smaller)
+    assert run_cli("compare", a, c, "--metric", "kv_cache_bytes").returncode == 1
