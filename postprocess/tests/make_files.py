@@ -65,18 +65,25 @@ def write_valid(path):
     return write_kvsim(path, SUMMARY, ROOT, POINTS)
 
 
+def _write_root_and_summary(f, root, summary_columns, better=None):
+    """Root attributes, and /summary columns with `units` (and `better`, given better(name))."""
+    for name, value in root.items():
+        if isinstance(value, str):
+            f.attrs.create(name, value, dtype=STR)
+        else:
+            f.attrs[name] = value
+    summary = f.create_group("summary")
+    for name, (values, dtype, units) in summary_columns.items():
+        ds = summary.create_dataset(name, data=np.array(values, dtype=dtype))
+        ds.attrs.create("units", units, dtype=STR)
+        if better is not None:
+            ds.attrs.create("better", better(name), dtype=STR)
+
+
 def write_kvsim(path, summary_columns, root=ROOT, points=POINTS):
     """A kvsim file with these /summary columns ({name: (values, dtype, units)}) and root attributes."""
     with h5py.File(path, "w") as f:
-        for name, value in root.items():
-            if isinstance(value, str):
-                f.attrs.create(name, value, dtype=STR)
-            else:
-                f.attrs[name] = value
-        summary = f.create_group("summary")
-        for name, (values, dtype, units) in summary_columns.items():
-            ds = summary.create_dataset(name, data=np.array(values, dtype=dtype))
-            ds.attrs.create("units", units, dtype=STR)
+        _write_root_and_summary(f, root, summary_columns)
         for n, arrays in points.items():
             group = f.create_group(f"points/{n}")
             # Each point's own configuration, as kvsim writes it: `compare` pairs points by it.
@@ -375,16 +382,7 @@ def write_v2(path, run=None, sealed=True, **kwargs):
     """A schema-2 file (v2_run(**kwargs) unless run is given), sealed with its checksum line."""
     summary, root, points, configs = run or v2_run(output=str(path), **kwargs)
     with h5py.File(path, "w", userblock_size=USERBLOCK) as f:
-        for name, value in root.items():
-            if isinstance(value, str):
-                f.attrs.create(name, value, dtype=STR)
-            else:
-                f.attrs[name] = value
-        group = f.create_group("summary")
-        for name, (values, dtype, units) in summary.items():
-            ds = group.create_dataset(name, data=np.array(values, dtype=dtype))
-            ds.attrs.create("units", units, dtype=STR)
-            ds.attrs.create("better", _better(name), dtype=STR)
+        _write_root_and_summary(f, root, summary, _better)
         for i, arrays in points.items():
             g = f.create_group(f"points/{i}")
             g.attrs.create("config", configs[i], dtype=STR)
