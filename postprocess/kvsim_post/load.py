@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import filecheck, isolate
+from .metrics import SERIES_OF
 from .filecheck import KvsimFileError
 
 SUPPORTED_SCHEMAS = (1, 2)
@@ -160,6 +161,8 @@ def _check_column(path, name, ds):
         raise KvsimFileError(path, f"{where} holds numbers ({ds.dtype}), expected text")
     if name not in TEXT_COLUMNS and text and _known_number(name):
         raise KvsimFileError(path, f"{where} holds text, expected numbers")
+    if name == "point" and ds.dtype.kind not in "iu":
+        raise KvsimFileError(path, f"{where} holds {ds.dtype}, expected integers (point indices)")
     for attribute, allowed in (("units", None), ("better", ("higher", "lower", "none"))):
         if attribute not in ds.attrs:
             if attribute == "units":
@@ -173,8 +176,6 @@ def _check_column(path, name, ds):
 
 def _known_number(name):
     """Columns of the schema that hold numbers: every known column not in TEXT_COLUMNS."""
-    from .metrics import SERIES_OF
-
     return name in SUMMARY_COLUMNS or name in CONFIG_COLUMNS or name in SERIES_OF or \
         name.endswith(("_min", "_max", "_spread", "_bytes", "_ms", "_GBps", "_per_s", "_rel_err", "_rel_l2"))
 

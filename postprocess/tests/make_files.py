@@ -439,6 +439,7 @@ V2_BAD_FILES = {
     "numeric_dtype_column": (lambda p: v2_edited(p, lambda f: _replace(f, "summary/dtype", np.arange(6), "")), ["'dtype'", "numbers", "text"]),
     "string_series": (lambda p: v2_edited(p, lambda f: _replace(f, "points/2/fill_seconds", np.array(["x"] * 7, dtype=object), "s")),
                       ["/points/2/fill_seconds", "numbers"]),
+    "float_point_index": (lambda p: v2_edited(p, lambda f: _replace(f, "summary/point", np.array([0.5] * 6), "1")), ["'point'", "integers"]),
     "string_schema": (lambda p: v2_edited(p, lambda f: f.attrs.__setitem__("kvsim_schema", "two")), ["kvsim_schema"]),
     "numeric_units": (lambda p: v2_edited(p, lambda f: f["summary/layout"].attrs.__setitem__("units", 7)), ["'layout'", "units"]),
     "odd_better": (lambda p: v2_edited(p, lambda f: f["summary/fill_GBps"].attrs.__setitem__("better", "sideways")), ["'fill_GBps'", "better"]),

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from cli_helpers import assert_one_line_error, run_cli_process
+from cli_helpers import assert_one_line_error, run_cli, run_cli_process
 from kvsim_post import isolate
 from kvsim_post.filecheck import KvsimFileError
 from make_files import V2_BAD_FILES, flip_middle, write_valid
@@ -25,11 +25,16 @@ def run_guarded(*args):
         pytest.fail(f"kvsim-post {' '.join(map(str, args))} hung for {TIMEOUT_S} s")
 
 
+# What can hang or crash a reader runs in a guarded subprocess; well-formed files with odd
+# contents run in-process (a second of interpreter start-up each saved).
+GUARDED = {"fifo", "zero_length", "truncated", "flipped_middle", "checksum_line_garbled", "checksum_line_missing"}
+
+
 @pytest.mark.parametrize("name", sorted(V2_BAD_FILES))
 def test_bad_schema2_file_gives_one_line(tmp_path, name):
     build, words = V2_BAD_FILES[name]
     path = build(tmp_path / f"{name}.h5")
-    result = run_guarded("table", path)
+    result = run_guarded("table", path) if name in GUARDED else run_cli("table", path)
     assert result.returncode != -signal.SIGSEGV and result.returncode != -signal.SIGABRT, result
     assert_one_line_error(result, str(path), *words)
 
