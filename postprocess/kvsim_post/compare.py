@@ -99,7 +99,7 @@ def judge(metric, xa, xb):
 
 def compare_frames(a, b, metrics=None, threshold=0.05, names=("A", "B"), allow_different=False):
     pairs, lone_a, lone_b, basis, columns = pairing.pair(a, b)
-    if not columns and "each point" not in basis:
+    if not columns and basis == pairing.BY_SUMMARY:
         raise CompareError(f"{names[0]} and {names[1]} share no configuration column ({', '.join(CONFIG_COLUMNS)}) "
                            f"and lack per-point configs")
     metrics = pick_metrics(a, b, metrics)

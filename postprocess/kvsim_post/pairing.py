@@ -14,6 +14,8 @@ from .load import CONFIG_COLUMNS
 # `workload.retrieve.output` is a precision.
 NOT_THE_POINT = ("name", "output", "run")
 CEILINGS = ("copy_GBps", "read_GBps")
+BY_CONFIG = "each point's resolved configuration"
+BY_SUMMARY = "the summary configuration columns"
 CEILING_TOLERANCE = 0.10  # ceilings of one device re-probed differ by a few %; more is another setup
 
 try:
@@ -99,7 +101,7 @@ def pair(a, b):
         else:
             lone_a.append(i)
     lone_b = sorted(j for rows in waiting.values() for j in rows)
-    basis = "each point's resolved configuration" if by_config else "the summary configuration columns"
+    basis = BY_CONFIG if by_config else BY_SUMMARY
     return pairs, lone_a, lone_b, basis, columns
 
 
