@@ -7,6 +7,7 @@ import sys
 
 import pandas as pd
 
+from . import spread
 from .load import KvsimFileError, load_meta, load_summary
 from .table import markdown_table
 
@@ -19,19 +20,30 @@ class UsageError(Exception):
 
 
 def _summaries(paths, allow_incomplete=False):
-    """One DataFrame for all files; a leading `file` column when there are several."""
-    frames = [load_summary(p, allow_incomplete) for p in paths]
+    """Each file's summary with its spread (spread.with_spread), and one frame of them all:
+    a leading `file` column when there are several."""
+    frames = [spread.with_spread(load_summary(p, allow_incomplete)) for p in paths]
     if len(frames) == 1:
-        return frames[0]
+        return frames, frames[0]
     units = {"file": ""}
+    tagged = []
     for path, df in zip(paths, frames):
+        df = df.copy()
         df.insert(0, "file", path)
         for column, unit in df.attrs["units"].items():
             units.setdefault(column, unit)
-    combined = pd.concat(frames, ignore_index=True)
+        df.attrs = {}  # concat compares attrs, and the series arrays make that fail
+        tagged.append(df)
+    combined = pd.concat(tagged, ignore_index=True)
     # pandas does not carry attrs through concat.
     combined.attrs["units"] = units
-    return combined
+    return frames, combined
+
+
+def _warn(paths, frames):
+    for path, df in zip(paths, frames):
+        for line in spread.warnings(df, path):
+            print(f"{PROG}: warning: {line}", file=sys.stderr)
 
 
 def _select(df, paths, columns):
@@ -44,16 +56,20 @@ def _select(df, paths, columns):
         raise UsageError(f"unknown column '{unknown[0]}' in {where} (available: {', '.join(df.columns)})")
     if "file" in df.columns and "file" not in wanted:
         wanted.insert(0, "file")  # rows from several files are ambiguous without it
-    selected = df[wanted]
+    # A timed metric's min and max come along, to be shown beside it.
+    extra = [f"{c}_{end}" for c in wanted for end in ("min", "max") if f"{c}_{end}" in df.columns and f"{c}_{end}" not in wanted]
+    selected = df[wanted + extra]
     selected.attrs["units"] = df.attrs["units"]
-    return selected
+    return selected, wanted
 
 
 def cmd_table(args):
-    df = _summaries(args.files, args.allow_incomplete)
+    frames, df = _summaries(args.files, args.allow_incomplete)
+    keep = ()
     if args.columns is not None:
-        df = _select(df, args.files, args.columns)
-    print(markdown_table(df))
+        df, keep = _select(df, args.files, args.columns)
+    print(markdown_table(spread.shown(df, keep)))
+    _warn(args.files, frames)
 
 
 def cmd_info(args):
@@ -76,11 +92,12 @@ def cmd_report(args):
     from .plots import Plot
     from .report import write_report
 
-    frames = [load_summary(p, args.allow_incomplete) for p in args.files]
+    frames = [spread.with_spread(load_summary(p, args.allow_incomplete)) for p in args.files]
     try:
         built = write_report(args.files, frames, args.output)
     except OSError as err:
         raise UsageError(f"{args.output}: cannot write the report ({err.strerror or err})") from None
+    _warn(args.files, frames)
     made = sum(1 for p in built if isinstance(p, Plot))
     print(f"{os.path.join(args.output, 'report.md')}, {os.path.join(args.output, 'report.html')}: "
           f"{made} plot(s), {len(built) - made} skipped")
@@ -95,7 +112,8 @@ def cmd_compare(args):
     a = load_summary(args.a, args.allow_incomplete)
     b = load_summary(args.b, args.allow_incomplete)
     try:
-        result = compare_frames(a, b, metrics, args.threshold, names=(args.a, args.b))
+        result = compare_frames(a, b, metrics, args.threshold, names=(args.a, args.b),
+                                allow_different=args.allow_different)
     except CompareError as err:
         raise UsageError(str(err)) from None
     print(f"A: {args.a}\nB: {args.b}\n")
@@ -127,7 +145,7 @@ def build_parser():
     report.add_argument("--allow-incomplete", action="store_true", help=ALLOW_INCOMPLETE_HELP)
     report.set_defaults(func=cmd_report)
 
-    compare = sub.add_parser("compare", help="B/A ratios per matching point; exit 1 on a regression")
+    compare = sub.add_parser("compare", help="B/A ratios per paired point; exit 1 on a significant regression")
     compare.add_argument("a", metavar="A.h5", help="baseline")
     compare.add_argument("b", metavar="B.h5", help="candidate")
     compare.add_argument("--metric", action="append", metavar="NAME",
@@ -135,6 +153,9 @@ def build_parser():
                               "default: fill_GBps, retrieve_GBps, tokens_per_s where both files have them)")
     compare.add_argument("--threshold", type=float, default=0.05,
                          help="relative change that counts as a regression (default 0.05 = 5%%)")
+    compare.add_argument("--allow-different", action="store_true",
+                         help="compare files that are not the same experiment on the same setup (other points, "
+                              "name, device, or copy/read ceilings more than 10%% apart), flagging each difference")
     compare.add_argument("--allow-incomplete", action="store_true", help=ALLOW_INCOMPLETE_HELP)
     compare.set_defaults(func=cmd_compare)
     return parser

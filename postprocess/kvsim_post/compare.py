@@ -1,7 +1,10 @@
-"""`kvsim-post compare A.h5 B.h5`: B/A ratios per matching point, and a verdict for CI.
+"""`kvsim-post compare A.h5 B.h5`: B/A per paired point, and a verdict for CI.
 
-Points match when every configuration column the two files share is equal. A sweep that
-runs the same configuration twice has duplicate keys; those pair up in sweep order.
+Points pair by their whole configuration (pairing.py); two files that are not the same
+experiment on the same setup are refused unless allow_different. A change counts as a
+regression only when it is past the threshold AND the repetitions show it: a one-sided
+Mann-Whitney U test (stats.py) of B's repetition seconds against A's, p <= alpha. Metrics that
+are not timed (sizes, errors: the same every repetition) regress on the threshold alone.
 """
 
 import math
@@ -10,19 +13,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from . import metrics as m
+from . import pairing, stats
 from .load import CONFIG_COLUMNS
 
 DEFAULT_METRICS = ("fill_GBps", "retrieve_GBps", "tokens_per_s")
-# Times, sizes and errors regress upwards; every other metric (rates, fractions) downwards.
-LOWER_IS_BETTER_SUFFIXES = ("_ms", "_seconds", "_bytes", "_rel_err", "_rel_l2", "_max_abs")
+ALPHA = 0.05
 
 
 class CompareError(Exception):
-    """Input that cannot be compared: no shared configuration, no matching points, bad metric."""
-
-
-def lower_is_better(metric):
-    return metric.endswith(LOWER_IS_BETTER_SUFFIXES)
+    """Input that cannot be compared: different experiments, no paired points, bad metric."""
 
 
 def ratio(a, b):
@@ -32,18 +32,25 @@ def ratio(a, b):
     return b / a
 
 
-def regressed(metric, a, b, threshold):
-    if lower_is_better(metric):
+def worse(direction, a, b, threshold):
+    if direction == "lower":
         return b > a * (1 + threshold)
-    return b < a * (1 - threshold)
+    if direction == "higher":
+        return b < a * (1 - threshold)
+    return False  # better = "none": a change is not a regression
 
 
 @dataclass
 class Comparison:
-    table: pd.DataFrame  # one row per matching point: points, varying keys, `<metric> B/A`, regressed
+    table: pd.DataFrame  # one row per paired point: points, varying keys, `<metric> B/A`, `<metric> p`, regressed
     metrics: list
-    regressions: list  # one line per (point, metric) past the threshold
+    regressions: list  # one line per (point, metric) past the threshold and significant
+    not_significant: list = field(default_factory=list)  # past the threshold, not shown by the repetitions
+    unpaired: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    basis: str = ""
+    alpha: float = ALPHA
+    directions: dict = field(default_factory=dict)  # metric -> higher | lower | none
 
 
 def _numeric(df, metric):
@@ -59,68 +66,116 @@ def pick_metrics(a, b, wanted):
                 common = [c for c in a.columns if _numeric(a, c) and _numeric(b, c) and c not in CONFIG_COLUMNS + ["point"]]
                 raise CompareError(f"unknown metric '{metric}' (numeric summary columns of both files: {', '.join(common)})")
         return list(dict.fromkeys(wanted))
-    metrics = [m for m in DEFAULT_METRICS if _numeric(a, m) and _numeric(b, m)]
+    metrics = [x for x in DEFAULT_METRICS if _numeric(a, x) and _numeric(b, x)]
     if not metrics:
         raise CompareError(f"none of the default metrics ({', '.join(DEFAULT_METRICS)}) is in both files; name one with --metric")
     return metrics
 
 
-def compare_frames(a, b, metrics=None, threshold=0.05, names=("A", "B")):
-    keys = [c for c in CONFIG_COLUMNS if c in a.columns and c in b.columns]
-    if not keys:
-        raise CompareError(f"{names[0]} and {names[1]} share no configuration column ({', '.join(CONFIG_COLUMNS)})")
+def direction(metric, a, b):
+    """The file's `better` attribute (A's, else B's), else the suffix rule of schema 1."""
+    return m.better(metric, {**b.attrs.get("better", {}), **a.attrs.get("better", {})})
+
+
+def _series(df, row, metric):
+    name = m.SERIES_OF.get(metric)
+    if name is None:
+        return None
+    point = int(df["point"].iloc[row]) if "point" in df.columns else row
+    values = df.attrs.get("points", {}).get(point, {}).get("series", {}).get(name)
+    return None if values is None else np.asarray(values, dtype=float)
+
+
+def judge(metric, xa, xb):
+    """(significant?, p or None, why not) for a change past the threshold of a timed metric."""
+    if xa is None or xb is None:
+        return False, None, "no repetition series recorded"
+    xa, xb = xa[np.isfinite(xa)], xb[np.isfinite(xb)]
+    if stats.smallest_p(len(xa), len(xb)) > ALPHA:
+        return False, None, f"n={len(xa)}/{len(xb)}: too few repetitions to decide"
+    p = stats.mann_whitney_greater(xa, xb)  # B slower: more seconds, for rates and times alike
+    return p <= ALPHA, p, f"p={p:.3g}, n={len(xa)}/{len(xb)}"
+
+
+def compare_frames(a, b, metrics=None, threshold=0.05, names=("A", "B"), allow_different=False):
+    pairs, lone_a, lone_b, basis, columns = pairing.pair(a, b)
+    if not columns and basis == pairing.BY_SUMMARY:
+        raise CompareError(f"{names[0]} and {names[1]} share no configuration column ({', '.join(CONFIG_COLUMNS)}) "
+                           f"and lack per-point configs")
     metrics = pick_metrics(a, b, metrics)
+    reasons = pairing.differences(a, b, names, lone_a, lone_b)
+    if reasons and not allow_different:
+        raise CompareError(f"{names[0]} and {names[1]} are not the same experiment on the same setup: "
+                           f"{'; '.join(reasons)}; --allow-different compares them anyway")
+    if not pairs:
+        raise CompareError(f"no matching points between {names[0]} and {names[1]} (paired by {basis})")
 
-    def side(df):
-        out = df[keys + metrics].copy()
-        out["point"] = df["point"].to_numpy() if "point" in df.columns else np.arange(len(df))
-        out["_nth"] = out.groupby(keys, dropna=False).cumcount()
-        return out
-
-    merged = side(a).merge(side(b), on=keys + ["_nth"], suffixes=("_a", "_b"), sort=False)
-    if merged.empty:
-        raise CompareError(f"no matching points between {names[0]} and {names[1]} (compared on {', '.join(keys)})")
-
-    varying = [k for k in keys if merged[k].nunique(dropna=False) > 1]
-    table = pd.DataFrame({"A point": merged["point_a"], "B point": merged["point_b"]})
+    ia = [i for i, _ in pairs]
+    ib = [j for _, j in pairs]
+    rows_a, rows_b = a.iloc[ia].reset_index(drop=True), b.iloc[ib].reset_index(drop=True)
+    varying = [k for k in columns if rows_a[k].nunique(dropna=False) > 1]
+    points_a = rows_a["point"] if "point" in rows_a.columns else pd.Series(ia)
+    points_b = rows_b["point"] if "point" in rows_b.columns else pd.Series(ib)
+    table = pd.DataFrame({"A point": points_a, "B point": points_b})
     for k in varying:
-        table[k] = merged[k]
-    regressions, flags = [], [[] for _ in range(len(merged))]
+        table[k] = rows_a[k]
+    regressions, quiet, flags = [], [], [[] for _ in pairs]
+    directions = {}
     for metric in metrics:
-        ratios = []
-        for i, (va, vb) in enumerate(zip(merged[f"{metric}_a"], merged[f"{metric}_b"])):
-            if pd.isna(va) or pd.isna(vb):
-                ratios.append(math.nan)  # one side lacks the number: nothing to judge
+        better = directions[metric] = direction(metric, a, b)
+        ratios, ps = [], []
+        for n, (i, j) in enumerate(pairs):
+            va, vb = rows_a[metric].iloc[n], rows_b[metric].iloc[n]
+            ratios.append(math.nan if pd.isna(va) or pd.isna(vb) else ratio(va, vb))
+            ps.append(math.nan)
+            if pd.isna(va) or pd.isna(vb) or not worse(better, va, vb, threshold):
+                continue  # one side lacks the number (n/a), or no change past the threshold
+            where = ", ".join(f"{k}={rows_a[k].iloc[n]}" for k in varying) or "the only configuration"
+            what = f"A point {points_a.iloc[n]} / B point {points_b.iloc[n]} ({where}): {metric} {va:.6g} -> {vb:.6g} (B/A {ratios[-1]:.3f}"
+            if metric not in m.SERIES_OF:
+                flags[n].append(metric)
+                regressions.append(f"{what}; not timed: no repetition noise)")
                 continue
-            ratios.append(ratio(va, vb))
-            if regressed(metric, va, vb, threshold):
-                flags[i].append(metric)
-                where = ", ".join(f"{k}={merged[k].iloc[i]}" for k in varying) or "the only configuration"
-                regressions.append(f"A point {merged['point_a'].iloc[i]} / B point {merged['point_b'].iloc[i]} ({where}): "
-                                   f"{metric} {va:.6g} -> {vb:.6g} (B/A {ratios[-1]:.3f})")
+            significant, p, why = judge(metric, _series(a, i, metric), _series(b, j, metric))
+            ps[-1] = math.nan if p is None else p
+            if significant:
+                flags[n].append(metric)
+                regressions.append(f"{what}, {why})")
+            else:
+                quiet.append(f"{what}; not significant: {why})")
         table[f"{metric} B/A"] = ratios
+        if metric in m.SERIES_OF:
+            table[f"{metric} p"] = ps
     table["regressed"] = [", ".join(f) for f in flags]
     table.attrs["units"] = {k: a.attrs.get("units", {}).get(k, "") for k in varying}
 
-    notes = []
-    for name, df, other in ((names[0], a, names[1]), (names[1], b, names[0])):
-        unmatched = len(df) - len(merged)
-        if unmatched:
-            notes.append(f"{unmatched} point(s) of {name} have no match in {other}")
-    devices = [df.attrs.get("meta", {}).get("device") for df in (a, b)]
-    if devices[0] != devices[1]:
-        notes.append(f"different devices: {names[0]} ran on {devices[0]}, {names[1]} on {devices[1]}")
+    unpaired = [f"{name} point {_point(df, r)} has no partner in {other}"
+                for name, df, rows, other in ((names[0], a, lone_a, names[1]), (names[1], b, lone_b, names[0]))
+                for r in rows]
+    notes = [f"DIFFERENT: {r}" for r in reasons]
+    hashes = [df.attrs.get("meta", {}).get("config_hash") for df in (a, b)]
+    if not reasons and None not in hashes and hashes[0] != hashes[1]:
+        notes.append(f"config_hash differs ({hashes[0]} vs {hashes[1]}) although every point's configuration "
+                     f"is the same: it also covers the output path and the run settings")
     for df, name in ((a, names[0]), (b, names[1])):
         if df.attrs.get("meta", {}).get("complete", 1) != 1:
             notes.append(f"{name} is incomplete: only its finished points were compared")
-    return Comparison(table, metrics, regressions, notes)
+    return Comparison(table, metrics, regressions, quiet, unpaired, notes, basis, ALPHA, directions)
+
+
+def _point(df, row):
+    return int(df["point"].iloc[row]) if "point" in df.columns else row
 
 
 def describe(comparison, threshold):
     """The lines after the table: what was compared and what regressed."""
-    directions = ", ".join(f"{m} ({'lower' if lower_is_better(m) else 'higher'} is better)" for m in comparison.metrics)
-    lines = [f"{len(comparison.table)} matching point(s); {directions}; threshold {threshold:.1%}: "
-             f"{len(comparison.regressions)} regression(s)"]
+    directions = ", ".join(f"{x} ({comparison.directions[x]} is better)" if comparison.directions[x] != "none"
+                           else f"{x} (neither direction is better)" for x in comparison.metrics)
+    lines = [f"{len(comparison.table)} paired point(s) (by {comparison.basis}); {directions}; "
+             f"threshold {threshold:.1%}, and for timed metrics p <= {comparison.alpha} "
+             f"(one-sided Mann-Whitney U on the repetition seconds): {len(comparison.regressions)} regression(s)"]
     lines += [f"REGRESSION: {r}" for r in comparison.regressions]
+    lines += [f"not a regression: {r}" for r in comparison.not_significant]
+    lines += [f"unpaired: {u}" for u in comparison.unpaired]
     lines += [f"note: {n}" for n in comparison.notes]
     return lines

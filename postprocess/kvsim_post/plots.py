@@ -19,6 +19,7 @@ import pandas as pd
 from .load import CONFIG_COLUMNS
 
 DECODE_PHASES = ("append_ms", "attention_ms", "weights_ms")
+ERROR_BARS = "error bars: min–max over the repetitions"
 
 
 @dataclass
@@ -28,6 +29,8 @@ class Series:
     y: np.ndarray
     style: str = "line"  # line | points | bar | stack | ceiling
     bottom: np.ndarray = None  # stack: where each bar starts
+    low: np.ndarray = None  # error bar ends (line, bar): the metric over the fastest and slowest
+    high: np.ndarray = None  # repetitions, from the `_min`/`_max` columns (spread.with_spread)
 
 
 @dataclass
@@ -70,6 +73,7 @@ def combine(frames, labels):
         df["copy_GBps"] = float(df.attrs["meta"].get("copy_GBps", np.nan))
         for column, unit in df.attrs["units"].items():
             units.setdefault(column, unit)
+        df.attrs = {}  # concat compares attrs, and the series arrays make that fail
         tagged.append(df)
     data = pd.concat(tagged, ignore_index=True)
     data.attrs["units"] = units  # pandas does not carry attrs through concat
@@ -88,6 +92,18 @@ def _decode_rows(df):
     if not _present(df, "decode_tokens"):
         return df.iloc[0:0]
     return df[df["decode_tokens"].fillna(0) > 0]
+
+
+def _range(rows, metric):
+    """(low, high) of the metric's repetitions for these rows, or (None, None) when unknown."""
+    low, high = f"{metric}_min", f"{metric}_max"
+    if not (_present(rows, low) and _present(rows, high)):
+        return None, None
+    return rows[low].to_numpy(float), rows[high].to_numpy(float)
+
+
+def _error_note(series):
+    return [ERROR_BARS] if any(s.low is not None for s in series) else []
 
 
 def _several_files(df):
@@ -170,13 +186,14 @@ def plot_vs_positions(df, metric, title, decode_only=False):
     series = []
     for label, group in lines:
         group = group.sort_values("positions", kind="stable")
-        series.append(Series(label, group["positions"].to_numpy(float), group[metric].to_numpy(float)))
+        low, high = _range(group, metric)
+        series.append(Series(label, group["positions"].to_numpy(float), group[metric].to_numpy(float), low=low, high=high))
     if not series:
         return Skipped(filename, title, "no configuration was run at more than one context length")
     shown = pd.concat([g for _, g in lines])
     return Plot(filename, title, axis_label("positions", units, "context length (positions)"),
                 axis_label(metric, units), series, logx=_wide(shown["positions"]), logy=_wide(shown[metric]),
-                notes=notes)
+                notes=notes + _error_note(series))
 
 
 def plot_bandwidth_vs_copy(df):
@@ -188,10 +205,12 @@ def plot_bandwidth_vs_copy(df):
     if not _present(df, "copy_GBps"):
         return Skipped(filename, title, "no 'copy_GBps' root attribute (the copy ceiling)")
     x = np.arange(len(df), dtype=float)
-    series = [Series(m, x, df[m].to_numpy(float), style="bar") for m in metrics]
+    series = [Series(m, x, df[m].to_numpy(float), style="bar", low=_range(df, m)[0], high=_range(df, m)[1])
+              for m in metrics]
+    notes = _error_note(series)
     series.append(Series("copy_GBps (ceiling)", x, df["copy_GBps"].to_numpy(float), style="ceiling"))
     return Plot(filename, title, axis_label("point", units), axis_label(metrics[0], units, "bandwidth"),
-                series, categories=_point_labels(df))
+                series, categories=_point_labels(df), notes=notes)
 
 
 def plot_decode_phases(df):
@@ -283,13 +302,16 @@ def draw(plot):
     bars = [s for s in plot.series if s.style == "bar"]
     width = 0.8 / max(len(bars), 1)
     for s in plot.series:
-        if s.style == "line":
+        yerr = None if s.low is None else np.nan_to_num(np.vstack([s.y - s.low, s.high - s.y]))
+        if s.style == "line" and yerr is not None:
+            ax.errorbar(s.x, s.y, yerr=yerr, marker="o", capsize=3, label=s.label)
+        elif s.style == "line":
             ax.plot(s.x, s.y, marker="o", label=s.label)
         elif s.style == "points":
             ax.plot(s.x, s.y, linestyle="none", marker="o", label=s.label)
         elif s.style == "bar":
             offset = (bars.index(s) - (len(bars) - 1) / 2) * width
-            ax.bar(s.x + offset, s.y, width, label=s.label)
+            ax.bar(s.x + offset, s.y, width, yerr=yerr, capsize=2, label=s.label)
         elif s.style == "stack":
             ax.bar(s.x, s.y, 0.6, bottom=s.bottom, label=s.label)
         elif s.style == "ceiling":
@@ -318,10 +340,12 @@ def draw(plot):
     ax.set_ylabel(plot.ylabel)
     ax.set_title(plot.title)
     ax.grid(True, alpha=0.3)
+    legend_title = ERROR_BARS if ERROR_BARS in plot.notes else None  # say what the bars are, on the picture
     if len(plot.series) > 8:
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the data, not over it
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title=legend_title,
+                  title_fontsize=7)  # beside the data, not over it
     else:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, title=legend_title, title_fontsize=8)
     with warnings.catch_warnings():
         # Many long tick labels can defeat tight_layout; save_png's bbox_inches="tight" still fits them.
         warnings.simplefilter("ignore", UserWarning)

@@ -9,7 +9,7 @@ import re
 
 import pandas as pd
 
-from . import plots
+from . import plots, spread
 from .table import format_number, html_table, markdown_table
 
 PROVENANCE = ["device", "backend", "git_sha", "kvsim_version", "kokkos_version", "created", "finished",
@@ -55,11 +55,19 @@ def build_blocks(paths, frames, data, built):
     for path, label, df in zip(paths, plots.file_labels(paths), frames):
         blocks += _provenance(path, label, df.attrs["meta"], len(df))
 
+    warnings = [line for path, df in zip(paths, frames) for line in spread.warnings(df, str(path))]
+    if warnings:
+        blocks += [("h2", "Warnings"), ("ul", warnings)]
+
     blocks.append(("h2", "Summary"))
     columns = [c for c in REPORT_COLUMNS if c in data.columns and (c != "file" or len(paths) > 1)]
-    table = data[columns].copy()
+    ranges = [f"{c}_{end}" for c in columns for end in ("min", "max") if f"{c}_{end}" in data.columns]
+    table = data[columns + ranges].copy()
     table.attrs["units"] = data.attrs["units"]
-    blocks += [("table", table), ("p", "Every column: `kvsim-post table FILE.h5`.")]
+    note = "Every column: `kvsim-post table FILE.h5`."
+    if ranges:
+        note = f"Timed metrics read `median (min–max)` over the repetitions. {note}"
+    blocks += [("table", spread.shown(table)), ("p", note)]
 
     made = [p for p in built if isinstance(p, plots.Plot)]
     skipped = [p for p in built if isinstance(p, plots.Skipped)]

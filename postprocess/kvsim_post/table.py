@@ -44,12 +44,23 @@ def _is_numeric(series):
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
+def _kinds(df, raw_columns):
+    """Per column: (right-aligned?, cell formatter). attrs["numeric_text"] names columns of
+    preformatted numbers (spread.shown: `12.3 (11.9–15.0)`, `n/a`)."""
+    text_numbers = set(df.attrs.get("numeric_text", ()))
+    kinds = []
+    for c in df.columns:
+        numeric = _is_numeric(df[c])
+        fmt = _format_text if c in raw_columns or not numeric else format_number
+        kinds.append((numeric or c in text_numbers, fmt))
+    return kinds
+
+
 def markdown_table(df, units=None, raw_columns=RAW_COLUMNS):
     """df as a markdown table; units (column -> units) defaults to df.attrs["units"]."""
     units = df.attrs.get("units", {}) if units is None else units
     columns = list(df.columns)
-    numeric = [_is_numeric(df[c]) for c in columns]
-    formats = [_format_text if c in raw_columns or not num else format_number for c, num in zip(columns, numeric)]
+    numeric, formats = zip(*_kinds(df, raw_columns)) if columns else ((), ())
     heads = [_format_text(header(c, units)) for c in columns]
     cells = [[fmt(v) for v, fmt in zip(row, formats)] for row in df.itertuples(index=False, name=None)]
     widths = [max([len(h), 3] + [len(r[i]) for r in cells]) for i, h in enumerate(heads)]
@@ -68,8 +79,7 @@ def html_table(df, units=None, raw_columns=RAW_COLUMNS):
 
     units = df.attrs.get("units", {}) if units is None else units
     columns = list(df.columns)
-    numeric = [_is_numeric(df[c]) for c in columns]
-    formats = [_format_text if c in raw_columns or not num else format_number for c, num in zip(columns, numeric)]
+    numeric, formats = zip(*_kinds(df, raw_columns)) if columns else ((), ())
 
     def cell(tag, text, num):
         attr = ' class="num"' if num else ""

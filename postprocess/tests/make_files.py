@@ -4,7 +4,9 @@ The expected values live here so tests compare the loaded data against exactly
 what was written.
 """
 
+import os
 import shutil
+import zlib
 
 import h5py
 import numpy as np
@@ -63,21 +65,31 @@ def write_valid(path):
     return write_kvsim(path, SUMMARY, ROOT, POINTS)
 
 
+def _write_root_and_summary(f, root, summary_columns, better=None):
+    """Root attributes, and /summary columns with `units` (and `better`, given better(name))."""
+    for name, value in root.items():
+        if isinstance(value, str):
+            f.attrs.create(name, value, dtype=STR)
+        else:
+            f.attrs[name] = value
+    summary = f.create_group("summary")
+    for name, (values, dtype, units) in summary_columns.items():
+        ds = summary.create_dataset(name, data=np.array(values, dtype=dtype))
+        ds.attrs.create("units", units, dtype=STR)
+        if better is not None:
+            ds.attrs.create("better", better(name), dtype=STR)
+
+
 def write_kvsim(path, summary_columns, root=ROOT, points=POINTS):
     """A kvsim file with these /summary columns ({name: (values, dtype, units)}) and root attributes."""
     with h5py.File(path, "w") as f:
-        for name, value in root.items():
-            if isinstance(value, str):
-                f.attrs.create(name, value, dtype=STR)
-            else:
-                f.attrs[name] = value
-        summary = f.create_group("summary")
-        for name, (values, dtype, units) in summary_columns.items():
-            ds = summary.create_dataset(name, data=np.array(values, dtype=dtype))
-            ds.attrs.create("units", units, dtype=STR)
+        _write_root_and_summary(f, root, summary_columns)
         for n, arrays in points.items():
             group = f.create_group(f"points/{n}")
-            group.attrs.create("config", CONFIG_YAML, dtype=STR)
+            # Each point's own configuration, as kvsim writes it: `compare` pairs points by it.
+            rows = len(summary_columns["point"][0]) if "point" in summary_columns else 0
+            config = point_yaml(summary_columns, n) if n < rows else CONFIG_YAML
+            group.attrs.create("config", config, dtype=STR)
             group.attrs["warmup"] = np.int64(2)
             group.attrs["repetitions"] = np.int64(3)
             for name, values in arrays.items():
@@ -128,7 +140,9 @@ BAD_FILES = {
     "unrelated_hdf5": (_unrelated_hdf5, "not a kvsim result file"),
     "no_schema_attr": (lambda p: _edited(p, lambda f: f.attrs.__delitem__("kvsim_schema")), "not a kvsim result file"),
     "no_summary": (lambda p: _edited(p, lambda f: f.__delitem__("summary")), "not a kvsim result file"),
-    "schema_2": (lambda p: _edited(p, lambda f: f.attrs.__setitem__("kvsim_schema", np.int64(2))), "unsupported kvsim schema version 2"),
+    # A schema-2 file always has its checksum line: without it, it is damaged (or forged).
+    "schema_2_unsealed": (lambda p: _edited(p, lambda f: f.attrs.__setitem__("kvsim_schema", np.int64(2))), "damaged result file"),
+    "schema_9": (lambda p: _edited(p, lambda f: f.attrs.__setitem__("kvsim_schema", np.int64(9))), "unsupported kvsim schema version 9"),
     "incomplete": (lambda p: _edited(p, lambda f: f.attrs.__setitem__("complete", np.int64(0))), "incomplete"),
     "unequal_columns": (lambda p: _edited(p, _unequal_columns), "most have 2 rows; 'fill_GBps' has 3"),
     "no_units": (lambda p: _edited(p, lambda f: f["summary/policy"].attrs.__delitem__("units")), "'policy' has no 'units'"),
@@ -223,3 +237,220 @@ FULL_PLOTS = {
     "decode_ms_per_token_by_phase.png": ("point [1]", "decode time [ms/token]"),
     "attention_rel_err_vs_bytes_per_position.png": ("bytes_per_position [bytes]", "attention_rel_err [1]"),
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema 2 (docs/hdf5-schema.md, /work/contract.md): a 512-byte user block with the CRC-32 line,
+# `_min`/`_max` and `*_spread` columns, per-repetition series behind every timed metric,
+# a `better` attribute on every column, NaN fractions with `ceiling_exceeded`.
+#
+# The repetitions are drawn first (seeded), and every summary number is computed from them the
+# way kvsim does: a rate is (constant work) / median seconds, a time the median itself. So a
+# file that is "20% slower" is slower in its repetitions too, not only in its summary.
+
+USERBLOCK = 512
+
+# Timed metric -> (series, "rate" or "time", phase whose *_spread it shares); what C++ writes.
+V2_TIMED = {
+    "fill_positions_per_s": ("fill_seconds", "rate", "fill"),
+    "fill_GBps": ("fill_seconds", "rate", "fill"),
+    "retrieve_ops_per_s": ("retrieve_seconds", "rate", "retrieve"),
+    "retrieve_GBps": ("retrieve_seconds", "rate", "retrieve"),
+    "tokens_per_s": ("decode_seconds", "rate", "decode"),
+    "append_ms": ("append_seconds", "time", "decode"),
+    "attention_ms": ("attention_seconds", "time", "decode"),
+    "weights_ms": ("weights_seconds", "time", "decode"),
+}
+V2_FRACTIONS = {"fill_fraction_of_copy": "fill_GBps", "retrieve_fraction_of_copy": "retrieve_GBps"}
+V2_ROOT = dict(FULL_ROOT, kvsim_schema=np.int64(2), config_hash="0f3c5e7a9b1d2f40")
+V2_TEXT = {"dtype", "layout", "policy", "fill_mode", "retrieve_output", "ceiling_exceeded"}
+
+
+def seal(path):
+    """Write the contract's checksum line into the user block of a file h5py wrote with
+    userblock_size=512: CRC-32 and length of everything after the user block."""
+    data = path.read_bytes()
+    body = data[USERBLOCK:]
+    line = f"kvsim-result crc32={zlib.crc32(body):08x} length={len(body)}\n".encode("ascii")
+    assert data[:USERBLOCK] == bytes(USERBLOCK)  # h5py leaves the user block zeroed
+    with open(path, "r+b") as f:
+        f.write(line)
+    return path
+
+
+def _yaml(value, indent=0):
+    """Block YAML of nested dicts of scalars (as yaml-cpp writes it): no PyYAML needed here."""
+    pad = "  " * indent
+    out = []
+    for key, v in value.items():
+        if isinstance(v, dict):
+            out.append(f"{pad}{key}:\n{_yaml(v, indent + 1)}")
+        else:
+            out.append(f"{pad}{key}: {v}")
+    return "\n".join(out)
+
+
+def point_yaml(summary, i, name="decode_sweep", output="results/run.h5", repetitions=7):
+    """The resolved YAML of point i, made from its summary row (what defines the point), plus
+    the keys that do not: name, run and output."""
+    def get(column, default=None):
+        return summary[column][0][i] if column in summary else default
+
+    cache = {"max_positions": get("max_positions", 4096), "dtype": get("dtype", "fp16"),
+             "layout": get("layout", "contiguous")}
+    if cache["layout"] == "paged":
+        cache["page_size"] = get("page_size", 16)
+    cache["policy"] = get("policy", "ring")
+    fill = {"mode": get("fill_mode", "chunk"), "positions": get("positions", 4096)}
+    if fill["mode"] == "chunk":
+        fill["chunk"] = get("chunk", 256)
+    workload = {"batch": get("batch", 1), "fill": fill}
+    if get("decode_tokens", 0):
+        workload["decode"] = {"tokens": get("decode_tokens")}
+    workload["retrieve"] = {"mode": "dense", "output": get("retrieve_output", "fp32"), "verify": "true"}
+    config = {"name": name, "seed": 1,
+              "model": {"layers": get("layers", 32), "heads": get("heads", 32), "kv_heads": get("kv_heads", 8),
+                        "head_dim": get("head_dim", 128)},
+              "cache": cache, "workload": workload,
+              "run": {"warmup": 2, "repetitions": repetitions, "copy_probe_mb": 256, "stage_mb": 64},
+              "output": output}
+    return _yaml(config) + "\n"
+
+
+def _better(column):
+    if column in V2_TIMED:
+        return V2_TIMED[column][1] == "rate" and "higher" or "lower"
+    if column.endswith(("_fraction_of_copy", "_GBps", "_per_s")):
+        return "higher"
+    if column.endswith(("_rel_err", "_rel_l2", "_bytes")) and column != "bytes_per_position":
+        return "lower"
+    return "none"
+
+
+def v2_run(seed=0, slowdown=1.0, noise=0.08, repetitions=7, summary=FULL_SUMMARY, root=V2_ROOT,
+           name="decode_sweep", output="results/run.h5", rep_overrides=None, slow_rows=None, slow_series=None):
+    """(summary columns, root, points, configs) of a schema-2 file: repetitions drawn from a
+    lognormal of width `noise` around fixed per-point times, times `slowdown` (1.2 = 20% slower)
+    in the rows `slow_rows` and series `slow_series` (default: all)."""
+    rng = np.random.default_rng(seed)
+    n = len(summary["point"][0])
+    out = {k: v for k, v in summary.items()}
+    points = {i: {} for i in range(n)}
+    for i in range(n):
+        for series in sorted({s for s, _, _ in V2_TIMED.values()}):
+            reps = (rep_overrides or {}).get(series, repetitions)
+            base = 0.001 * (1 + i) * (1 + len(series) % 5)
+            slow = slowdown if (slow_rows is None or i in slow_rows) and (slow_series is None or series in slow_series) else 1.0
+            points[i][series] = base * slow * np.exp(rng.normal(0.0, noise, reps))
+    for metric, (series, kind, phase) in V2_TIMED.items():
+        if metric not in summary:
+            continue
+        values, lows, highs = [], [], []
+        for i in range(n):
+            s = points[i][series]
+            base = 0.001 * (1 + i) * (1 + len(series) % 5)  # the noise-free time of the original value
+            original = summary[metric][0][i]
+            if kind == "rate":
+                work = original * base
+                values.append(work / np.median(s)); lows.append(work / s.max()); highs.append(work / s.min())
+            else:
+                per = original / base
+                values.append(per * np.median(s)); lows.append(per * s.min()); highs.append(per * s.max())
+        units = summary[metric][2]
+        out[metric] = (values, np.float64, units)
+        out[f"{metric}_min"] = (lows, np.float64, units)
+        out[f"{metric}_max"] = (highs, np.float64, units)
+    for phase in ("fill", "retrieve", "decode"):
+        out[f"{phase}_spread"] = ([float(points[i][f"{phase}_seconds"].max() / points[i][f"{phase}_seconds"].min())
+                                   for i in range(n)], np.float64, "1")
+    exceeded = [[] for _ in range(n)]
+    for fraction, rate in V2_FRACTIONS.items():
+        values = []
+        for i in range(n):
+            value = out[rate][0][i] / float(root["copy_GBps"])
+            if value > 1.0:
+                exceeded[i].append(f"{fraction}={value:.4g}")
+                value = float("nan")
+            values.append(value)
+        out[fraction] = (values, np.float64, "1")
+    out["ceiling_exceeded"] = ([";".join(e) for e in exceeded], STR, "")
+    configs = {i: point_yaml(out, i, name, output, repetitions) for i in range(n)}
+    return out, root, points, configs
+
+
+def write_v2(path, run=None, sealed=True, **kwargs):
+    """A schema-2 file (v2_run(**kwargs) unless run is given), sealed with its checksum line."""
+    summary, root, points, configs = run or v2_run(output=str(path), **kwargs)
+    with h5py.File(path, "w", userblock_size=USERBLOCK) as f:
+        _write_root_and_summary(f, root, summary, _better)
+        for i, arrays in points.items():
+            g = f.create_group(f"points/{i}")
+            g.attrs.create("config", configs[i], dtype=STR)
+            g.attrs.create("config_unresolved", configs[i], dtype=STR)
+            g.attrs["warmup"] = np.int64(2)
+            g.attrs["repetitions"] = np.int64(len(arrays["fill_seconds"]))
+            for name, values in arrays.items():
+                g.create_dataset(name, data=np.asarray(values, dtype=np.float64)).attrs.create("units", "s", dtype=STR)
+    return seal(path) if sealed else path
+
+
+def damaged(path, edit, **kwargs):
+    """A sealed schema-2 file, then its bytes changed by edit(bytes) -> bytes."""
+    good = write_v2(path.with_name("good_" + path.name), **kwargs)
+    path.write_bytes(edit(good.read_bytes()))
+    return path
+
+
+def flip_middle(data):
+    middle = len(data) // 2
+    return data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + 16]) + data[middle + 16:]
+
+
+def v2_edited(path, edit, **kwargs):
+    """A schema-2 file changed with h5py (edit(f)), then sealed again: well-formed but odd content."""
+    write_v2(path, sealed=False, **kwargs)
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    return seal(path)
+
+
+def _replace(f, name, data, units="GB/s"):
+    del f[name]
+    f.create_dataset(name, data=data).attrs.create("units", units, dtype=STR)
+
+
+def _fifo(path):
+    os.mkfifo(path)
+    return path
+
+
+# Schema-2 bad input: name -> (builder(path) -> path, words the one-line message must contain).
+V2_BAD_FILES = {
+    "fifo": (_fifo, ["not a regular file", "FIFO"]),
+    "zero_length": (lambda p: p.write_bytes(b"") or p, ["empty file"]),
+    "truncated": (lambda p: damaged(p, lambda d: d[:len(d) * 2 // 3]), ["damaged result file", "checksum mismatch", "length"]),
+    "flipped_middle": (lambda p: damaged(p, flip_middle), ["damaged result file", "checksum mismatch", "crc32"]),
+    "checksum_line_garbled": (lambda p: damaged(p, lambda d: b"kvsim-result crc32=zzz" + d[22:]), ["damaged result file", "malformed"]),
+    "checksum_line_missing": (lambda p: write_v2(p, sealed=False), ["damaged result file", "no checksum line"]),
+    "string_metric": (lambda p: v2_edited(p, lambda f: _replace(f, "summary/fill_GBps", np.array(["fast"] * 6, dtype=object), "GB/s")),
+                      ["'fill_GBps'", "text", "numbers"]),
+    "two_d_column": (lambda p: v2_edited(p, lambda f: _replace(f, "summary/retrieve_GBps", np.ones((6, 2)))), ["'retrieve_GBps'", "1-D"]),
+    "object_column": (lambda p: v2_edited(p, lambda f: _replace_vlen(f)), ["'tokens_per_s'", "unsupported type"]),
+    "numeric_dtype_column": (lambda p: v2_edited(p, lambda f: _replace(f, "summary/dtype", np.arange(6), "")), ["'dtype'", "numbers", "text"]),
+    "string_series": (lambda p: v2_edited(p, lambda f: _replace(f, "points/2/fill_seconds", np.array(["x"] * 7, dtype=object), "s")),
+                      ["/points/2/fill_seconds", "numbers"]),
+    "float_point_index": (lambda p: v2_edited(p, lambda f: _replace(f, "summary/point", np.array([0.5] * 6), "1")), ["'point'", "integers"]),
+    "string_schema": (lambda p: v2_edited(p, lambda f: f.attrs.__setitem__("kvsim_schema", "two")), ["kvsim_schema"]),
+    "numeric_units": (lambda p: v2_edited(p, lambda f: f["summary/layout"].attrs.__setitem__("units", 7)), ["'layout'", "units"]),
+    "odd_better": (lambda p: v2_edited(p, lambda f: f["summary/fill_GBps"].attrs.__setitem__("better", "sideways")), ["'fill_GBps'", "better"]),
+    "string_ceiling": (lambda p: v2_edited(p, lambda f: f.attrs.__setitem__("copy_GBps", "fast")), ["copy_GBps"]),
+    "schema_3": (lambda p: v2_edited(p, lambda f: f.attrs.__setitem__("kvsim_schema", np.int64(3))), ["unsupported kvsim schema version 3"]),
+}
+
+
+def _replace_vlen(f):
+    del f["summary/tokens_per_s"]
+    ds = f["summary"].create_dataset("tokens_per_s", (6,), dtype=h5py.vlen_dtype(np.float64))
+    for i in range(6):
+        ds[i] = np.arange(i + 1, dtype=np.float64)
+    ds.attrs.create("units", "tokens/s", dtype=STR)

@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from kvsim_post import KvsimFileError, load, load_meta, load_point, load_summary
+from kvsim_post import KvsimFileError, filecheck, load_meta, load_point, load_summary
 from make_files import FULL_SUMMARY, POINTS, ROOT, SUMMARY, write_full
 
 
@@ -69,7 +69,7 @@ def test_unreadable_file(kvsim_file, monkeypatch):
     def denied(*_args, **_kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(load, "open", denied, raising=False)
+    monkeypatch.setattr(filecheck, "open", denied, raising=False)
     with pytest.raises(KvsimFileError, match=r"cannot read file \(Permission denied\)") as info:
         load_summary(kvsim_file)
     assert str(kvsim_file) in str(info.value)

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from kvsim_post import load_summary, plots
-from make_files import FLAT_SUMMARY, FULL_PLOTS, FULL_ROOT, FULL_SUMMARY, changed, column, with_units, write_full
+from kvsim_post import load_summary, plots, spread
+from make_files import (FLAT_SUMMARY, FULL_PLOTS, FULL_ROOT, FULL_SUMMARY, changed, column, v2_run, with_units,
+                        write_full, write_v2)
 
 
 def data_of(*paths):
@@ -117,20 +118,33 @@ def test_lines_never_join_different_configurations(tmp_path):
 
 
 def drawn(ax):
-    """What the axes show, per style: lines (x, y), bars (x centre, height, bottom), ceilings (y)."""
-    lines = [(l.get_label(), l.get_xdata(), l.get_ydata()) for l in ax.get_lines()]
+    """What the axes show, per style: lines (x, y), bars (x centre, height, bottom), ceilings (y),
+    and error bars {label: (low ends, high ends)}."""
+    from matplotlib.container import BarContainer, ErrorbarContainer
+
+    visible = lambda artist: not artist.get_label().startswith("_")  # noqa: E731 (matplotlib's unlabelled parts)
+    with_errors = [c for c in ax.containers if isinstance(c, ErrorbarContainer) and visible(c)]
+    lines = [(l.get_label(), l.get_xdata(), l.get_ydata()) for l in ax.get_lines() if visible(l)]
+    lines += [(c.get_label(), c.lines[0].get_xdata(), c.lines[0].get_ydata()) for c in with_errors]
+    bar_containers = [c for c in ax.containers if isinstance(c, BarContainer)]
     bars = [(c.get_label(), np.array([p.get_x() + p.get_width() / 2 for p in c.patches]),
              np.array([p.get_height() for p in c.patches]), np.array([p.get_y() for p in c.patches]))
-            for c in ax.containers]
-    ceilings = [(c.get_label(), np.array([seg[0][1] for seg in c.get_segments()])) for c in ax.collections]
-    return lines, bars, ceilings
+            for c in bar_containers]
+    ceilings = [(c.get_label(), np.array([seg[0][1] for seg in c.get_segments()])) for c in ax.collections if visible(c)]
+    errors = {}
+    for label, container in [(c.get_label(), c) for c in with_errors] + [(c.get_label(), c.errorbar) for c in bar_containers if c.errorbar]:
+        segments = container.lines[2][0].get_segments()
+        errors[label] = (np.array([seg[0][1] for seg in segments]), np.array([seg[1][1] for seg in segments]))
+    return lines, bars, ceilings, errors
 
 
-def test_drawn_figures_show_exactly_the_plot_data(full_file):
-    for plot in plots.build_plots(data_of(full_file)):
+@pytest.mark.parametrize("schema", [1, 2])
+def test_drawn_figures_show_exactly_the_plot_data(tmp_path, full_file, schema):
+    path = full_file if schema == 1 else write_v2(tmp_path / "v2.h5")
+    for plot in plots.build_plots(data_of(path)):
         ax = plots.draw(plot).axes[0]
         assert (ax.get_xlabel(), ax.get_ylabel()) == (plot.xlabel, plot.ylabel)
-        lines, bars, ceilings = drawn(ax)
+        lines, bars, ceilings, errors = drawn(ax)
         want_lines = [s for s in plot.series if s.style in ("line", "points")]
         assert [label for label, _, _ in lines] == [s.label for s in want_lines]
         for (_, x, y), s in zip(lines, want_lines):
@@ -145,5 +159,35 @@ def test_drawn_figures_show_exactly_the_plot_data(full_file):
             np.testing.assert_allclose(bottoms, s.bottom if s.bottom is not None else 0, rtol=1e-12)
         want_ceilings = [s for s in plot.series if s.style == "ceiling"]
         assert [(label, list(y)) for label, y in ceilings] == [(s.label, list(s.y)) for s in want_ceilings]
+        want_errors = {s.label: (s.low, s.high) for s in plot.series if s.low is not None}
+        assert sorted(errors) == sorted(want_errors)
+        for label, (low, high) in want_errors.items():
+            np.testing.assert_allclose(errors[label][0], low, rtol=1e-12)
+            np.testing.assert_allclose(errors[label][1], high, rtol=1e-12)
+        if want_errors:
+            assert ax.get_legend().get_title().get_text() == plots.ERROR_BARS
         if plot.logy:
             assert ax.get_yscale() == "log"
+
+
+def test_error_bars_are_the_repetitions_min_and_max(tmp_path):
+    path = write_v2(tmp_path / "v2.h5")
+    summary = v2_run(output=str(path))[0]
+    built = by_name(plots.build_plots(data_of(path)))
+    for name, metric in (("fill_GBps_vs_positions.png", "fill_GBps"), ("tokens_per_s_vs_positions.png", "tokens_per_s")):
+        plot = built[name]
+        assert plots.ERROR_BARS in plot.notes
+        for series, rows in zip(plot.series, (slice(0, 3), slice(3, 6))):
+            np.testing.assert_array_equal(series.low, column(summary, f"{metric}_min")[rows])
+            np.testing.assert_array_equal(series.high, column(summary, f"{metric}_max")[rows])
+    bars = built["bandwidth_achieved_vs_copy.png"]
+    np.testing.assert_array_equal(bars.series[1].high, column(summary, "retrieve_GBps_max"))
+    assert built["kv_cache_bytes_vs_positions.png"].series[0].low is None  # not timed: no bars
+
+
+def test_schema1_error_bars_come_from_the_series(full_file):
+    data = plots.combine([spread.with_spread(load_summary(full_file))], ["full.h5"])
+    plot = plots.plot_vs_positions(data, "fill_GBps", "t")
+    # write_full gives points 0, 2, 4 the fill_seconds of POINTS[0]: median 0.0017535, min 0.0017529, max 0.0017541.
+    np.testing.assert_allclose(plot.series[0].low[0], column(FULL_SUMMARY, "fill_GBps")[0] * 0.0017535 / 0.0017541)
+    np.testing.assert_allclose(plot.series[0].high[0], column(FULL_SUMMARY, "fill_GBps")[0] * 0.0017535 / 0.0017529)

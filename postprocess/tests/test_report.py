@@ -4,9 +4,10 @@ import re
 
 import matplotlib.image
 import numpy as np
+import pytest
 
 from cli_helpers import assert_one_line_error, run_cli
-from make_files import FULL_PLOTS, FULL_ROOT, FULL_SUMMARY, write_full, write_valid
+from make_files import FULL_PLOTS, FULL_ROOT, FULL_SUMMARY, V2_ROOT, write_full, write_v2, write_valid
 
 FLAT_PLOTS = {"bandwidth_achieved_vs_copy.png", "recon_rel_l2_vs_bytes_per_position.png"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -22,13 +23,21 @@ def pngs(folder):
     return {p.name for p in folder.glob("*.png")}
 
 
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory):
+    """One report of write_full's file, shared by the tests that only read it (drawing the PNGs
+    is most of the suite's time)."""
+    tmp_path = tmp_path_factory.mktemp("full_report")
+    return report(tmp_path, write_full(tmp_path / "full.h5"))
+
+
 def section(text, title):
     """Lines of a markdown section, up to the next heading of the same or a higher level."""
     return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
 
 
-def test_full_file_gets_every_plot_as_a_valid_png(tmp_path, full_file):
-    result, out = report(tmp_path, full_file)
+def test_full_file_gets_every_plot_as_a_valid_png(full_report):
+    result, out = full_report
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert (out / "report.md").is_file() and (out / "report.html").is_file()
@@ -41,8 +50,8 @@ def test_full_file_gets_every_plot_as_a_valid_png(tmp_path, full_file):
         assert np.ptp(image) > 0, f"{name} is blank"
 
 
-def test_report_links_every_plot_and_lists_no_skips(tmp_path, full_file):
-    _, out = report(tmp_path, full_file)
+def test_report_links_every_plot_and_lists_no_skips(full_report):
+    _, out = full_report
     md = (out / "report.md").read_text()
     html = (out / "report.html").read_text()
     for name in FULL_PLOTS:
@@ -51,8 +60,8 @@ def test_report_links_every_plot_and_lists_no_skips(tmp_path, full_file):
     assert "None: the data had what every plot needs." in section(md, "Skipped plots")
 
 
-def test_html_is_self_contained(tmp_path, full_file):
-    _, out = report(tmp_path, full_file)
+def test_html_is_self_contained(full_report):
+    _, out = full_report
     html = (out / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
     assert not re.search(r"(src|href)=\"(https?:)?//", html)
@@ -61,8 +70,8 @@ def test_html_is_self_contained(tmp_path, full_file):
         assert (out / src).is_file(), src
 
 
-def test_provenance_lists_run_and_bandwidths(tmp_path, full_file):
-    _, out = report(tmp_path, full_file)
+def test_provenance_lists_run_and_bandwidths(full_report):
+    _, out = full_report
     md = section((out / "report.md").read_text(), "Provenance")
     rows = dict(re.findall(r"^\| (\w+) +\| (.*?) +\|$", md, re.M))
     assert rows["device"] == "NVIDIA H100 80GB HBM3"
@@ -73,7 +82,7 @@ def test_provenance_lists_run_and_bandwidths(tmp_path, full_file):
     assert rows["read_GBps"] == "2,950 GB/s"
     assert rows["write_GBps"] == "2,712 GB/s"
     assert rows["complete"] == "yes" and rows["points"] == "6"
-    assert str(full_file) in md
+    assert "full.h5" in md
     assert FULL_ROOT["device"] in (out / "report.html").read_text()
 
 
@@ -83,15 +92,16 @@ def test_missing_bandwidths_say_not_recorded(tmp_path, kvsim_file):
     assert re.search(r"^\| read_GBps +\| not recorded +\|$", md, re.M)
 
 
-def test_summary_table_holds_the_points(tmp_path, full_file):
-    _, out = report(tmp_path, full_file)
+def test_summary_table_holds_the_points(full_report):
+    _, out = full_report
     md = section((out / "report.md").read_text(), "Summary")
     lines = [line for line in md.splitlines() if line.startswith("|")]
     head = [c.strip() for c in lines[0].strip("|").split("|")]
     assert "retrieve_GBps [GB/s]" in head and "tokens_per_s [tokens/s]" in head
     assert len(lines) == 2 + 6
     row = dict(zip(head, [c.strip() for c in lines[2 + 5].strip("|").split("|")]))
-    assert row["retrieve_GBps [GB/s]"] == "2,181" and row["layout"] == "paged" and row["dtype"] == "int8"
+    # The median with the min–max computed from the point's retrieve_seconds (POINTS[1], spread < 0.1%).
+    assert row["retrieve_GBps [GB/s]"] == "2,181 (2,181–2,181)" and row["layout"] == "paged" and row["dtype"] == "int8"
     html = (out / "report.html").read_text()
     assert '<th class="num">retrieve_GBps [GB/s]</th>' in html
     assert html.count("<td") >= 6 * len(head)
@@ -171,3 +181,19 @@ def test_unwritable_output_exits_2(tmp_path, full_file):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     assert_one_line_error(run_cli("report", full_file, "-o", blocker), str(blocker), "cannot write the report")
+
+
+def test_schema2_report_shows_spread_warnings_and_n_a(tmp_path):
+    path = write_v2(tmp_path / "v2.h5", root=dict(V2_ROOT, copy_GBps=np.float64(2000.0)), noise=0.5)
+    result, out = report(tmp_path, path)
+    assert result.returncode == 0, result.stderr
+    md = (out / "report.md").read_text()
+    warnings = section(md, "Warnings")
+    assert "point 0: ceiling exceeded (fill_fraction_of_copy=" in warnings
+    assert re.search(r"point \d: fill repetitions spread [\d.]+x", warnings)
+    summary = section(md, "Summary")
+    assert "median (min–max)" in summary
+    assert re.search(r"\| +[\d,.]+ \([\d,.]+–[\d,.]+\) +\|", summary)
+    assert "n/a" in summary
+    assert "Note: error bars: min–max over the repetitions" in md
+    assert len(result.stderr.splitlines()) == len(re.findall(r"^- ", warnings, re.M))
