@@ -107,9 +107,15 @@ def test_a_second_run_on_the_same_output_is_refused_and_the_first_completes(kvsi
         while not out.exists() and first.poll() is None and time.time() < deadline:
             time.sleep(0.02)
         assert first.poll() is None, "the first run ended before the second could start"
-        for extra in ([], ["--resume"], ["--resume", "--set", "cache.max_positions=16"]):
-            second = subprocess.run(cmd + extra, env=ENV, capture_output=True, text=True, timeout=120)
-            refused(second, str(out), "another kvsim run")
+        # Held still (lock held) while the second runs try: however fast the machine, the first
+        # cannot finish in between and let a later try in.
+        first.send_signal(signal.SIGSTOP)
+        try:
+            for extra in ([], ["--resume"], ["--resume", "--set", "cache.max_positions=16"]):
+                second = subprocess.run(cmd + extra, env=ENV, capture_output=True, text=True, timeout=120)
+                refused(second, str(out), "another kvsim run")
+        finally:
+            first.send_signal(signal.SIGCONT)
         _, stderr = first.communicate(timeout=300)
     finally:
         if first.poll() is None:

@@ -29,7 +29,9 @@ def points(path):
     reproduce (timings and the rank column excluded)."""
     with h5py.File(path, "r") as f:
         s = f["summary"]
-        cols = [c for c in s.keys() if c not in VOLATILE and not c.endswith(TIMING_SUFFIXES)]
+        # Timings, their ranges (_min/_max), spreads and the ceilings they beat are not content.
+        cols = [c for c in s.keys() if c not in VOLATILE and c != "ceiling_exceeded" and not c.endswith("_spread")
+                and not c.removesuffix("_min").removesuffix("_max").endswith(TIMING_SUFFIXES)]
         data = {c: s[c][()] for c in cols}
         out = {}
         for i, p in enumerate(data["point"]):
