@@ -199,7 +199,20 @@ TEST_CASE("an output path with control characters is refused", "[config][bad-inp
   {
     std::ofstream(path) << "name: o\nmodel: {preset: llama2-7b}\ncache: {max_positions: 8, dtype: fp32}\noutput: a.h5\r";
   }
-  CHECK(contains(refusal(path), path + ":4: output: must not contain control characters, got 'a.h5\\x0d'"));
+  // yaml-cpp 0.7 (Debian 12) keeps the carriage return, and kvsim refuses it; 0.8 drops it. Either
+  // way no control character reaches the path.
+  std::string output;
+  bool refused = false;
+  try {
+    output = kvsim::load_config(path, with_presets()).output;
+  } catch (const kvsim::InputError&) {
+    refused = true;
+  }
+  if (refused) {
+    CHECK(contains(refusal(path), path + ":4: output: must not contain control characters, got 'a.h5\\x0d'"));
+  } else {
+    CHECK(output == "a.h5");
+  }
   {
     std::ofstream(path) << "name: o\r\nmodel: {preset: llama2-7b}\r\ncache: {max_positions: 8, dtype: fp32}\r\noutput: a.h5\r\n";
   }
