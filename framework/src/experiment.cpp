@@ -390,30 +390,6 @@ void run_prefill(const ExperimentConfig& c, Cache& cache, const View1D<Out>& den
   r.prefill_rel_err = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
 }
 
-// The attention error a correct kernel stays within on the synthetic data (uniform in [-1, 1),
-// rms = amax / sqrt(3)): a few times the storage format's error relative to the rms, plus the
-// fp16 rounding of a dense fp16 retrieve buffer (prefill reads it), plus fp32 arithmetic over
-// long sums. A wrong kernel is off by O(1); a chunk-fill bug gave 6.3% on fp32 storage.
-double attention_error_bound(const ExperimentConfig& c, bool reads_dense) {
-  const double fp16_dense = reads_dense && c.retrieve.output == "fp16" ? 0x1p-11 : 0.0;
-  return 4.0 * std::sqrt(3.0) * (codec::error_bound(codec::parse_dtype(c.cache.dtype)) + fp16_dense) + 1e-4;
-}
-
-// A reported error above its format's bound fails the point, as a verification failure does.
-void check_error_bounds(const ExperimentConfig& c, const PointResult& r, std::int64_t point) {
-  const auto check = [&](const char* what, double err, bool reads_dense) {
-    const double bound = attention_error_bound(c, reads_dense);
-    if (err > bound || std::isnan(err)) {
-      std::ostringstream os;
-      os << "verification failed: " << what << " relative error " << err << " against float64 is above the bound " << bound
-         << " of " << c.cache.dtype << " storage (point " << point << ")";
-      throw RuntimeError(os.str());
-    }
-  };
-  if (r.attention_rel_err >= 0) check("decode attention", r.attention_rel_err, false);
-  if (r.prefill_rel_err >= 0) check("prefill attention", r.prefill_rel_err, true);
-}
-
 template <class Out>
 PointResult run_point_typed(const ExperimentConfig& global, std::int64_t point, const CopyBandwidth& bw, const Group& group) {
   ProfilingRegion region("kvsim::point");
@@ -539,6 +515,30 @@ PointResult run_point_typed(const ExperimentConfig& global, std::int64_t point, 
 }
 
 }  // namespace
+
+// The attention error a correct kernel stays within on the synthetic data (uniform in [-1, 1),
+// rms = amax / sqrt(3)): a few times the storage format's error relative to the rms, plus the
+// fp16 rounding of a dense fp16 retrieve buffer (prefill reads it), plus fp32 arithmetic over
+// long sums. A wrong kernel is off by O(1); a chunk-fill bug gave 6.3% on fp32 storage.
+double attention_error_bound(const ExperimentConfig& c, bool reads_dense) {
+  const double fp16_dense = reads_dense && c.retrieve.output == "fp16" ? 0x1p-11 : 0.0;
+  return 4.0 * std::sqrt(3.0) * (codec::error_bound(codec::parse_dtype(c.cache.dtype)) + fp16_dense) + 1e-4;
+}
+
+// A reported error above its format's bound fails the point, as a verification failure does.
+void check_error_bounds(const ExperimentConfig& c, const PointResult& r, std::int64_t point) {
+  const auto check = [&](const char* what, double err, bool reads_dense) {
+    const double bound = attention_error_bound(c, reads_dense);
+    if (err > bound || std::isnan(err)) {
+      std::ostringstream os;
+      os << "verification failed: " << what << " relative error " << err << " against float64 is above the bound " << bound
+         << " of " << c.cache.dtype << " storage (point " << point << ")";
+      throw RuntimeError(os.str());
+    }
+  };
+  if (r.attention_rel_err >= 0) check("decode attention", r.attention_rel_err, false);
+  if (r.prefill_rel_err >= 0) check("prefill attention", r.prefill_rel_err, true);
+}
 
 void apply_ceilings(PointResult& r, const CopyBandwidth& bw) {
   const auto of = [](double x, double ceiling) { return ceiling > 0 ? x / ceiling : 0.0; };

@@ -135,3 +135,29 @@ TEST_CASE("every timed metric's median lies within its fastest and slowest repet
   CHECK(value("prefill_TFLOPs") == Approx(r.prefill_TFLOPs));
   CHECK(kvsim::spread_of({1.0, 3.0, 2.0}) == Approx(3.0));
 }
+
+TEST_CASE("an attention error above its format's bound fails the point", "[experiment]") {
+  auto c = small_config();
+  kvsim::PointResult r;
+  for (const char* dtype : {"fp32", "fp16", "int8", "int4"}) {
+    INFO(dtype);
+    c.cache.dtype = dtype;
+    const double bound = kvsim::attention_error_bound(c, false);
+    r.attention_rel_err = 0.5 * bound;
+    r.prefill_rel_err = -1;  // not run
+    CHECK_NOTHROW(kvsim::check_error_bounds(c, r, 0));
+    r.attention_rel_err = 2 * bound;
+    CHECK_THROWS_AS(kvsim::check_error_bounds(c, r, 0), kvsim::RuntimeError);
+    r.attention_rel_err = -1;
+    r.prefill_rel_err = 0.063;  // the 6.3% of issue 13's chunk-fill bug on fp32 storage
+    if (std::string(dtype) == "fp32") CHECK_THROWS_AS(kvsim::check_error_bounds(c, r, 0), kvsim::RuntimeError);
+  }
+  // Looser formats have looser bounds, and fp16 dense buffers add their rounding for prefill.
+  c.cache.dtype = "fp16";
+  const double fp16 = kvsim::attention_error_bound(c, false);
+  c.cache.dtype = "int4";
+  CHECK(kvsim::attention_error_bound(c, false) > fp16);
+  c.cache.dtype = "fp32";
+  c.retrieve.output = "fp16";
+  CHECK(kvsim::attention_error_bound(c, true) > kvsim::attention_error_bound(c, false));
+}

@@ -80,6 +80,13 @@ struct PointResult {
   std::string ceiling_exceeded;
 };
 
+// The attention error (relative to float64 over the unquantised source) a correct kernel stays
+// within on the synthetic data, for the point's storage format; `reads_dense`: the attention
+// reads the dense retrieve buffer (prefill), whose fp16 rounding adds to it.
+double attention_error_bound(const ExperimentConfig& config, bool reads_dense);
+// Throws RuntimeError ("verification failed: ...") when a reported error is above its bound.
+void check_error_bounds(const ExperimentConfig& config, const PointResult& r, std::int64_t point);
+
 // Sets every fraction-of-ceiling figure of `r` from its measured rates and `bandwidth` (the
 // run's best probe so far), flagging the ones above 1 (apply again after a re-probe).
 void apply_ceilings(PointResult& r, const CopyBandwidth& bandwidth);
