@@ -3,7 +3,8 @@
 Points pair by their whole configuration (pairing.py); two files that are not the same
 experiment on the same setup are refused unless allow_different. A change counts as a
 regression only when it is past the threshold AND the repetitions show it: a one-sided
-Mann-Whitney U test (stats.py) of B's repetition seconds against A's, p <= alpha. Metrics that
+Mann-Whitney U test (stats.py) of B's repetition seconds against A's, p <= alpha, kept at a
+false-discovery rate of alpha over every timed (point, metric) test of the comparison. Metrics that
 are not timed (sizes, errors: the same every repetition) regress on the threshold alone.
 """
 
@@ -121,6 +122,11 @@ def compare_frames(a, b, metrics=None, threshold=0.05, names=("A", "B"), allow_d
         table[k] = rows_a[k]
     regressions, quiet, flags = [], [], [[] for _ in pairs]
     directions = {}
+    # One family: every timed (point, metric) pair's p, whether or not it moved past the
+    # threshold, so the false-discovery control sees every test the comparison makes.
+    family = [judge(metric, _series(a, i, metric), _series(b, j, metric))[1]
+              for metric in metrics if metric in m.SERIES_OF for i, j in pairs]
+    cut = stats.benjamini_hochberg([math.nan if p is None else p for p in family], ALPHA)
     for metric in metrics:
         better = directions[metric] = direction(metric, a, b)
         ratios, ps = [], []
@@ -138,6 +144,8 @@ def compare_frames(a, b, metrics=None, threshold=0.05, names=("A", "B"), allow_d
                 continue
             significant, p, why = judge(metric, _series(a, i, metric), _series(b, j, metric))
             ps[-1] = math.nan if p is None else p
+            if significant and p > cut:
+                significant, why = False, f"{why}; above the false-discovery cut {cut:.3g} of {len(family)} tests"
             if significant:
                 flags[n].append(metric)
                 regressions.append(f"{what}, {why})")
@@ -173,7 +181,9 @@ def describe(comparison, threshold):
                            else f"{x} (neither direction is better)" for x in comparison.metrics)
     lines = [f"{len(comparison.table)} paired point(s) (by {comparison.basis}); {directions}; "
              f"threshold {threshold:.1%}, and for timed metrics p <= {comparison.alpha} "
-             f"(one-sided Mann-Whitney U on the repetition seconds): {len(comparison.regressions)} regression(s)"]
+             f"(one-sided Mann-Whitney U on the repetition seconds) at a false-discovery rate of "
+             f"{comparison.alpha} over all the pairs' tests (Benjamini-Hochberg): "
+             f"{len(comparison.regressions)} regression(s)"]
     lines += [f"REGRESSION: {r}" for r in comparison.regressions]
     lines += [f"not a regression: {r}" for r in comparison.not_significant]
     lines += [f"unpaired: {u}" for u in comparison.unpaired]

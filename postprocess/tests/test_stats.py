@@ -48,3 +48,14 @@ def test_tied_samples_use_the_normal_approximation_close_to_enumeration():
 def test_all_equal_is_no_evidence():
     assert mann_whitney_greater([2.0] * 4, [2.0] * 4) == 1.0
     assert smallest_p(2, 2) == pytest.approx(1 / math.comb(4, 2))
+
+
+def test_benjamini_hochberg_keeps_a_lone_chance_p_out_and_a_real_shift_in():
+    from kvsim_post.stats import benjamini_hochberg
+    # One of 22 tests at p = 0.04 is what noise gives; it is no discovery at q = 0.05.
+    assert benjamini_hochberg([0.04] + [0.5] * 21, 0.05) == 0.0
+    # Every test of a real slowdown small: all are discoveries.
+    assert benjamini_hochberg([0.001, 0.006, 0.003] * 6, 0.05) == 0.006
+    # Step-up: the k-th smallest p against k/m q (0.02 <= 2/4 * 0.05 carries 0.01 with it).
+    assert benjamini_hochberg([0.01, 0.02, 0.9, float("nan")], 0.05) == 0.02
+    assert benjamini_hochberg([], 0.05) == 0.0
