@@ -108,6 +108,7 @@ int cmd_info(const Args& args, std::int64_t probe_mb) {
             << "backend:        " << dev.backend << "\n"
             << "device:         " << dev.name << "\n"
             << "device memory:  " << human_bytes(dev.total_bytes) << " total, " << human_bytes(dev.free_bytes) << " free\n"
+            << "last-level cache: " << (dev.last_level_cache_bytes >> 20) << " MiB (bandwidth probes need buffers 4x larger)\n"
             << "Kokkos:         " << kvsim::kokkos_version_string() << "\n"
             << "Kokkos Kernels: " << kvsim::kokkos_kernels_version_string() << "\n"
             << "HDF5:           " << kvsim::hdf5_version_string() << "\n"
@@ -316,8 +317,15 @@ int cmd_run(const Args& args, const std::string& config_path, const RunFlags& fl
     progress.message(points.front().name + ": " + std::to_string(points.size()) + " point(s) on " + where +
                      (done ? ", " + std::to_string(done) + " already in " + out_path : ""));
   }
-  kvsim::BandwidthProbe probe(points.front().run.copy_probe_mb << 20);
+  prov.copy_probe_bytes = points.front().run.copy_probe_mb << 20;
+  prov.last_level_cache_bytes = dev.last_level_cache_bytes;
+  kvsim::BandwidthProbe probe(prov.copy_probe_bytes);
   prov.copy = probe.measure(10);
+  if (root && prov.copy_probe_bytes < 4 * prov.last_level_cache_bytes)
+    progress.message("warning: run.copy_probe_mb (" + std::to_string(points.front().run.copy_probe_mb) +
+                     " MiB) is less than 4x the device's last-level cache (" +
+                     std::to_string(prov.last_level_cache_bytes >> 20) +
+                     " MiB): the ceilings below are cache rates, not memory rates");
   // A group is held to the sum of its ranks' bandwidths.
   kvsim::CopyBandwidth group_bw = group.sum(prov.copy);
   if (root) progress.message("bandwidth: " + bandwidth_line(prov.copy) + (world.size > 1 ? " (rank 0)" : ""));

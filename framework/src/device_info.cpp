@@ -4,8 +4,10 @@
 #include <mpi.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <string>
 #include <thread>
 
 #include "kvsim/kokkos_abstraction.hpp"
@@ -44,6 +46,30 @@ std::int64_t proc_kib(const char* file, const std::string& key) {
   return v.empty() ? 0 : std::stoll(v) * 1024;
 }
 
+// The largest cache sysfs lists for CPU 0 ("107520K"), else what sysconf knows.
+[[maybe_unused]] std::int64_t host_last_level_cache_bytes() {
+  std::int64_t best = 0;
+  for (int i = 0; i < 8; ++i) {
+    std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/size");
+    std::string v;
+    if (!(f >> v) || v.empty()) continue;
+    std::int64_t n = 0;
+    std::size_t used = 0;
+    try {
+      n = std::stoll(v, &used);
+    } catch (const std::exception&) {
+      continue;
+    }
+    const char unit = used < v.size() ? v[used] : ' ';
+    n *= unit == 'K' ? 1024 : unit == 'M' ? 1024 * 1024 : 1;
+    best = std::max(best, n);
+  }
+#ifdef _SC_LEVEL3_CACHE_SIZE
+  if (best == 0) best = std::max<long>(0, sysconf(_SC_LEVEL3_CACHE_SIZE));
+#endif
+  return best;
+}
+
 }  // namespace
 
 DeviceInfo query_device() {
@@ -53,7 +79,10 @@ DeviceInfo query_device() {
   int dev = 0;
   cudaGetDevice(&dev);
   cudaDeviceProp prop{};
-  if (cudaGetDeviceProperties(&prop, dev) == cudaSuccess) info.name = prop.name;
+  if (cudaGetDeviceProperties(&prop, dev) == cudaSuccess) {
+    info.name = prop.name;
+    info.last_level_cache_bytes = prop.l2CacheSize;
+  }
   std::size_t free_b = 0, total_b = 0;
   if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess) {
     info.total_bytes = static_cast<std::int64_t>(total_b);
@@ -67,6 +96,7 @@ DeviceInfo query_device() {
   info.name = os.str();
   info.total_bytes = proc_kib("/proc/meminfo", "MemTotal");
   info.free_bytes = proc_kib("/proc/meminfo", "MemAvailable");
+  info.last_level_cache_bytes = host_last_level_cache_bytes();
 #endif
   return info;
 }

@@ -152,6 +152,8 @@ std::vector<char> snapshot_image(const std::string& name, const RunProvenance& p
     h5::write_attribute(file, "stream_copy_GBps", p.copy.stream_copy_GBps);
     h5::write_attribute(file, "read_GBps", p.copy.read_GBps);
     h5::write_attribute(file, "write_GBps", p.copy.write_GBps);
+    h5::write_attribute(file, "copy_probe_bytes", p.copy_probe_bytes);
+    h5::write_attribute(file, "last_level_cache_bytes", p.last_level_cache_bytes);
     {
       h5::Handle g = h5::create_group(file, "summary");
       const ResultRow* first = rows.empty() ? nullptr : &rows.front();

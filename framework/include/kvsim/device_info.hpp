@@ -10,6 +10,9 @@ struct DeviceInfo {
   std::string name;                // GPU product name or CPU model
   std::int64_t total_bytes = 0;    // device memory (host RAM for host backends)
   std::int64_t free_bytes = 0;     // available now
+  // The GPU's L2 or the host's largest CPU cache (0: unknown): a bandwidth probe whose buffers
+  // fit in it measures the cache, not the memory.
+  std::int64_t last_level_cache_bytes = 0;
 };
 
 // Requires Kokkos to be initialised.

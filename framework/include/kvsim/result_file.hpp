@@ -34,6 +34,8 @@ struct RunProvenance {
   std::int64_t interrupted_point = -1;  // the point a signal stopped, -1: none
   std::string interrupted_by;
   CopyBandwidth copy;
+  std::int64_t copy_probe_bytes = 0;        // the probe's buffer size
+  std::int64_t last_level_cache_bytes = 0;  // the device's (0: unknown); a probe within 4x is flagged
 };
 
 // One finished point, as the file stores it: the summary columns in schema order, the raw
