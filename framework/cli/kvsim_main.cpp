@@ -41,6 +41,9 @@
 
 namespace {
 
+using kvsim::cli::human_bytes;
+using kvsim::cli::point_label;
+
 struct Args {
   std::vector<std::string> kokkos;  // --kokkos-* flags, for Kokkos alone
   std::vector<std::string> rest;
@@ -94,12 +97,6 @@ std::string bandwidth_line(const kvsim::CopyBandwidth& bw) {
   return os.str();
 }
 
-std::string human_bytes(std::int64_t b) {
-  std::ostringstream os;
-  os.precision(2);
-  os << std::fixed << double(b) / 1e9 << " GB";
-  return os.str();
-}
 
 int cmd_info(const Args& args, std::int64_t probe_mb) {
   KokkosSession kokkos(kvsim::checked_kokkos_args(args.kokkos));
@@ -140,7 +137,6 @@ struct RunFlags {
   bool force = false;
 };
 
-using kvsim::cli::point_label;
 
 // Results go to stdout as well as to the file; once stdout is gone (`kvsim run ... | head`:
 // EPIPE, SIGPIPE is ignored) the run goes on for the file alone, saying so once.

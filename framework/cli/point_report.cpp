@@ -1,6 +1,5 @@
 #include "point_report.hpp"
 
-#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <sstream>
@@ -26,14 +25,6 @@ std::string pct(double fraction) {
   return os.str();
 }
 
-std::string bytes(std::int64_t b) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
-  double x = double(b);
-  int u = 0;
-  while (x >= 1000 && u < 4) x /= 1000, ++u;
-  return num(x) + " " + units[u];
-}
-
 const TimedMetric& metric(const char* name) {
   for (const auto& m : timed_metrics())
     if (std::string(m.name) == name) return m;
@@ -43,16 +34,19 @@ const TimedMetric& metric(const char* name) {
 // "median [min-max]" of a timed metric over the repetitions.
 std::string timed(const PointResult& r, const char* name) {
   const TimedMetric& m = metric(name);
-  const double a = timed_extreme(m, r, true), b = timed_extreme(m, r, false);
-  const double median_value = [&] {
-    const std::vector<double>& s = r.*m.seconds;
-    std::vector<double> v(s);
-    return timed_value(m, r, median(v));
-  }();
-  return num(median_value) + " [" + num(std::min(a, b)) + "-" + num(std::max(a, b)) + "] " + m.units;
+  const TimedRange range = timed_range(m, r);
+  return num(timed_value(m, r, median(r.*m.seconds))) + " [" + num(range.min) + "-" + num(range.max) + "] " + m.units;
 }
 
 }  // namespace
+
+std::string human_bytes(std::int64_t b) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  double x = double(b);
+  int u = 0;
+  while (x >= 1000 && u < 4) x /= 1000, ++u;
+  return num(x) + " " + units[u];
+}
 
 std::string point_label(const ExperimentConfig& c) {
   std::string label;
@@ -64,8 +58,8 @@ void print_point(std::ostream& os, std::size_t i, const ExperimentConfig& c, con
   const std::string label = point_label(c);
   os << "point " << i << ": " << label << (label.empty() ? "" : " ") << c.cache.dtype << " " << c.cache.layout << " "
      << c.cache.policy << ", batch " << c.batch << ", " << r.valid_positions << " positions held, cache "
-     << bytes(r.kv_cache_bytes);
-  if (r.shards > 1) os << " over " << r.shards << " context shards (largest " << bytes(r.per_rank_cache_bytes) << ")";
+     << human_bytes(r.kv_cache_bytes);
+  if (r.shards > 1) os << " over " << r.shards << " context shards (largest " << human_bytes(r.per_rank_cache_bytes) << ")";
   os << "\n  fill (" << c.fill.mode << ")  " << timed(r, "fill_positions_per_s") << ", " << timed(r, "fill_GBps") << " ("
      << pct(r.fill_fraction_of_copy) << " of copy, " << pct(r.fill_fraction_of_roofline) << " of the read/write roofline)\n";
   if (!r.retrieve_seconds.empty())

@@ -32,12 +32,6 @@ double best_GBps(std::int64_t bytes_moved, int reps, const Exec& exec, Fn&& fn) 
   return best;
 }
 
-// Items of a block kernel with U vectors each over n4 vectors (n4 a multiple of T * U).
-template <int U>
-std::int64_t block_items(std::int64_t n4) {
-  return n4 / U;
-}
-
 struct Buffers {
   View1D<Float4> a, b;
   View1D<float> sink;
@@ -46,7 +40,7 @@ struct Buffers {
 
 template <int U>
 double block_read(const Buffers& buf, int reps, const Exec& exec) {
-  const std::int64_t items = block_items<U>(buf.n4);
+  const std::int64_t items = buf.n4 / U;  // n4 is a multiple of every variant's block
   return best_GBps(items * U * std::int64_t(sizeof(Float4)), reps, exec, [&] {
     Kokkos::parallel_for("kvsim::probe::block_read", RangePolicy<Exec>(exec, 0, items),
                          kernels::BlockRead<Mem, U>{buf.a, buf.sink});
@@ -55,7 +49,7 @@ double block_read(const Buffers& buf, int reps, const Exec& exec) {
 
 template <int U>
 double block_write(const Buffers& buf, int reps, const Exec& exec) {
-  const std::int64_t items = block_items<U>(buf.n4);
+  const std::int64_t items = buf.n4 / U;  // n4 is a multiple of every variant's block
   return best_GBps(items * U * std::int64_t(sizeof(Float4)), reps, exec, [&] {
     Kokkos::parallel_for("kvsim::probe::block_write", RangePolicy<Exec>(exec, 0, items), kernels::BlockWrite<Mem, U>{buf.b});
   });
@@ -63,7 +57,7 @@ double block_write(const Buffers& buf, int reps, const Exec& exec) {
 
 template <int U>
 double block_copy(const Buffers& buf, int reps, const Exec& exec) {
-  const std::int64_t items = block_items<U>(buf.n4);
+  const std::int64_t items = buf.n4 / U;  // n4 is a multiple of every variant's block
   return best_GBps(2 * items * U * std::int64_t(sizeof(Float4)), reps, exec, [&] {
     Kokkos::parallel_for("kvsim::probe::block_copy", RangePolicy<Exec>(exec, 0, items),
                          kernels::BlockCopy<Mem, U>{buf.a, buf.b});

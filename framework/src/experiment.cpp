@@ -214,7 +214,7 @@ class Decoder {
     for (std::int64_t t = 0; t < c_.decode_tokens; ++t) {
       check_interrupt();
       if (appends_)
-        append += time_fenced(exec, [&] { cache_.append(stage_, prefill_, c_.decode_tokens, prefill_ + t, prefill_ + t + 1); });
+        append += time_fenced(exec, [&] { cache_.append(stage_, prefill_, prefill_ + t, prefill_ + t + 1); });
       bytes_ += c_.model.layers * (cache_.retrieve_read_bytes_per_layer() + 2 * q_len_ * std::int64_t(sizeof(float)));
       if (!group_.sharded()) {
         attention += time_fenced(exec, [&] {
@@ -433,12 +433,12 @@ PointResult run_point_typed(const ExperimentConfig& global, std::int64_t point, 
         cache.generate_source(stage, t0, n);  // the model's K/V projection: not the cache's cost
         seconds += time_fenced(exec, [&] {
           if (c.fill.mode == "token") {
-            for (std::int64_t p = t0; p < t0 + n; ++p) cache.append(stage, t0, n_stage, p, p + 1);
+            for (std::int64_t p = t0; p < t0 + n; ++p) cache.append(stage, t0, p, p + 1);
           } else if (c.fill.mode == "chunk") {
             for (std::int64_t p = t0; p < t0 + n; p += c.fill.chunk)
-              cache.append(stage, t0, n_stage, p, std::min(p + c.fill.chunk, t0 + n));
+              cache.append(stage, t0, p, std::min(p + c.fill.chunk, t0 + n));
           } else {
-            cache.append(stage, t0, n_stage, t0, t0 + n);
+            cache.append(stage, t0, t0, t0 + n);
           }
         });
       }

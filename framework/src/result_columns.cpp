@@ -1,7 +1,5 @@
 #include "kvsim/result_columns.hpp"
 
-#include <algorithm>
-
 #include "kvsim/timed_metrics.hpp"
 
 namespace kvsim {
@@ -40,7 +38,7 @@ std::vector<Column<double>> make_real_columns() {
       {"attention_comm_ms", "ms/token", "lower", [](const P& r) { return r.attention_comm_ms; }},
       {"prefill_ms", "ms/chunk", "lower", [](const P& r) { return r.prefill_ms; }},
       {"prefill_TFLOPs", "TFLOP/s", "higher", [](const P& r) { return r.prefill_TFLOPs; }},
-      {"gemm_TFLOPs", "TFLOP/s", "higher", [](const P& r) { return r.gemm_TFLOPs; }},
+      {"gemm_TFLOPs", "TFLOP/s", "none", [](const P& r) { return r.gemm_TFLOPs; }},
       {"prefill_fraction_of_gemm", "1", "higher", [](const P& r) { return r.prefill_fraction_of_gemm; }},
       {"prefill_rel_err", "1", "lower", [](const P& r) { return r.prefill_rel_err; }},
       {"fill_spread", "1", "lower", [](const P& r) { return spread_of(r.fill_seconds); }},
@@ -50,10 +48,8 @@ std::vector<Column<double>> make_real_columns() {
   };
   for (const TimedMetric& m : timed_metrics()) {
     const char* better = m.rate ? "higher" : "lower";
-    const auto lo = [m](const P& r) { return std::min(timed_extreme(m, r, true), timed_extreme(m, r, false)); };
-    const auto hi = [m](const P& r) { return std::max(timed_extreme(m, r, true), timed_extreme(m, r, false)); };
-    v.push_back({std::string(m.name) + "_min", m.units, better, lo});
-    v.push_back({std::string(m.name) + "_max", m.units, better, hi});
+    v.push_back({std::string(m.name) + "_min", m.units, better, [m](const P& r) { return timed_range(m, r).min; }});
+    v.push_back({std::string(m.name) + "_max", m.units, better, [m](const P& r) { return timed_range(m, r).max; }});
   }
   return v;
 }

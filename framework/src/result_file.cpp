@@ -21,6 +21,7 @@
 #include "kvsim/result_checksum.hpp"
 #include "kvsim/result_columns.hpp"
 #include "kvsim/synthetic.hpp"
+#include "kvsim/timed_metrics.hpp"
 #include "kvsim/version.hpp"
 
 namespace kvsim {
@@ -31,14 +32,6 @@ namespace {
 using I = std::int64_t;
 constexpr I kSchema = 2;  // 2: user-block checksum, V110 metadata checksums, config_unresolved
 
-// Per-repetition series stored when their phase ran (fill and retrieve series always are).
-const std::vector<std::pair<const char*, std::vector<double> PointResult::*>>& optional_series() {
-  static const std::vector<std::pair<const char*, std::vector<double> PointResult::*>> v{
-      {"decode_seconds", &PointResult::decode_seconds},   {"append_seconds", &PointResult::append_seconds},
-      {"attention_seconds", &PointResult::attention_seconds}, {"weights_seconds", &PointResult::weights_seconds},
-      {"prefill_seconds", &PointResult::prefill_seconds}};
-  return v;
-}
 
 // Forces a directory entry to stable storage (best effort: some file systems refuse to fsync
 // a directory, and the renamed file's bytes are already synced).
@@ -67,9 +60,9 @@ ResultRow make_row(const PointResult& r) {
   for (const auto& c : real_columns()) row.reals.emplace_back(c.name, c.get(r));
   for (const auto& c : text_columns()) row.texts.emplace_back(c.name, c.get(r));
   row.checksum = r.checksum;
-  row.seconds = {{"fill_seconds", r.fill_seconds}, {"retrieve_seconds", r.retrieve_seconds}};
-  for (const auto& [name, series] : optional_series())
-    if (!(r.*series).empty()) row.seconds.emplace_back(name, r.*series);
+  // Every phase that ran; the fill and retrieve series always (empty when retrieve.mode: none).
+  for (const RepetitionSeries& s : repetition_series())
+    if (!(r.*s.seconds).empty() || s.always) row.seconds.emplace_back(s.name, r.*s.seconds);
   row.lengths = r.config.lengths;
   row.h2o_evicted = r.h2o_evicted;
   row.config_yaml = to_yaml(r.config);
@@ -340,10 +333,8 @@ StoredRun read_result_file(const std::string& path) {
       for (const auto& c : text_columns()) row.texts.emplace_back(c.name, h5::read_string_attribute(g, c.name));
       row.point = row.ints.front().second;
       row.checksum = h5::read_uint_attribute(g, "checksum");
-      for (const char* s : {"fill_seconds", "retrieve_seconds"})
-        if (h5::has_link(g, s)) row.seconds.emplace_back(s, h5::read_double_column(g, s));
-      for (const auto& [s, series] : optional_series())
-        if (h5::has_link(g, s)) row.seconds.emplace_back(s, h5::read_double_column(g, s));
+      for (const RepetitionSeries& s : repetition_series())
+        if (h5::has_link(g, s.name)) row.seconds.emplace_back(s.name, h5::read_double_column(g, s.name));
       row.lengths = h5::read_int_column(g, "lengths");
       if (h5::has_link(g, "h2o_evicted")) {
         h5::Handle ev = h5::group_handle(H5Gopen2(g, "h2o_evicted", H5P_DEFAULT), "opening h2o_evicted");

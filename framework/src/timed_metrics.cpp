@@ -32,11 +32,26 @@ const std::vector<TimedMetric>& timed_metrics() {
   return v;
 }
 
-double timed_extreme(const TimedMetric& m, const PointResult& r, bool fastest) {
+TimedRange timed_range(const TimedMetric& m, const PointResult& r) {
   const std::vector<double>& s = r.*m.seconds;
-  if (s.empty()) return 0.0;
+  if (s.empty()) return {};
   const auto [lo, hi] = std::minmax_element(s.begin(), s.end());
-  return timed_value(m, r, fastest ? *lo : *hi);
+  const double a = timed_value(m, r, *lo), b = timed_value(m, r, *hi);
+  return {std::min(a, b), std::max(a, b)};
+}
+
+const std::vector<RepetitionSeries>& repetition_series() {
+  // The distinct series of the timed metrics, in their order.
+  static const std::vector<RepetitionSeries> v = [] {
+    std::vector<RepetitionSeries> out;
+    for (const TimedMetric& m : timed_metrics()) {
+      const bool seen = std::any_of(out.begin(), out.end(), [&](const RepetitionSeries& s) { return s.seconds == m.seconds; });
+      if (!seen)
+        out.push_back({m.series, m.seconds, m.seconds == &PointResult::fill_seconds || m.seconds == &PointResult::retrieve_seconds});
+    }
+    return out;
+  }();
+  return v;
 }
 
 const std::vector<SpreadSeries>& spread_series() {

@@ -34,7 +34,7 @@ AttentionRun<ExecSpace> run_attention(const CacheDesign& d, const std::vector<st
   kvsim::KVCache<ExecSpace> cache(exec, d, seed, lengths);
   auto stage = cache.make_stage(cache.max_length());
   cache.generate_source(stage, 0, cache.max_length());
-  for (std::int64_t p = 0; p < cache.max_length(); ++p) cache.append(stage, 0, cache.max_length(), p, p + 1);
+  for (std::int64_t p = 0; p < cache.max_length(); ++p) cache.append(stage, 0, p, p + 1);
   AttentionRun<ExecSpace> r;
   const std::int64_t n = d.batch * d.query_heads() * d.head_dim;
   std::mt19937 gen{std::uint32_t(seed)};
@@ -181,7 +181,7 @@ TEMPLATE_LIST_TEST_CASE("decode attention matches KokkosBlas::gemv over a dense 
   kvsim::KVCache<TestType> cache(exec, d, 3, lengths);
   auto stage = cache.make_stage(57);
   cache.generate_source(stage, 0, 57);
-  cache.append(stage, 0, 57, 0, 57);
+  cache.append(stage, 0, 0, 57);
   auto dense = cache.template make_dense<float>("kvsim::test::dense");
   cache.retrieve_layer(0, dense);
   const std::int64_t valid = cache.valid(0), rows = cache.dense_rows();

@@ -63,7 +63,7 @@ std::uint64_t checksum_on(const kvsim::ExperimentConfig& c) {
   auto stage = cache.make_stage(n);
   cache.reset();
   cache.generate_source(stage, 0, n);
-  for (std::int64_t p = 0; p < n; ++p) cache.append(stage, 0, n, p, p + 1);
+  for (std::int64_t p = 0; p < n; ++p) cache.append(stage, 0, p, p + 1);
   auto dense = cache.template make_dense<float>("kvsim::test::dense");
   std::uint64_t sum = 0;
   for (std::int64_t layer = 0; layer < c.model.layers; ++layer) {

@@ -72,11 +72,11 @@ Outcome fill_and_check(const CacheDesign& d, const std::vector<std::int64_t>& le
       const std::int64_t n = std::min(n_stage, longest - t0);
       cache.generate_source(stage, t0, n);
       if (mode == "token") {
-        for (std::int64_t p = t0; p < t0 + n; ++p) cache.append(stage, t0, n_stage, p, p + 1);
+        for (std::int64_t p = t0; p < t0 + n; ++p) cache.append(stage, t0, p, p + 1);
       } else if (mode == "chunk") {
-        for (std::int64_t p = t0; p < t0 + n; p += chunk) cache.append(stage, t0, n_stage, p, std::min(p + chunk, t0 + n));
+        for (std::int64_t p = t0; p < t0 + n; p += chunk) cache.append(stage, t0, p, std::min(p + chunk, t0 + n));
       } else {
-        cache.append(stage, t0, n_stage, t0, t0 + n);
+        cache.append(stage, t0, t0, t0 + n);
       }
     }
   }
@@ -167,7 +167,7 @@ TEMPLATE_LIST_TEST_CASE("h2o evicts the lowest given score outside the recent wi
   kvsim::KVCache<TestType> cache(exec, d, 5, {6});
   auto stage = cache.make_stage(6);
   cache.generate_source(stage, 0, 6);
-  for (int p = 0; p < 4; ++p) cache.append(stage, 0, 6, p, p + 1);
+  for (int p = 0; p < 4; ++p) cache.append(stage, 0, p, p + 1);
   auto scores = cache.scores();
   auto set = [&](std::vector<float> by_slot) {
     auto h = Kokkos::create_mirror_view(scores);
@@ -176,11 +176,11 @@ TEMPLATE_LIST_TEST_CASE("h2o evicts the lowest given score outside the recent wi
   };
   // Slots 0..3 hold positions 0..3; position 0 scores lowest among the candidates {0, 1}.
   set({0.1f, 0.9f, 0.0f, 0.0f});
-  cache.append(stage, 0, 6, 4, 5);
+  cache.append(stage, 0, 4, 5);
   CHECK(cache.retained_positions(0) == std::vector<std::int64_t>{1, 2, 3, 4});
   // Now the candidates are {1, 2} (3 and 4 are recent): make position 2 (slot 2) the lowest.
   set({0.5f, 0.9f, 0.2f, 0.0f});
-  cache.append(stage, 0, 6, 5, 6);
+  cache.append(stage, 0, 5, 6);
   CHECK(cache.retained_positions(0) == std::vector<std::int64_t>{1, 3, 4, 5});
   CHECK(cache.h2o_evicted(0) == std::vector<std::int64_t>{0, 2});
   CHECK(cache.evicted_positions() == 2);

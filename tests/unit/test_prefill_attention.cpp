@@ -28,7 +28,7 @@ double prefill_error(const CacheDesign& d, std::int64_t context, std::int64_t ch
   kvsim::KVCache<ExecSpace> cache(exec, d, 7, lengths);
   auto stage = cache.make_stage(context);
   cache.generate_source(stage, 0, context);
-  cache.append(stage, 0, context, 0, context);
+  cache.append(stage, 0, 0, context);
   auto dense = cache.template make_dense<Out>("kvsim::test::dense");
   cache.retrieve_layer(layer, dense);
 

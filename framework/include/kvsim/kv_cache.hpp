@@ -174,12 +174,12 @@ class KVCache {
   }
 
   // Appends positions [begin, end) of every sequence (each up to its own length). The staging
-  // buffer holds positions [stage_begin, stage_begin + stage_n). Positions go in order.
-  void append(const stage_view& stage, std::int64_t stage_begin, std::int64_t stage_n, std::int64_t begin,
-              std::int64_t end) {
+  // buffer, laid out by generate_source, holds positions from stage_begin at its own capacity's
+  // stride. Positions go in order.
+  void append(const stage_view& stage, std::int64_t stage_begin, std::int64_t begin, std::int64_t end) {
+    const std::int64_t stage_n = stage_capacity(stage);
     KVSIM_REQUIRE(begin == frontier_, "positions must be appended in order: expected ", frontier_, ", got ", begin);
     KVSIM_REQUIRE(end > begin && begin >= stage_begin && end <= stage_begin + stage_n, "append range outside the stage");
-    KVSIM_REQUIRE(stage_n == stage_capacity(stage), "stage_n ", stage_n, " is not the staging buffer's ", stage_capacity(stage));
     KVSIM_REQUIRE(!map_.table || end == begin + 1, "h2o appends one position per step");
     if (d_.layout == LayoutKind::paged) allocate_pages(end);
     if (map_.table) {

@@ -28,8 +28,12 @@ inline double timed_value(const TimedMetric& m, const PointResult& r, double sec
   return w * seconds;
 }
 
-// The metric's value over the fastest (`fastest` true) or slowest repetition; 0 if none ran.
-double timed_extreme(const TimedMetric& m, const PointResult& r, bool fastest);
+// The metric's smallest and largest value over the repetitions (for a rate the slowest
+// repetition gives the smallest); {0, 0} if none ran.
+struct TimedRange {
+  double min = 0, max = 0;
+};
+TimedRange timed_range(const TimedMetric& m, const PointResult& r);
 
 // Phase series whose spread (slowest / fastest repetition) is reported, and the name of that
 // column: fill_spread, retrieve_spread, decode_spread, prefill_spread.
@@ -40,6 +44,14 @@ struct SpreadSeries {
 };
 const std::vector<SpreadSeries>& spread_series();
 double spread_of(const std::vector<double>& seconds);  // max / min; 0 when empty
+
+// Every per-repetition series a point stores (/points/<i>/<name>), in file order.
+struct RepetitionSeries {
+  const char* name;
+  std::vector<double> PointResult::*seconds;
+  bool always;  // stored even when empty (fill and retrieve)
+};
+const std::vector<RepetitionSeries>& repetition_series();
 
 // Above this spread a point's timings are called unstable (printed and stored as a warning).
 constexpr double kUnstableSpread = 1.5;
