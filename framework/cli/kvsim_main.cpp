@@ -17,19 +17,19 @@
 #include <thread>
 #include <vector>
 
-#include "kvsim/bandwidth_probe.hpp"
-#include "kvsim/config.hpp"
-#include "kvsim/device_info.hpp"
-#include "kvsim/error.hpp"
-#include "kvsim/experiment.hpp"
-#include "kvsim/interrupt.hpp"
-#include "kvsim/kokkos_abstraction.hpp"
-#include "kvsim/kokkos_settings.hpp"
-#include "kvsim/progress.hpp"
-#include "kvsim/parallel.hpp"
-#include "kvsim/result_file.hpp"
-#include "kvsim/row_codec.hpp"
-#include "kvsim/version.hpp"
+#include "platform/bandwidth_probe.hpp"
+#include "config/config.hpp"
+#include "platform/device_info.hpp"
+#include "kvsim/core/error.hpp"
+#include "experiment/experiment.hpp"
+#include "platform/interrupt.hpp"
+#include "kvsim/core/kokkos_abstraction.hpp"
+#include "platform/kokkos_settings.hpp"
+#include "platform/progress.hpp"
+#include "sweep/parallel.hpp"
+#include "output/result_file.hpp"
+#include "output/row_codec.hpp"
+#include "platform/version.hpp"
 #include "point_report.hpp"
 
 #ifndef KVSIM_SOURCE_PRESET_DIR

@@ -5,8 +5,8 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "kvsim/timed_metrics.hpp"
-#include "kvsim/timing.hpp"
+#include "metrics/timed_metrics.hpp"
+#include "kvsim/core/timing.hpp"
 
 namespace kvsim::cli {
 namespace {

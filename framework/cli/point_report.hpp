@@ -6,9 +6,9 @@
 #include <ostream>
 #include <string>
 
-#include "kvsim/bandwidth_probe.hpp"
-#include "kvsim/config.hpp"
-#include "kvsim/experiment.hpp"
+#include "platform/bandwidth_probe.hpp"
+#include "config/config.hpp"
+#include "experiment/experiment.hpp"
 
 namespace kvsim::cli {
 

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "kvsim/config.hpp"
-#include "kvsim/error.hpp"
+#include "config/config.hpp"
+#include "kvsim/core/error.hpp"
 
 #ifndef KVSIM_FUZZ_PRESET_DIR
 #error "KVSIM_FUZZ_PRESET_DIR must name configs/models"

@@ -32,9 +32,9 @@ echo "run_fuzz: building $build/fuzz_config" >&2
 # -fopenmp: Kokkos' OpenMP backend header insists on it; nothing here runs in parallel.
 nice -n 10 "$cxx" -std=c++17 -g -O1 -fno-omit-frame-pointer -fopenmp \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I"$root/framework/include" -isystem "$deps/install/cpu/include" \
+  -I"$root/framework/include" -I"$root/framework/src" -isystem "$deps/install/cpu/include" \
   -DKVSIM_FUZZ_PRESET_DIR="\"$root/configs/models\"" \
-  "$here/fuzz_config.cpp" "$root/framework/src/config.cpp" -lyaml-cpp -o "$build/fuzz_config.new"
+  "$here/fuzz_config.cpp" "$root/framework/src/config/config.cpp" -lyaml-cpp -o "$build/fuzz_config.new"
 mv "$build/fuzz_config.new" "$build/fuzz_config"
 
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "kvsim/bandwidth_probe.hpp"
-#include "kvsim/kokkos_abstraction.hpp"
-#include "kvsim/timing.hpp"
+#include "platform/bandwidth_probe.hpp"
+#include "kvsim/core/kokkos_abstraction.hpp"
+#include "kvsim/core/timing.hpp"
 
 #if defined(KOKKOS_ENABLE_CUDA)
 #include <cuda_runtime.h>

@@ -22,11 +22,11 @@
 
 #include <malloc.h>
 
-#include "kvsim/config.hpp"
-#include "kvsim/device_info.hpp"
-#include "kvsim/error.hpp"
-#include "kvsim/experiment.hpp"
-#include "kvsim/kokkos_abstraction.hpp"
+#include "config/config.hpp"
+#include "platform/device_info.hpp"
+#include "kvsim/core/error.hpp"
+#include "experiment/experiment.hpp"
+#include "kvsim/core/kokkos_abstraction.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define KVSIM_LEAK_CHECK_ASAN 1

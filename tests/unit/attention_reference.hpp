@@ -5,10 +5,10 @@
 #include <cmath>
 #include <vector>
 
-#include "kvsim/cache_design.hpp"
-#include "kvsim/codecs/codecs.hpp"
-#include "kvsim/kv_cache.hpp"
-#include "kvsim/synthetic.hpp"
+#include "kvsim/cache/cache_design.hpp"
+#include "kvsim/precision/codecs.hpp"
+#include "kvsim/cache/kv_cache.hpp"
+#include "kvsim/core/synthetic.hpp"
 
 namespace kvsim::test {
 

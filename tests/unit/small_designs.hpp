@@ -1,7 +1,7 @@
 #pragma once
 // Small cache designs for the tests: every layout and policy, with odd lengths and a few
 // layers, heads and pages, so a host reference can check every value.
-#include "kvsim/cache_design.hpp"
+#include "kvsim/cache/cache_design.hpp"
 
 namespace kvsim::test {
 

@@ -5,7 +5,7 @@
 
 #include "catch_compat.hpp"
 #include "exec_spaces.hpp"
-#include "kvsim/codecs/codecs.hpp"
+#include "kvsim/precision/codecs.hpp"
 
 namespace {
 

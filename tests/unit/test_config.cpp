@@ -3,9 +3,9 @@
 #include <type_traits>
 
 #include "catch_compat.hpp"
-#include "kvsim/config.hpp"
-#include "kvsim/error.hpp"
-#include "kvsim/kokkos_abstraction.hpp"
+#include "config/config.hpp"
+#include "kvsim/core/error.hpp"
+#include "kvsim/core/kokkos_abstraction.hpp"
 
 namespace {
 

@@ -7,8 +7,8 @@
 #include "exec_spaces.hpp"
 #include "attention_reference.hpp"
 #include "small_designs.hpp"
-#include "kvsim/kv_cache.hpp"
-#include "kvsim/synthetic.hpp"
+#include "kvsim/cache/kv_cache.hpp"
+#include "kvsim/core/synthetic.hpp"
 
 namespace {
 

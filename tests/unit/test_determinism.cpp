@@ -10,9 +10,9 @@
 
 #include "catch_compat.hpp"
 #include "exec_spaces.hpp"
-#include "kvsim/config.hpp"
-#include "kvsim/experiment.hpp"
-#include "kvsim/kv_cache.hpp"
+#include "config/config.hpp"
+#include "experiment/experiment.hpp"
+#include "kvsim/cache/kv_cache.hpp"
 
 namespace {
 

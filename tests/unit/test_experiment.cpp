@@ -2,12 +2,12 @@
 #include <cmath>
 
 #include "catch_compat.hpp"
-#include "kvsim/config.hpp"
-#include "kvsim/error.hpp"
-#include "kvsim/experiment.hpp"
-#include "kvsim/kv_cache.hpp"
-#include "kvsim/timed_metrics.hpp"
-#include "kvsim/timing.hpp"
+#include "config/config.hpp"
+#include "kvsim/core/error.hpp"
+#include "experiment/experiment.hpp"
+#include "kvsim/cache/kv_cache.hpp"
+#include "metrics/timed_metrics.hpp"
+#include "kvsim/core/timing.hpp"
 
 namespace {
 

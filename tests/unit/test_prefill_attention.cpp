@@ -7,8 +7,8 @@
 #include "catch_compat.hpp"
 #include "exec_spaces.hpp"
 #include "small_designs.hpp"
-#include "kvsim/kv_cache.hpp"
-#include "kvsim/prefill_attention.hpp"
+#include "kvsim/cache/kv_cache.hpp"
+#include "kvsim/attention/prefill_attention.hpp"
 
 namespace {
 

@@ -7,12 +7,12 @@
 #include <vector>
 
 #include "catch_compat.hpp"
-#include "kvsim/error.hpp"
-#include "kvsim/hdf5_handle.hpp"
-#include "kvsim/output_guard.hpp"
-#include "kvsim/result_checksum.hpp"
-#include "kvsim/result_file.hpp"
-#include "kvsim/row_codec.hpp"
+#include "kvsim/core/error.hpp"
+#include "output/hdf5_handle.hpp"
+#include "output/output_guard.hpp"
+#include "output/result_checksum.hpp"
+#include "output/result_file.hpp"
+#include "output/row_codec.hpp"
 
 namespace fs = std::filesystem;
 

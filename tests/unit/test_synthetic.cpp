@@ -3,8 +3,8 @@
 
 #include "catch_compat.hpp"
 #include "exec_spaces.hpp"
-#include "kvsim/kokkos_abstraction.hpp"
-#include "kvsim/synthetic.hpp"
+#include "kvsim/core/kokkos_abstraction.hpp"
+#include "kvsim/core/synthetic.hpp"
 
 namespace {
 

@@ -1,0 +1,38 @@
+#pragma once
+// Synthetic K/V for a run of positions into a staging buffer [layer][K|V][seq][j][head][dim]:
+// what a model's K/V projection hands the cache. Not timed; appends read from it. `n` positions
+// are generated into blocks of `stride` positions (the buffer's capacity): the last, partial
+// stage of a fill writes fewer positions than the buffer holds, at the offsets appends read.
+#include "kvsim/core/kokkos_abstraction.hpp"
+#include "kvsim/core/synthetic.hpp"
+
+namespace kvsim::kernels {
+
+template <class MemSpace>
+struct GenerateSource {
+  View1D<float, MemSpace> stage;
+  std::uint64_t seed;
+  std::int64_t batch, n, stride, kv_heads, head_dim4, begin;
+
+  KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i) const {
+    const std::int64_t d4 = i % head_dim4;
+    std::int64_t t = i / head_dim4;
+    const std::int64_t head = t % kv_heads;
+    t /= kv_heads;
+    const std::int64_t j = t % n;
+    t /= n;
+    const std::int64_t seq = t % batch;
+    t /= batch;
+    const std::int64_t kv = t % 2;
+    const std::int64_t layer = t / 2;
+    const std::int64_t at = ((((layer * 2 + kv) * batch + seq) * stride + j) * kv_heads + head) * head_dim4 + d4;
+    const std::uint64_t s = synthetic::sequence_seed(seed, std::uint64_t(seq));
+    Float4 out;
+    for (int k = 0; k < 4; ++k)
+      out.v[k] = synthetic::value(s, std::uint32_t(layer), synthetic::Tensor(kv), std::uint64_t(begin + j),
+                                  std::uint32_t(head), std::uint32_t(4 * d4 + k));
+    reinterpret_cast<Float4*>(stage.data())[at] = out;
+  }
+};
+
+}  // namespace kvsim::kernels
