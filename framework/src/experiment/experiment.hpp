@@ -80,13 +80,6 @@ struct PointResult {
   std::string ceiling_exceeded;
 };
 
-// The attention error (relative to float64 over the unquantised source) a correct kernel stays
-// within on the synthetic data, for the point's storage format; `reads_dense`: the attention
-// reads the dense retrieve buffer (prefill), whose fp16 rounding adds to it.
-double attention_error_bound(const ExperimentConfig& config, bool reads_dense);
-// Throws RuntimeError ("verification failed: ...") when a reported error is above its bound.
-void check_error_bounds(const ExperimentConfig& config, const PointResult& r, std::int64_t point);
-
 // Sets every fraction-of-ceiling figure of `r` from its measured rates and `bandwidth` (the
 // run's best probe so far), flagging the ones above 1 (apply again after a re-probe).
 void apply_ceilings(PointResult& r, const CopyBandwidth& bandwidth);
@@ -112,10 +105,12 @@ ShardRange shard_range(const ExperimentConfig& config, int shard, int shards);
 // tokens on the last shard).
 ExperimentConfig shard_config(const ExperimentConfig& config, int shard, int shards);
 
-// Runs one point on the default execution space against the run's measured bandwidths (a
+// Runs one point on the default execution space (experiment/run_point.hpp: on any) against the run's measured bandwidths (a
 // group's: summed over its ranks). A group of context shards runs it together; every rank gets
 // the group's figures. Throws RuntimeError if the retrieved data differ from the synthetic values.
 PointResult run_point(const ExperimentConfig& config, std::int64_t point, const CopyBandwidth& bandwidth,
                       const Group& group = Group());
 
 }  // namespace kvsim
+
+#include "experiment/references.hpp"  // the accuracy bounds points are held to

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -127,5 +128,13 @@ CopyBandwidth BandwidthProbe::measure(int reps) {
 }
 
 CopyBandwidth measure_copy_bandwidth(std::int64_t bytes, int reps) { return BandwidthProbe(bytes).measure(reps); }
+
+std::string describe(const CopyBandwidth& bw) {
+  std::ostringstream os;
+  os.precision(4);
+  os << "deep_copy " << bw.deep_copy_GBps << " GB/s, copy kernel " << bw.stream_copy_GBps
+     << " GB/s (read + write), read-only " << bw.read_GBps << " GB/s, write-only " << bw.write_GBps << " GB/s";
+  return os.str();
+}
 
 }  // namespace kvsim

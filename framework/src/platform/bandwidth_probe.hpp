@@ -4,6 +4,7 @@
 // repetitions (a fraction of a ceiling above 1 means the ceiling was measured too low, and is
 // reported as a measurement error, never as a result).
 #include <cstdint>
+#include <string>
 
 namespace kvsim {
 
@@ -51,5 +52,8 @@ class BandwidthProbe {
 
 // One probe with every variant.
 CopyBandwidth measure_copy_bandwidth(std::int64_t bytes, int reps);
+
+// The four figures in one line, as `kvsim info --probe` and the run print them.
+std::string describe(const CopyBandwidth& bw);
 
 }  // namespace kvsim

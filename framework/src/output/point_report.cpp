@@ -1,4 +1,4 @@
-#include "point_report.hpp"
+#include "output/point_report.hpp"
 
 #include <cmath>
 #include <iomanip>

@@ -1,0 +1,187 @@
+#pragma once
+// Token generation after the prefill: per token an append of every layer, decode attention
+// over every layer and an optional weight read, each phase fenced and timed. Context shards:
+// only the last shard appends (the newest positions are its), and after each layer's attention
+// the shards merge their outputs (log-sum-exp, through MPI), timed as communication.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "experiment/references.hpp"
+#include "kvsim/cache/kv_cache.hpp"
+#include "kvsim/core/synthetic.hpp"
+#include "kvsim/core/timing.hpp"
+#include "kvsim/probe/stream.hpp"
+#include "experiment/experiment.hpp"
+#include "platform/interrupt.hpp"
+#include "sweep/parallel.hpp"
+
+namespace kvsim {
+
+template <class Exec>
+class Decoder {
+ public:
+  using Mem = MemSpaceOf<Exec>;
+  using Cache = KVCache<Exec>;
+
+  Decoder(const Exec& exec, const ExperimentConfig& c, Cache& cache, std::int64_t prefill, const Group& group,
+          std::int64_t context)
+      : exec_(exec), c_(c), cache_(cache), prefill_(prefill), group_(group), context_(context),
+        appends_(group.shard() == group.shards() - 1) {
+    if (c.decode_tokens == 0) return;
+    const std::int64_t n = c.decode_tokens;
+    if (appends_) {
+      stage_ = cache.make_stage(n);
+      cache.generate_source(stage_, prefill, n);
+    }
+    q_len_ = c.batch * c.model.heads * c.model.head_dim;
+    q_ = View1D<float, Mem>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::q")),
+                            n * c.model.layers * q_len_);
+    // Queries come from the same counter hash with their own seed: q[token][layer][seq][head][dim].
+    Kokkos::parallel_for("kvsim::decode::make_q", RangePolicy<Exec>(exec, 0, std::int64_t(q_.extent(0)) / 4),
+                         kernels::GenerateSource<Mem>{q_, synthetic::mix64(c.seed ^ 0x5155455259ULL), 1,
+                                                      n * c.model.layers * c.batch, n * c.model.layers * c.batch,
+                                                      c.model.heads, c.model.head_dim / 4, 0});
+    out_ = View1D<float, Mem>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::out")), q_len_);
+    if (group_.sharded()) {
+      lse_ = View1D<float, Mem>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::lse")),
+                                c.batch * c.model.heads);
+      host_out_ = Kokkos::create_mirror_view(out_);
+      host_lse_ = Kokkos::create_mirror_view(lse_);
+    }
+    AttentionKernel kernel = AttentionKernel::automatic;
+    parse_attention_kernel(c.decode_kernel, kernel);
+    ws_ = cache.make_attention_workspace(c.decode_splits, kernel);
+    if (c.model.weight_bytes > 0) {
+      const std::int64_t n8 = std::max<std::int64_t>(1, c.model.weight_bytes / (8 * std::int64_t(sizeof(Float4))));
+      weights_ = View1D<Float4, Mem>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::weights")),
+                                     8 * n8);
+      Kokkos::parallel_for("kvsim::decode::init_weights", RangePolicy<Exec>(exec, 0, n8), kernels::StreamWrite<Mem>{weights_, n8});
+      sink_ = Kokkos::View<double, Mem>("kvsim::decode::sink");
+    }
+  }
+
+  // Generates every token; records the phase times when `timed`.
+  void run(bool timed) {
+    double append = 0, attention = 0, comm = 0, weights = 0;
+    bytes_ = 0;
+    for (std::int64_t t = 0; t < c_.decode_tokens; ++t) {
+      check_interrupt();
+      if (appends_)
+        append += time_fenced(exec_, [&] { cache_.append(stage_, prefill_, prefill_ + t, prefill_ + t + 1); });
+      bytes_ += c_.model.layers * (cache_.retrieve_read_bytes_per_layer() + 2 * q_len_ * std::int64_t(sizeof(float)));
+      if (!group_.sharded()) {
+        attention += time_fenced(exec_, [&] {
+          for (std::int64_t layer = 0; layer < c_.model.layers; ++layer) cache_.decode_attention(layer, query(t, layer), out_, ws_);
+        });
+      } else {
+        for (std::int64_t layer = 0; layer < c_.model.layers; ++layer) {
+          attention += time_fenced(exec_, [&] { cache_.decode_attention(layer, query(t, layer), out_, ws_, lse_); });
+          comm += time_fenced(exec_, [&] { merge_shards(); });
+        }
+      }
+      if (weights_.extent(0) > 0) {
+        const std::int64_t n8 = std::int64_t(weights_.extent(0)) / 8;
+        weights += time_fenced(exec_, [&] {
+          Kokkos::parallel_reduce("kvsim::decode::weights", RangePolicy<Exec>(exec_, 0, n8),
+                                  kernels::StreamRead<Mem>{weights_, n8}, sink_);
+        });
+      }
+    }
+    if (!timed) return;
+    append_.push_back(append);
+    attention_.push_back(attention + comm);
+    comm_.push_back(comm);
+    weights_s_.push_back(weights);
+    total_.push_back(append + attention + comm + weights);
+  }
+
+  // Per-token figures; for shards each repetition's phase times are the slowest rank's and the
+  // bytes are every rank's, so the bandwidth is the group's aggregate.
+  void report(PointResult& r) {
+    for (auto* v : {&append_, &attention_, &comm_, &weights_s_, &total_}) group_.max_each(*v);
+    const std::int64_t bytes = group_.sum(bytes_);
+    const double n = double(c_.decode_tokens);
+    r.decode_seconds = total_;
+    r.tokens_per_s = n / median(total_);
+    r.append_ms = 1e3 * median(append_) / n;
+    r.attention_ms = 1e3 * median(attention_) / n;
+    r.attention_comm_ms = 1e3 * median(comm_) / n;
+    r.weights_ms = 1e3 * median(weights_s_) / n;
+    r.attention_bytes = std::int64_t(double(bytes) / n);
+    r.attention_GBps = double(bytes) / median(attention_) / 1e9;
+    r.append_seconds = append_;
+    r.attention_seconds = attention_;
+    r.weights_seconds = weights_s_;
+    r.weights_GBps = r.weights_ms > 0 ? double(weights_.extent(0)) * sizeof(Float4) / (r.weights_ms * 1e-3) / 1e9 : 0.0;
+    r.attention_rel_err = accuracy();
+    r.attention_splits = ws_.splits;
+    r.attention_kernel = attention_kernel_name(ws_.kernel);
+  }
+
+ private:
+  View1D<const float, Mem> query(std::int64_t t, std::int64_t layer) const {
+    const std::int64_t off = (t * c_.model.layers + layer) * q_len_;
+    return Kokkos::subview(q_, Kokkos::make_pair(off, off + q_len_));
+  }
+
+  void merge_shards() {
+    Kokkos::deep_copy(exec_, host_out_, out_);
+    Kokkos::deep_copy(exec_, host_lse_, lse_);
+    exec_.fence();
+    group_.merge_attention(host_out_.data(), host_lse_.data(), c_.batch * c_.model.heads, c_.model.head_dim);
+    Kokkos::deep_copy(exec_, out_, host_out_);
+  }
+
+  // Layer 0 at the last token against float64 attention over the unquantised source: the
+  // accuracy cost of the storage precision (fp32 storage leaves only fp32 arithmetic error).
+  // The reference runs on the host: (seq, head) pairs in order while their positions add up to
+  // at most 2^19 (at least one pair), so a million-position context costs seconds, not hours.
+  double accuracy() {
+    const std::int64_t t = c_.decode_tokens - 1;
+    cache_.decode_attention(0, query(t, 0), out_, ws_, lse_);
+    if (group_.sharded()) merge_shards();
+    if (!group_.leader()) return -1;
+    const auto out = Kokkos::create_mirror_view_and_copy(HostMemSpace(), out_);
+    const auto q = Kokkos::create_mirror_view_and_copy(HostMemSpace(), View1D<const float, Mem>(query(t, 0)));
+    const std::int64_t hd = c_.model.head_dim, heads = c_.model.heads, g = heads / c_.model.kv_heads;
+    double err2 = 0, ref2 = 0;
+    std::int64_t budget = std::int64_t(1) << 19;
+    for (std::int64_t s = 0; s < c_.batch && budget > 0; ++s) {
+      std::vector<std::int64_t> positions;
+      if (group_.sharded()) {
+        positions.resize(std::size_t(context_));
+        for (std::int64_t i = 0; i < context_; ++i) positions[std::size_t(i)] = i;
+      } else {
+        positions = cache_.retained_positions(s);
+      }
+      const std::uint64_t seed = synthetic::sequence_seed(c_.seed, std::uint64_t(s));
+      for (std::int64_t h = 0; h < heads && budget > 0; ++h) {
+        budget -= std::int64_t(positions.size());
+        const std::int64_t off = (s * heads + h) * hd;
+        add_attention_error(seed, h / g, positions, hd, &q(off), &out(off), err2, ref2);
+      }
+    }
+    return ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
+  }
+
+  Exec exec_;
+  const ExperimentConfig& c_;
+  Cache& cache_;
+  std::int64_t prefill_;
+  const Group& group_;
+  std::int64_t context_;  // positions of every sequence after the last token, over all shards
+  bool appends_;
+  typename Cache::stage_view stage_;
+  View1D<float, Mem> q_, out_, lse_;
+  typename View1D<float, Mem>::HostMirror host_out_, host_lse_;
+  std::int64_t q_len_ = 0;
+  typename Cache::AttentionWorkspace ws_;
+  View1D<Float4, Mem> weights_;
+  Kokkos::View<double, Mem> sink_;
+  std::vector<double> append_, attention_, comm_, weights_s_, total_;
+  std::int64_t bytes_ = 0;
+};
+
+}  // namespace kvsim

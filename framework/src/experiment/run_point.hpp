@@ -1,0 +1,102 @@
+#pragma once
+// One point, on any execution space: the cache built from the resolved config, then the phases
+// in order (fill with decode interleaved per repetition, retrieve, verify, prefill), then the
+// accuracy bounds and ceilings. A group of context shards runs it together; every rank gets the
+// group's figures.
+#include <algorithm>
+#include <vector>
+
+#include "experiment/decode_phase.hpp"
+#include "experiment/experiment.hpp"
+#include "experiment/fill_phase.hpp"
+#include "experiment/prefill_phase.hpp"
+#include "experiment/references.hpp"
+#include "experiment/retrieve_phase.hpp"
+#include "experiment/staging.hpp"
+#include "kvsim/cache/kv_cache.hpp"
+#include "platform/device_info.hpp"
+
+namespace kvsim {
+
+template <class Exec, class Out>
+PointResult run_point_on(const Exec& exec, const ExperimentConfig& global, std::int64_t point, const CopyBandwidth& bw,
+                         const Group& group) {
+  ProfilingRegion region("kvsim::point");
+  PointResult r;
+  r.point = point;
+  r.config = global;
+  r.shards = group.shards();
+  // This rank's part: all of the point, or one shard of every sequence's positions.
+  const ExperimentConfig c = group.sharded() ? shard_config(global, group.shard(), group.shards()) : global;
+  const bool appends_decode = group.shard() == group.shards() - 1;
+
+  std::vector<std::int64_t> lengths = c.lengths;  // what the cache will have held: prefill + decode
+  if (appends_decode)
+    for (auto& len : lengths) len += c.decode_tokens;
+  KVCache<Exec> cache(exec, design_of(c), c.seed, lengths);
+  if (group.sharded()) cache.set_position_base(shard_range(global, group.shard(), group.shards()).begin);
+  const bool retrieves = c.retrieve.mode != "none";
+  auto dense = retrieves ? cache.template make_dense<Out>("kvsim::retrieve_buffer") : View1D<Out, MemSpaceOf<Exec>>();
+  const std::int64_t n_stage = stage_positions(c, cache.stage_bytes_per_position());
+  auto stage = cache.make_stage(n_stage);
+  r.capacity = cache.capacity();
+  r.kv_cache_bytes = group.sum(cache.allocated_bytes());
+  r.per_rank_cache_bytes = group.max(cache.allocated_bytes());
+  r.bytes_per_position = cache.bytes_per_position();
+  r.device_memory_used_bytes = group.max(device_memory_used_bytes());
+  const std::int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());  // the prefill
+  const std::int64_t context = global.fill.positions + global.decode_tokens;
+  Decoder<Exec> decoder(exec, c, cache, longest, group, context);
+
+  {
+    ProfilingRegion fill_region("kvsim::fill");
+    for (std::int64_t rep = 0; rep < c.run.warmup + c.run.repetitions; ++rep) {
+      check_interrupt();
+      cache.reset();
+      const double seconds = time_fill(exec, c, cache, stage, n_stage, longest);
+      if (rep >= c.run.warmup) r.fill_seconds.push_back(seconds);
+      if (c.decode_tokens > 0) decoder.run(rep >= c.run.warmup);
+    }
+  }
+  group.max_each(r.fill_seconds);  // shards fill at once: a repetition lasts as long as the slowest
+  if (c.decode_tokens > 0) decoder.report(r);
+  for (auto len : lengths) r.appended_positions += len;
+  for (std::int64_t s = 0; s < c.batch; ++s) r.valid_positions += cache.valid(s);
+  r.appended_positions = group.sum(r.appended_positions);
+  r.valid_positions = group.sum(r.valid_positions);
+  r.evicted_positions = group.sum(cache.evicted_positions());
+  r.fill_bytes = group.sum(cache.fill_bytes());
+  r.fill_read_bytes = group.sum(cache.fill_read_bytes());
+  const double fill_t = median(r.fill_seconds);
+  r.fill_positions_per_s = double(r.appended_positions) / fill_t;
+  r.fill_GBps = double(r.fill_bytes) / fill_t / 1e9;
+  for (std::int64_t s = 0; s < c.batch && c.cache.policy == "h2o"; ++s) r.h2o_evicted.push_back(cache.h2o_evicted(s));
+  if (!retrieves) {
+    apply_ceilings(r, bw);
+    return r;
+  }
+
+  r.retrieve_seconds = time_retrieve(exec, c, cache, dense);
+  group.max_each(r.retrieve_seconds);
+  r.retrieve_bytes = group.sum(c.model.layers * cache.template retrieve_bytes_per_layer<Out>());
+  r.retrieve_read_bytes = group.sum(c.model.layers * cache.retrieve_read_bytes_per_layer());
+  const double retrieve_t = median(r.retrieve_seconds);
+  r.retrieve_ops_per_s = double(c.model.layers) / retrieve_t;
+  r.retrieve_GBps = double(r.retrieve_bytes) / retrieve_t / 1e9;
+
+  if (c.retrieve.verify) verify_all_layers(exec, c, cache, dense, group, point, r);
+  if (c.prefill_chunk > 0) run_prefill(exec, c, cache, dense, r);
+  check_error_bounds(c, r, point);
+  apply_ceilings(r, bw);
+  return r;
+}
+
+// The point on `exec`, with the dense retrieve buffer in the config's output precision.
+template <class Exec>
+PointResult run_point_on(const Exec& exec, const ExperimentConfig& c, std::int64_t point, const CopyBandwidth& bw,
+                         const Group& group) {
+  if (c.retrieve.output == "fp16") return run_point_on<Exec, std::uint16_t>(exec, c, point, bw, group);
+  return run_point_on<Exec, float>(exec, c, point, bw, group);
+}
+
+}  // namespace kvsim
