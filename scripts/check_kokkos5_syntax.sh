@@ -15,15 +15,19 @@ fi
 mpi_inc=$(mpicxx --showme:incdirs 2>/dev/null | tr ' ' '\n' | sed 's/^/-I/' | tr '\n' ' ')
 hdf5_inc=$(pkg-config --cflags hdf5-serial 2>/dev/null || echo -I/usr/include/hdf5/serial)
 fail=0
-for src in "$root"/framework/src/*/*.cpp "$root"/framework/cli/*.cpp "$root"/tests/unit/*.cpp "$root"/tests/leak/*.cpp; do
-  # Kokkos Kernels has no Kokkos 5 headers in the archive: its users are checked by the real build.
-  grep -q "KokkosBlas" "$src" && continue
+skipped=0
+while IFS= read -r src; do
   # shellcheck disable=SC2086
-  if ! g++ -std=c++20 -fopenmp -fsyntax-only -I"$inc" -I"$root/framework/include" -I"$root/framework/src" $mpi_inc $hdf5_inc \
-      -DKVSIM_SOURCE_DIR="\"$root\"" -DKVSIM_TEST_CONFIG_DIR="\"$root/tests/configs\"" "$src"; then
+  if ! log=$(g++ -std=c++20 -fopenmp -fsyntax-only -I"$inc" -I"$root/framework/include" -I"$root/framework/src" \
+      -I"$root/tests/unit" $mpi_inc $hdf5_inc -DKVSIM_SOURCE_DIR="\"$root\"" -DKVSIM_TEST_CONFIG_DIR="\"$root/tests/configs\"" \
+      "$src" 2>&1); then
+    # Kokkos Kernels has no Kokkos 5 headers in the archive: a unit that reaches it (prefill
+    # attention's gemm) is checked by the real build instead.
+    if grep -q "fatal error: KokkosBlas.*No such file" <<<"$log"; then skipped=$((skipped + 1)); continue; fi
+    printf '%s\n' "$log" >&2
     echo "kokkos5-syntax: FAILED: ${src#$root/}" >&2
     fail=1
   fi
-done
-[ $fail -eq 0 ] && echo "kokkos5-syntax: all sources compile against Kokkos $(cat "$deps/kokkos5/.kvsim-ready")"
+done < <(find "$root/framework/src" "$root/framework/cli" "$root/tests/unit" "$root/tests/leak" -name '*.cpp' | sort)
+[ $fail -eq 0 ] && echo "kokkos5-syntax: all sources compile against Kokkos $(cat "$deps/kokkos5/.kvsim-ready") ($skipped reach Kokkos Kernels, checked by the build)"
 exit $fail
