@@ -7,7 +7,7 @@ import sys
 
 import pandas as pd
 
-from . import spread
+from . import metrics, spread
 from .load import KvsimFileError, load_meta, load_summary
 from .table import markdown_table
 
@@ -25,18 +25,16 @@ def _summaries(paths, allow_incomplete=False):
     frames = [spread.with_spread(load_summary(p, allow_incomplete)) for p in paths]
     if len(frames) == 1:
         return frames, frames[0]
-    units = {"file": ""}
+    attrs = metrics.merged_attrs(frames, {"file": ""})
     tagged = []
     for path, df in zip(paths, frames):
         df = df.copy()
         df.insert(0, "file", path)
-        for column, unit in df.attrs["units"].items():
-            units.setdefault(column, unit)
         df.attrs = {}  # concat compares attrs, and the series arrays make that fail
         tagged.append(df)
     combined = pd.concat(tagged, ignore_index=True)
     # pandas does not carry attrs through concat.
-    combined.attrs["units"] = units
+    combined.attrs.update(attrs)
     return frames, combined
 
 
@@ -59,7 +57,7 @@ def _select(df, paths, columns):
     # A timed metric's min and max come along, to be shown beside it.
     extra = [f"{c}_{end}" for c in wanted for end in ("min", "max") if f"{c}_{end}" in df.columns and f"{c}_{end}" not in wanted]
     selected = df[wanted + extra]
-    selected.attrs["units"] = df.attrs["units"]
+    selected.attrs.update({a: df.attrs[a] for a in metrics.ATTRIBUTES if a in df.attrs})
     return selected, wanted
 
 

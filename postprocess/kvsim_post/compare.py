@@ -75,11 +75,16 @@ def pick_metrics(a, b, wanted):
 
 def direction(metric, a, b):
     """The file's `better` attribute (A's, else B's), else the suffix rule of schema 1."""
-    return m.better(metric, {**b.attrs.get("better", {}), **a.attrs.get("better", {})})
+    return m.better(metric, _attrs(a, b)["better"])
+
+
+def _attrs(a, b):
+    """The column attributes of A, else B's."""
+    return {k: {**b.attrs.get(k, {}), **a.attrs.get(k, {})} for k in m.ATTRIBUTES}
 
 
 def _series(df, row, metric):
-    name = m.SERIES_OF.get(metric)
+    name = m.series_of(metric, df.attrs)
     if name is None:
         return None
     point = int(df["point"].iloc[row]) if "point" in df.columns else row
@@ -122,10 +127,12 @@ def compare_frames(a, b, metrics=None, threshold=0.05, names=("A", "B"), allow_d
         table[k] = rows_a[k]
     regressions, quiet, flags = [], [], [[] for _ in pairs]
     directions = {}
+    attrs = _attrs(a, b)
+    timed = {metric for metric in metrics if m.series_of(metric, attrs) is not None}
     # One family: every timed (point, metric) pair's p, whether or not it moved past the
     # threshold, so the false-discovery control sees every test the comparison makes.
     family = [judge(metric, _series(a, i, metric), _series(b, j, metric))[1]
-              for metric in metrics if metric in m.SERIES_OF for i, j in pairs]
+              for metric in metrics if metric in timed for i, j in pairs]
     cut = stats.benjamini_hochberg([math.nan if p is None else p for p in family], ALPHA)
     for metric in metrics:
         better = directions[metric] = direction(metric, a, b)
@@ -138,7 +145,7 @@ def compare_frames(a, b, metrics=None, threshold=0.05, names=("A", "B"), allow_d
                 continue  # one side lacks the number (n/a), or no change past the threshold
             where = ", ".join(f"{k}={rows_a[k].iloc[n]}" for k in varying) or "the only configuration"
             what = f"A point {points_a.iloc[n]} / B point {points_b.iloc[n]} ({where}): {metric} {va:.6g} -> {vb:.6g} (B/A {ratios[-1]:.3f}"
-            if metric not in m.SERIES_OF:
+            if metric not in timed:
                 flags[n].append(metric)
                 regressions.append(f"{what}; not timed: no repetition noise)")
                 continue
@@ -152,7 +159,7 @@ def compare_frames(a, b, metrics=None, threshold=0.05, names=("A", "B"), allow_d
             else:
                 quiet.append(f"{what}; not significant: {why})")
         table[f"{metric} B/A"] = ratios
-        if metric in m.SERIES_OF:
+        if metric in timed:
             table[f"{metric} p"] = ps
     table["regressed"] = [", ".join(f) for f in flags]
     table.attrs["units"] = {k: a.attrs.get("units", {}).get(k, "") for k in varying}

@@ -16,7 +16,7 @@ from . import filecheck, isolate
 from .metrics import SERIES_OF
 from .filecheck import KvsimFileError
 
-SUPPORTED_SCHEMAS = (1, 2)
+SUPPORTED_SCHEMAS = (1, 2, 3)
 
 # Schema order, so tables read like the docs rather than alphabetically
 # (h5py lists group members by name).
@@ -163,7 +163,7 @@ def _check_column(path, name, ds):
         raise KvsimFileError(path, f"{where} holds text, expected numbers")
     if name == "point" and ds.dtype.kind not in "iu":
         raise KvsimFileError(path, f"{where} holds {ds.dtype}, expected integers (point indices)")
-    for attribute, allowed in (("units", None), ("better", ("higher", "lower", "none"))):
+    for attribute, allowed in (("units", None), ("better", ("higher", "lower", "none")), ("kind", None), ("series", None)):
         if attribute not in ds.attrs:
             if attribute == "units":
                 raise KvsimFileError(path, f"{where} has no 'units' attribute")
@@ -218,7 +218,9 @@ def _frame(path, f, meta):
     df = pd.DataFrame({n: _read_column(ds) for n, ds in columns.items()})
     attrs = {n: dict(ds.attrs.items()) for n, ds in columns.items()}
     df.attrs["units"] = {n: _plain(a["units"]) for n, a in attrs.items()}
-    df.attrs["better"] = {n: _plain(a["better"]) for n, a in attrs.items() if "better" in a}
+    # Schema 3 says on every column what it measures; kvsim_post keeps no list of them.
+    for attribute in ("better", "kind", "series"):
+        df.attrs[attribute] = {n: _plain(a[attribute]) for n, a in attrs.items() if attribute in a}
     df.attrs["meta"] = meta
     df.attrs["points"] = _points(path, f)
     df.attrs["path"] = path
@@ -234,7 +236,8 @@ def load_summary(path, allow_incomplete=False):
     """/summary as a DataFrame, one row per point.
 
     df.attrs: "units" (column -> units), "better" (column -> higher | lower | none, where the
-    file says), "meta" (the root attributes), "points" (point index -> {"config": its resolved
+    file says), "kind" and "series" (schema 3: what the column measures, the /points/<n>
+    series behind it), "meta" (the root attributes), "points" (point index -> {"config": its resolved
     YAML, "series": {name: per-repetition array}}), "path".
     Files with `complete` = 0 (a run still going or killed) are refused unless
     allow_incomplete, which returns their finished points (meta["complete"] tells).

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .metrics import merged_attrs
 from .load import CONFIG_COLUMNS
 
 DECODE_PHASES = ("append_ms", "attention_ms", "weights_ms")
@@ -65,18 +66,16 @@ def file_labels(paths):
 
 def combine(frames, labels):
     """One frame for all files, with `file` and `copy_GBps` columns; units merged."""
-    units = {"file": "", "copy_GBps": "GB/s"}
+    attrs = merged_attrs(frames, {"file": "", "copy_GBps": "GB/s"})
     tagged = []
     for df, label in zip(frames, labels):
         df = df.copy()
         df.insert(0, "file", label)
         df["copy_GBps"] = float(df.attrs["meta"].get("copy_GBps", np.nan))
-        for column, unit in df.attrs["units"].items():
-            units.setdefault(column, unit)
         df.attrs = {}  # concat compares attrs, and the series arrays make that fail
         tagged.append(df)
     data = pd.concat(tagged, ignore_index=True)
-    data.attrs["units"] = units  # pandas does not carry attrs through concat
+    data.attrs.update(attrs)  # pandas does not carry attrs through concat
     return data
 
 

@@ -10,6 +10,7 @@ import re
 import pandas as pd
 
 from . import plots, spread
+from .metrics import ATTRIBUTES
 from .table import format_number, html_table, markdown_table
 
 PROVENANCE = ["device", "backend", "git_sha", "kvsim_version", "kokkos_version", "created", "finished",
@@ -63,7 +64,7 @@ def build_blocks(paths, frames, data, built):
     columns = [c for c in REPORT_COLUMNS if c in data.columns and (c != "file" or len(paths) > 1)]
     ranges = [f"{c}_{end}" for c in columns for end in ("min", "max") if f"{c}_{end}" in data.columns]
     table = data[columns + ranges].copy()
-    table.attrs["units"] = data.attrs["units"]
+    table.attrs.update({a: data.attrs[a] for a in ATTRIBUTES if a in data.attrs})
     note = "Every column: `kvsim-post table FILE.h5`."
     if ranges:
         note = f"Timed metrics read `median (min–max)` over the repetitions. {note}"

@@ -33,7 +33,7 @@ def with_spread(df):
     columns, else computed from /points/<n> series); attrs kept."""
     out = df.copy()
     out.attrs = dict(df.attrs, units=dict(df.attrs.get("units", {})))
-    for metric, name in m.SPREAD_METRICS.items():
+    for metric, name in m.timed_metrics(df.attrs).items():
         if metric not in df.columns or (f"{metric}_min" in df.columns and f"{metric}_max" in df.columns):
             continue
         lows, highs = [], []
@@ -44,7 +44,7 @@ def with_spread(df):
                 highs.append(np.nan)
                 continue
             median = np.median(s)
-            scale = np.array([s.min(), s.max()]) / median if m.is_time(metric) else median / np.array([s.max(), s.min()])
+            scale = np.array([s.min(), s.max()]) / median if m.is_time(metric, df.attrs) else median / np.array([s.max(), s.min()])
             lows.append(value * scale[0])
             highs.append(value * scale[1])
         if not np.all(np.isnan(lows)):
@@ -56,7 +56,7 @@ def with_spread(df):
 def phase_spreads(df):
     """{phase spread column: list of max/min per row} from the file's `*_spread` columns or the series."""
     out = {}
-    for name, column in m.SPREAD_COLUMN.items():
+    for name, column in m.spread_columns(df.attrs).items():
         if column in df.columns:
             out[column] = [float(v) if pd.notna(v) else np.nan for v in df[column]]
             continue
@@ -95,7 +95,7 @@ def shown(df, keep=()):
     out = df.copy()
     out.attrs = dict(df.attrs)
     numeric_text = []
-    for metric in m.SPREAD_METRICS:
+    for metric in m.timed_metrics(df.attrs):
         low, high = f"{metric}_min", f"{metric}_max"
         if metric not in out.columns or low not in df.columns or high not in df.columns:
             continue
@@ -103,7 +103,7 @@ def shown(df, keep=()):
         numeric_text.append(metric)
         out = out.drop(columns=[c for c in (low, high) if c not in keep and c in out.columns])
     for column in out.columns:
-        if m.is_fraction(column) and column not in numeric_text and pd.api.types.is_float_dtype(out[column]):
+        if m.is_fraction(column, df.attrs) and column not in numeric_text and pd.api.types.is_float_dtype(out[column]):
             out[column] = [format_number(v) if pd.notna(v) else "n/a" for v in out[column]]
             numeric_text.append(column)
     out.attrs["numeric_text"] = numeric_text

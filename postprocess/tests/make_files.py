@@ -444,7 +444,7 @@ V2_BAD_FILES = {
     "numeric_units": (lambda p: v2_edited(p, lambda f: f["summary/layout"].attrs.__setitem__("units", 7)), ["'layout'", "units"]),
     "odd_better": (lambda p: v2_edited(p, lambda f: f["summary/fill_GBps"].attrs.__setitem__("better", "sideways")), ["'fill_GBps'", "better"]),
     "string_ceiling": (lambda p: v2_edited(p, lambda f: f.attrs.__setitem__("copy_GBps", "fast")), ["copy_GBps"]),
-    "schema_3": (lambda p: v2_edited(p, lambda f: f.attrs.__setitem__("kvsim_schema", np.int64(3))), ["unsupported kvsim schema version 3"]),
+    "schema_4": (lambda p: v2_edited(p, lambda f: f.attrs.__setitem__("kvsim_schema", np.int64(4))), ["unsupported kvsim schema version 4"]),
 }
 
 

@@ -43,7 +43,7 @@ def test_run_writes_complete_file_that_postprocessing_reads(run_kvsim, source_di
     assert sorted(p.name for p in out.parent.iterdir()) == ["small.h5"]  # no OUT.partial.PID, no OUT.lock
     with h5py.File(out, "r") as f:
         assert f.attrs["complete"] == 1
-        assert f.attrs["kvsim_schema"] == 2
+        assert f.attrs["kvsim_schema"] == 3
         for key in ("kvsim_version", "git_sha", "backend", "device", "config", "created"):
             assert f.attrs[key], key
         assert "repetitions: 4" in f.attrs["config"]

@@ -172,7 +172,7 @@ def test_the_user_block_holds_the_whole_file_checksum(run_kvsim, source_dir, tmp
     assert block[len(line) + 1:] == b"\0" * (512 - len(line) - 1)
     assert line == f"kvsim-result crc32={zlib.crc32(data[512:]):08x} length={len(data) - 512}"
     with h5py.File(out, "r") as f:
-        assert f.attrs["kvsim_schema"] == 2 and f.userblock_size == 512
+        assert f.attrs["kvsim_schema"] == 3 and f.userblock_size == 512
         assert f.libver == ("v110", "v110")
 
 
@@ -211,7 +211,7 @@ def test_resume_of_a_schema_1_file_says_the_schema_changed(run_kvsim, source_dir
         f.attrs["created"] = "2026-01-01T00:00:00Z"
         f.attrs["complete"] = 0
         f.create_group("points")
-    refused(run_kvsim("run", source_dir / SMALL, "-o", out, *TINY, "--resume"), str(out), "schema changed (1 -> 2)",
+    refused(run_kvsim("run", source_dir / SMALL, "-o", out, *TINY, "--resume"), str(out), "written by schema 1, this kvsim writes 3",
             "without --resume")
 
 

@@ -129,3 +129,42 @@ def test_sigterm_records_the_interrupted_point_and_keeps_the_finished_ones(kvsim
     resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert finished_points(out) == (6, 1)
+
+
+def reseal(path):
+    """The kvsim-result checksum line again, after an edit with h5py (docs/hdf5-schema.md)."""
+    import zlib
+    data = path.read_bytes()
+    body = data[512:]
+    line = f"kvsim-result crc32={zlib.crc32(body):08x} length={len(body)}\n".encode("ascii")
+    path.write_bytes(line.ljust(512, b"\0") + body)
+
+
+def test_resume_of_another_schema_or_column_set_says_what_changed(run_kvsim, source_dir, tmp_path):
+    out = tmp_path / "old.h5"
+    args = ["run", source_dir / SMALL, "-o", out, "--set", "run.repetitions=1", "--set", "run.warmup=0"]
+    assert run_kvsim(*args).returncode == 0
+    with h5py.File(out, "r") as f:
+        schema = int(f.attrs["kvsim_schema"])
+        assert schema == 3 and f["summary/fill_GBps"].attrs["kind"] == "rate"
+    with h5py.File(out, "r+") as f:  # as an older kvsim wrote it: one column fewer, one retired
+        del f["summary/prefill_spread"]
+        f["summary/old_metric"] = f["summary/fill_GBps"][()]
+    reseal(out)
+    before = out.read_bytes()
+    p = run_kvsim(*args, "--resume")
+    assert p.returncode == 2, p.stderr
+    lines = [l for l in p.stderr.splitlines() if "error" in l]
+    assert len(lines) == 1, p.stderr
+    assert f"{out}: --resume: written by schema 3, this kvsim writes 3: columns added: prefill_spread; " \
+           "removed: old_metric; rerun without --resume" in lines[0]
+    assert out.read_bytes() == before  # refused before anything ran
+
+    with h5py.File(out, "r+") as f:
+        del f["summary/old_metric"]
+        f["summary/prefill_spread"] = f["summary/fill_spread"][()]
+        f.attrs["kvsim_schema"] = 2
+    reseal(out)
+    p = run_kvsim(*args, "--resume")
+    assert p.returncode == 2, p.stderr
+    assert "written by schema 2, this kvsim writes 3: columns unchanged; rerun without --resume" in p.stderr

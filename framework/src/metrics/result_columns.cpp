@@ -1,5 +1,7 @@
 #include "metrics/result_columns.hpp"
 
+#include <type_traits>
+
 #include "metrics/timed_metrics.hpp"
 
 namespace kvsim {
@@ -8,94 +10,58 @@ namespace {
 using I = std::int64_t;
 using P = PointResult;
 
-std::string sweep_label(const P& r) {
+std::string sweep_label(const ExperimentConfig& c) {
   std::string s;
-  for (const auto& [k, v] : r.config.sweep) s += (s.empty() ? "" : ",") + k + "=" + v;
+  for (const auto& [k, v] : c.sweep) s += (s.empty() ? "" : ",") + k + "=" + v;
   return s;
 }
 
-// The timed metrics' own medians are here in schema order; their _min/_max follow the table.
-std::vector<Column<double>> make_real_columns() {
-  std::vector<Column<double>> v{
-      {"fill_positions_per_s", "positions/s", "higher", [](const P& r) { return r.fill_positions_per_s; }},
-      {"fill_GBps", "GB/s", "higher", [](const P& r) { return r.fill_GBps; }},
-      {"fill_fraction_of_copy", "1", "higher", [](const P& r) { return r.fill_fraction_of_copy; }},
-      {"retrieve_ops_per_s", "ops/s", "higher", [](const P& r) { return r.retrieve_ops_per_s; }},
-      {"retrieve_GBps", "GB/s", "higher", [](const P& r) { return r.retrieve_GBps; }},
-      {"retrieve_fraction_of_copy", "1", "higher", [](const P& r) { return r.retrieve_fraction_of_copy; }},
-      {"fill_fraction_of_roofline", "1", "higher", [](const P& r) { return r.fill_fraction_of_roofline; }},
-      {"retrieve_fraction_of_roofline", "1", "higher", [](const P& r) { return r.retrieve_fraction_of_roofline; }},
-      {"recon_rel_l2", "1", "lower", [](const P& r) { return r.recon_rel_l2; }},
-      {"recon_max_abs", "1", "lower", [](const P& r) { return r.recon_max_abs; }},
-      {"tokens_per_s", "tokens/s", "higher", [](const P& r) { return r.tokens_per_s; }},
-      {"append_ms", "ms/token", "lower", [](const P& r) { return r.append_ms; }},
-      {"attention_ms", "ms/token", "lower", [](const P& r) { return r.attention_ms; }},
-      {"weights_ms", "ms/token", "lower", [](const P& r) { return r.weights_ms; }},
-      {"attention_GBps", "GB/s", "higher", [](const P& r) { return r.attention_GBps; }},
-      {"attention_fraction_of_read", "1", "higher", [](const P& r) { return r.attention_fraction_of_read; }},
-      {"weights_GBps", "GB/s", "higher", [](const P& r) { return r.weights_GBps; }},
-      {"attention_rel_err", "1", "lower", [](const P& r) { return r.attention_rel_err; }},
-      {"attention_comm_ms", "ms/token", "lower", [](const P& r) { return r.attention_comm_ms; }},
-      {"prefill_ms", "ms/chunk", "lower", [](const P& r) { return r.prefill_ms; }},
-      {"prefill_TFLOPs", "TFLOP/s", "higher", [](const P& r) { return r.prefill_TFLOPs; }},
-      {"gemm_TFLOPs", "TFLOP/s", "none", [](const P& r) { return r.gemm_TFLOPs; }},
-      {"prefill_fraction_of_gemm", "1", "higher", [](const P& r) { return r.prefill_fraction_of_gemm; }},
-      {"prefill_rel_err", "1", "lower", [](const P& r) { return r.prefill_rel_err; }},
-      {"fill_spread", "1", "lower", [](const P& r) { return spread_of(r.fill_seconds); }},
-      {"retrieve_spread", "1", "lower", [](const P& r) { return spread_of(r.retrieve_seconds); }},
-      {"decode_spread", "1", "lower", [](const P& r) { return spread_of(r.decode_seconds); }},
-      {"prefill_spread", "1", "lower", [](const P& r) { return spread_of(r.prefill_seconds); }},
-  };
-  for (const TimedMetric& m : timed_metrics()) {
-    const char* better = m.rate ? "higher" : "lower";
-    v.push_back({std::string(m.name) + "_min", m.units, better, [m](const P& r) { return timed_range(m, r).min; }});
-    v.push_back({std::string(m.name) + "_max", m.units, better, [m](const P& r) { return timed_range(m, r).max; }});
-  }
-  return v;
+// The type a metric of C++ type T is stored as (bool: int64 0/1).
+template <class T>
+using Stored = std::conditional_t<std::is_same_v<T, bool> || std::is_same_v<T, std::int64_t>, I, T>;
+
+std::string series_name(const char* s) { return std::string(s) == "none" ? "" : s; }
+
+// Appends the column to `out` when its stored type is T (each list keeps metrics.def order).
+template <class T, class M, class Get>
+void add(std::vector<Column<T>>& out, const char* name, const char* units, Kind kind, Better better,
+         const char* series, Get get) {
+  if constexpr (std::is_same_v<Stored<M>, T>)
+    out.push_back({name, units, kind, better, series_name(series), [get](const P& r) { return T(get(r)); }});
 }
 
 template <class T>
-const Column<T>* find(const std::vector<Column<T>>& cols, const std::string& name) {
-  for (const auto& c : cols)
-    if (c.name == name) return &c;
-  return nullptr;
+std::vector<Column<T>> table_columns() {
+  std::vector<Column<T>> v;
+#define KVSIM_METRIC(name, type, init, units, kind, better, reduce, series, doc) \
+  add<T, type>(v, #name, units, Kind::kind, Better::better, #series, [](const P& r) { return r.name; });
+#define KVSIM_TIMED(name, units, kind, better, series, work, doc) \
+  add<T, double>(v, #name, units, Kind::kind, Better::better, #series, [](const P& r) { return r.name; });
+#define KVSIM_COLUMN(name, type, units, kind, better, value, doc) \
+  add<T, type>(v, #name, units, Kind::kind, Better::better, "none", [](const P& r) -> type { return value; });
+#include "metrics/metrics.def"
+  return v;
+}
+
+std::vector<Column<double>> make_real_columns() {
+  std::vector<Column<double>> v = table_columns<double>();
+  for (const SpreadSeries& s : spread_series()) {
+    const auto seconds = s.seconds;
+    v.push_back({s.name, "1", Kind::spread, Better::lower, s.series, [seconds](const P& r) { return spread_of(r.*seconds); }});
+  }
+  for (const TimedMetric& m : timed_metrics()) {
+    const Kind kind = m.rate ? Kind::rate : Kind::time;
+    // One repetition each, not a figure the series' noise applies to: no `series`.
+    v.push_back({std::string(m.name) + "_min", m.units, kind, m.better, "", [m](const P& r) { return timed_range(m, r).min; }});
+    v.push_back({std::string(m.name) + "_max", m.units, kind, m.better, "", [m](const P& r) { return timed_range(m, r).max; }});
+  }
+  return v;
 }
 
 }  // namespace
 
 const std::vector<Column<I>>& int_columns() {
-  static const std::vector<Column<I>> v{
-      {"point", "1", "none", [](const P& r) { return r.point; }},
-      {"positions", "positions", "none", [](const P& r) { return r.config.fill.positions; }},
-      {"max_positions", "positions", "none", [](const P& r) { return r.config.cache.max_positions; }},
-      {"capacity", "positions", "none", [](const P& r) { return r.capacity; }},
-      {"batch", "sequences", "none", [](const P& r) { return r.config.batch; }},
-      {"appended_positions", "positions", "none", [](const P& r) { return r.appended_positions; }},
-      {"valid_positions", "positions", "none", [](const P& r) { return r.valid_positions; }},
-      {"evicted_positions", "positions", "none", [](const P& r) { return r.evicted_positions; }},
-      {"layers", "1", "none", [](const P& r) { return r.config.model.layers; }},
-      {"heads", "1", "none", [](const P& r) { return r.config.model.heads; }},
-      {"kv_heads", "1", "none", [](const P& r) { return r.config.model.kv_heads; }},
-      {"head_dim", "1", "none", [](const P& r) { return r.config.model.head_dim; }},
-      {"page_size", "positions", "none", [](const P& r) { return r.config.cache.layout == "paged" ? r.config.cache.page_size : I(0); }},
-      {"chunk", "positions", "none", [](const P& r) { return r.config.fill.mode == "chunk" ? r.config.fill.chunk : I(0); }},
-      {"kv_cache_bytes", "bytes", "lower", [](const P& r) { return r.kv_cache_bytes; }},
-      {"bytes_per_position", "bytes", "lower", [](const P& r) { return r.bytes_per_position; }},
-      {"device_memory_used_bytes", "bytes", "lower", [](const P& r) { return r.device_memory_used_bytes; }},
-      {"fill_bytes", "bytes", "none", [](const P& r) { return r.fill_bytes; }},
-      {"retrieve_bytes", "bytes", "none", [](const P& r) { return r.retrieve_bytes; }},
-      {"fill_read_bytes", "bytes", "none", [](const P& r) { return r.fill_read_bytes; }},
-      {"retrieve_read_bytes", "bytes", "none", [](const P& r) { return r.retrieve_read_bytes; }},
-      {"verified", "1", "higher", [](const P& r) { return I(r.verified ? 1 : 0); }},
-      {"decode_tokens", "tokens", "none", [](const P& r) { return r.config.decode_tokens; }},
-      {"attention_bytes", "bytes", "none", [](const P& r) { return r.attention_bytes; }},
-      {"attention_splits", "1", "none", [](const P& r) { return r.attention_splits; }},
-      {"prefill_chunk", "positions", "none", [](const P& r) { return r.config.prefill_chunk; }},
-      {"rank", "1", "none", [](const P& r) { return r.rank; }},
-      {"context_shards", "1", "none", [](const P& r) { return r.shards; }},
-      {"per_rank_cache_bytes", "bytes", "lower", [](const P& r) { return r.per_rank_cache_bytes; }},
-      {"weight_bytes", "bytes", "none", [](const P& r) { return r.config.model.weight_bytes; }},
-  };
+  static const std::vector<Column<I>> v = table_columns<I>();
   return v;
 }
 
@@ -105,31 +71,22 @@ const std::vector<Column<double>>& real_columns() {
 }
 
 const std::vector<Column<std::string>>& text_columns() {
-  static const std::vector<Column<std::string>> v{
-      {"dtype", "", "none", [](const P& r) { return r.config.cache.dtype; }},
-      {"layout", "", "none", [](const P& r) { return r.config.cache.layout; }},
-      {"policy", "", "none", [](const P& r) { return r.config.cache.policy; }},
-      {"fill_mode", "", "none", [](const P& r) { return r.config.fill.mode; }},
-      {"retrieve_output", "", "none", [](const P& r) { return r.config.retrieve.output; }},
-      {"lengths", "", "none", [](const P& r) { return r.config.lengths_spec; }},
-      {"attention_kernel", "", "none", [](const P& r) { return r.attention_kernel; }},
-      {"sweep", "", "none", sweep_label},
-      {"ceiling_exceeded", "", "none", [](const P& r) { return r.ceiling_exceeded; }},
-  };
+  static const std::vector<Column<std::string>> v = table_columns<std::string>();
   return v;
 }
 
-std::string units_of(const std::string& name) {
-  if (const auto* c = find(int_columns(), name)) return c->units;
-  if (const auto* c = find(real_columns(), name)) return c->units;
-  return "";
+const Column<std::uint64_t>& checksum_column() {
+  static const Column<std::uint64_t> c{"checksum", "1", Kind::checksum, Better::none, "", [](const P& r) { return r.checksum; }};
+  return c;
 }
 
-std::string better_of(const std::string& name) {
-  if (const auto* c = find(int_columns(), name)) return c->better;
-  if (const auto* c = find(real_columns(), name)) return c->better;
-  if (const auto* c = find(text_columns(), name)) return c->better;
-  return "none";
+std::vector<std::string> column_names() {
+  std::vector<std::string> names;
+  for (const auto& c : int_columns()) names.push_back(c.name);
+  for (const auto& c : real_columns()) names.push_back(c.name);
+  for (const auto& c : text_columns()) names.push_back(c.name);
+  names.push_back(checksum_column().name);
+  return names;
 }
 
 }  // namespace kvsim

@@ -1,32 +1,42 @@
 #pragma once
-// The summary columns of a result file, declared once: name, units, which way is better, and
-// how a point's value is read. The writer, --resume and the column attributes that
-// post-processing reads (`units`, `better`) all come from these tables.
+// The summary columns of a result file, derived from metrics.def: name, units, kind, which way
+// is better, the repetition series behind it, and how a point's value is read. The writer,
+// --resume, the MPI row message and the column attributes post-processing reads (`units`,
+// `kind`, `better`, `series`) all come from these lists.
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
-#include "experiment/experiment.hpp"
+#include "metrics/kinds.hpp"
+#include "metrics/point_result.hpp"
 
 namespace kvsim {
 
 template <class T>
 struct Column {
+  using value_type = T;
   std::string name;
   std::string units;
-  const char* better;  // "higher", "lower" or "none" (a configuration or a count of work)
+  Kind kind;
+  Better better;       // none: a configuration, a label or a count of work
+  // The /points/<n>/ series whose repetitions the figure summarises: its median (a rate, time
+  // or fraction: compare tests significance on it) or, for kind spread, slowest / fastest.
+  // "" for everything else, the _min/_max columns included (one repetition each).
+  std::string series;
   std::function<T(const PointResult&)> get;
 };
 
+// Stored as int64: every int64 and bool metric, in metrics.def order.
 const std::vector<Column<std::int64_t>>& int_columns();
-// Measured figures: each timed metric's median with its _min and _max over the repetitions
-// (timed_metrics.hpp), each phase's spread, fractions of the ceilings, errors.
+// Measured figures in metrics.def order, then each spread series' <phase>_spread, then each
+// timed metric's _min and _max over the repetitions (timed_metrics.hpp).
 const std::vector<Column<double>>& real_columns();
 const std::vector<Column<std::string>>& text_columns();
+// The uint64 `checksum` column, written after the others.
+const Column<std::uint64_t>& checksum_column();
 
-// "" / "none" for a name no table declares.
-std::string units_of(const std::string& name);
-std::string better_of(const std::string& name);
+// Every summary column's name, in file order (int, real, text, checksum).
+std::vector<std::string> column_names();
 
 }  // namespace kvsim

@@ -1,10 +1,12 @@
 #pragma once
-// The metrics taken from repeated timings, declared once: which repetition series each comes
-// from and how a time turns into it. The result file's median, _min and _max columns, the
-// spread warnings and post-processing's significance tests all read this list.
+// The metrics taken from repeated timings (KVSIM_TIMED and KVSIM_SERIES of metrics.def): which
+// repetition series each comes from and how a time turns into it. The result file's median,
+// _min and _max columns, the spread warnings and post-processing's significance tests
+// (through the columns' `series` attribute) all read these lists.
 #include <vector>
 
-#include "experiment/experiment.hpp"
+#include "metrics/kinds.hpp"
+#include "metrics/point_result.hpp"
 
 namespace kvsim {
 
@@ -17,6 +19,7 @@ struct TimedMetric {
   // is seconds x work (a time per token, per chunk, in ms).
   bool rate;
   double (*work)(const PointResult&);
+  Better better;
 };
 
 const std::vector<TimedMetric>& timed_metrics();
@@ -36,11 +39,12 @@ struct TimedRange {
 TimedRange timed_range(const TimedMetric& m, const PointResult& r);
 
 // Phase series whose spread (slowest / fastest repetition) is reported, and the name of that
-// column: fill_spread, retrieve_spread, decode_spread, prefill_spread.
+// column: <phase>_spread (fill_spread, retrieve_spread, decode_spread, prefill_spread).
 struct SpreadSeries {
   const char* name;
   const char* phase;
   std::vector<double> PointResult::*seconds;
+  const char* series;  // the series' name (fill_seconds, ...)
 };
 const std::vector<SpreadSeries>& spread_series();
 double spread_of(const std::vector<double>& seconds);  // max / min; 0 when empty

@@ -30,7 +30,17 @@ namespace fs = std::filesystem;
 namespace {
 
 using I = std::int64_t;
-constexpr I kSchema = 2;  // 2: user-block checksum, V110 metadata checksums, config_unresolved
+// 2: user-block checksum, V110 metadata checksums, config_unresolved. 3: every summary column
+// carries `kind` and `series` beside `units` and `better` (metrics.def).
+constexpr I kSchema = 3;
+
+// The attributes post-processing reads instead of keeping its own lists.
+template <class T>
+void describe_column(hid_t group, const Column<T>& c) {
+  h5::tag_column(group, c.name, "kind", kind_name(c.kind));
+  h5::tag_column(group, c.name, "better", better_name(c.better));
+  h5::tag_column(group, c.name, "series", c.series);
+}
 
 
 // Forces a directory entry to stable storage (best effort: some file systems refuse to fsync
@@ -149,31 +159,22 @@ std::vector<char> snapshot_image(const std::string& name, const RunProvenance& p
     h5::write_attribute(file, "last_level_cache_bytes", p.last_level_cache_bytes);
     {
       h5::Handle g = h5::create_group(file, "summary");
-      const ResultRow* first = rows.empty() ? nullptr : &rows.front();
-      const auto column = [&](auto member, std::size_t k) {
-        using V = typename std::decay_t<decltype((first->*member)[0].second)>;
-        std::vector<V> col;
-        for (const auto& r : rows) col.push_back((r.*member)[k].second);
-        return col;
+      const auto write = [&](const auto& columns, auto member) {
+        for (std::size_t k = 0; k < columns.size(); ++k) {
+          using V = typename std::decay_t<decltype(columns[k])>::value_type;
+          std::vector<V> col;
+          for (const auto& r : rows) col.push_back((r.*member)[k].second);
+          h5::write_column(g, columns[k].name, col, columns[k].units);
+          describe_column(g, columns[k]);
+        }
       };
-      for (std::size_t k = 0; k < int_columns().size(); ++k) {
-        const Column<I>& c = int_columns()[k];
-        h5::write_column(g, c.name, first ? column(&ResultRow::ints, k) : std::vector<I>{}, c.units);
-        h5::tag_column(g, c.name, "better", c.better);
-      }
-      for (std::size_t k = 0; k < real_columns().size(); ++k) {
-        const Column<double>& c = real_columns()[k];
-        h5::write_column(g, c.name, first ? column(&ResultRow::reals, k) : std::vector<double>{}, c.units);
-        h5::tag_column(g, c.name, "better", c.better);
-      }
-      for (std::size_t k = 0; k < text_columns().size(); ++k) {
-        const Column<std::string>& c = text_columns()[k];
-        h5::write_column(g, c.name, first ? column(&ResultRow::texts, k) : std::vector<std::string>{}, "");
-        h5::tag_column(g, c.name, "better", c.better);
-      }
+      write(int_columns(), &ResultRow::ints);
+      write(real_columns(), &ResultRow::reals);
+      write(text_columns(), &ResultRow::texts);
       std::vector<std::uint64_t> checksum;
       for (const auto& r : rows) checksum.push_back(r.checksum);
-      h5::write_column(g, "checksum", checksum, "1");
+      h5::write_column(g, checksum_column().name, checksum, checksum_column().units);
+      describe_column(g, checksum_column());
     }
     {
       h5::Handle pts = h5::create_group(file, "points");
@@ -280,23 +281,52 @@ std::vector<char> read_regular_file(const std::string& path) {
   return bytes;
 }
 
-// The bytes, checked: a schema-2 file whose checksum holds, opened in memory. Anything else is
-// refused in one line before libhdf5 parses a byte of it (damaged metadata can hang or crash it).
+// What a file written by another kvsim holds that this one does not, and the reverse: "columns
+// added: a, b; removed: c" (added: this kvsim writes them), in this kvsim's column order.
+std::string column_changes(hid_t file) {
+  if (!h5::has_link(file, "summary")) return "no /summary columns";
+  h5::Handle summary = h5::group_handle(H5Gopen2(file, "summary", H5P_DEFAULT), "opening /summary");
+  const std::vector<std::string> have = h5::list_links(summary), want = column_names();
+  const auto contains = [](const std::vector<std::string>& v, const std::string& x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  std::string added, removed;
+  for (const auto& c : want)
+    if (!contains(have, c)) added += (added.empty() ? "" : ", ") + c;
+  for (const auto& c : have)
+    if (!contains(want, c)) removed += (removed.empty() ? "" : ", ") + c;
+  if (added.empty() && removed.empty()) return "columns unchanged";
+  std::string out;
+  if (!added.empty()) out = "columns added: " + added;
+  if (!removed.empty()) out += (out.empty() ? "columns removed: " : "; removed: ") + removed;
+  return out;
+}
+
+// Refuses, in one line, a file of another schema or another set of summary columns.
+void check_schema(const std::string& path, hid_t file, std::int64_t schema) {
+  const std::string changes = column_changes(file);
+  if (schema == kSchema && changes == "columns unchanged") return;
+  throw InputError(path + ": --resume: written by schema " + std::to_string(schema) + ", this kvsim writes " +
+                   std::to_string(kSchema) + ": " + changes + "; rerun without --resume");
+}
+
+// The bytes, checked: a file of this schema whose checksum holds, opened in memory. Anything
+// else is refused in one line before libhdf5 parses a byte of it (damaged metadata can hang or
+// crash it).
 h5::Handle open_checked(const std::string& path, const std::vector<char>& bytes) {
   const SealCheck seal = check_user_block(bytes);
   if (seal.state == Seal::damaged) throw InputError(path + ": damaged result file (checksum mismatch: " + seal.why + ")");
   if (seal.state == Seal::missing) {
     if (has_hdf5_signature(bytes, 0)) {
       // No user block: a schema-1 file (written before the checksum), or not kvsim's.
+      h5::Handle old;
       std::int64_t schema = -1;
       try {
-        h5::Handle old = h5::open_image(bytes, path);
+        old = h5::open_image(bytes, path);
         if (h5::has_attribute(old, "kvsim_schema")) schema = h5::read_int_attribute(old, "kvsim_schema");
       } catch (const RuntimeError&) {
       }
-      if (schema == 1)
-        throw InputError(path + ": --resume: the result file schema changed (1 -> " + std::to_string(kSchema) +
-                         "); rerun without --resume");
+      if (schema == 1) check_schema(path, old, schema);
       throw InputError(path + ": --resume: not a kvsim result file (no kvsim-result checksum line)");
     }
     if (has_hdf5_signature(bytes, kUserBlockBytes))
@@ -305,9 +335,7 @@ h5::Handle open_checked(const std::string& path, const std::vector<char>& bytes)
   }
   h5::Handle file = h5::open_image(bytes, path);
   const std::int64_t schema = h5::has_attribute(file, "kvsim_schema") ? h5::read_int_attribute(file, "kvsim_schema") : -1;
-  if (schema != kSchema)
-    throw InputError(path + ": --resume: kvsim_schema " + std::to_string(schema) + ", this kvsim continues schema " +
-                     std::to_string(kSchema) + " only; rerun without --resume");
+  check_schema(path, file, schema);
   return file;
 }
 

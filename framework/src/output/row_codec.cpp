@@ -1,9 +1,12 @@
 #include "output/row_codec.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
 #include "kvsim/core/error.hpp"
+#include "metrics/result_columns.hpp"
+#include "metrics/timed_metrics.hpp"
 
 namespace kvsim {
 namespace {
@@ -72,21 +75,45 @@ class Reader {
   std::size_t at_ = 0;
 };
 
+// The summary values travel without their names: both ends run the same build, so the names are
+// metrics.def's (result_columns.hpp), in its order; a count that differs is refused.
+template <class T>
+void pack_values(Writer& w, const std::vector<std::pair<std::string, T>>& values, const std::vector<Column<T>>& columns) {
+  if (values.size() != columns.size()) throw RuntimeError("result row message: the row does not have the table's columns");
+  w.pod(std::uint64_t(values.size()));
+  for (const auto& [k, v] : values) {
+    if constexpr (std::is_same_v<T, std::string>) w.text(v);
+    else w.pod(v);
+  }
+}
+
+template <class T>
+void unpack_values(Reader& r, std::vector<std::pair<std::string, T>>& values, const std::vector<Column<T>>& columns) {
+  if (r.count(0) != columns.size()) throw RuntimeError("result row message: column count differs from this kvsim's");
+  for (const auto& c : columns) {
+    if constexpr (std::is_same_v<T, std::string>) values.emplace_back(c.name, r.text());
+    else values.emplace_back(c.name, r.pod<T>());
+  }
+}
+
 }  // namespace
 
 std::string pack_row(const ResultRow& row) {
   Writer w;
   w.pod(kMagic);
   w.pod(row.point);
-  w.pod(std::uint64_t(row.ints.size()));
-  for (const auto& [k, v] : row.ints) w.text(k), w.pod(v);
-  w.pod(std::uint64_t(row.reals.size()));
-  for (const auto& [k, v] : row.reals) w.text(k), w.pod(v);
-  w.pod(std::uint64_t(row.texts.size()));
-  for (const auto& [k, v] : row.texts) w.text(k), w.text(v);
+  pack_values(w, row.ints, int_columns());
+  pack_values(w, row.reals, real_columns());
+  pack_values(w, row.texts, text_columns());
   w.pod(row.checksum);
-  w.pod(std::uint64_t(row.seconds.size()));
-  for (const auto& [k, v] : row.seconds) w.text(k), w.pods(v);
+  // Each of the table's series, in its order: whether the row holds it, then its values.
+  std::size_t held = 0;
+  for (const RepetitionSeries& s : repetition_series()) {
+    const auto it = std::find_if(row.seconds.begin(), row.seconds.end(), [&](const auto& x) { return x.first == s.name; });
+    w.pod(std::uint8_t(it != row.seconds.end()));
+    if (it != row.seconds.end()) w.pods(it->second), ++held;
+  }
+  if (held != row.seconds.size()) throw RuntimeError("result row message: the row holds a series the table does not declare");
   w.pods(row.lengths);
   w.pod(std::uint64_t(row.h2o_evicted.size()));
   for (const auto& v : row.h2o_evicted) w.pods(v);
@@ -101,23 +128,12 @@ ResultRow unpack_row(const std::string& bytes) {
   if (r.pod<std::uint32_t>() != kMagic) throw RuntimeError("result row message: bad magic");
   ResultRow row;
   row.point = r.pod<std::int64_t>();
-  for (auto n = r.count(0); n > 0; --n) {
-    std::string k = r.text();
-    row.ints.emplace_back(std::move(k), r.pod<std::int64_t>());
-  }
-  for (auto n = r.count(0); n > 0; --n) {
-    std::string k = r.text();
-    row.reals.emplace_back(std::move(k), r.pod<double>());
-  }
-  for (auto n = r.count(0); n > 0; --n) {
-    std::string k = r.text();
-    row.texts.emplace_back(std::move(k), r.text());
-  }
+  unpack_values(r, row.ints, int_columns());
+  unpack_values(r, row.reals, real_columns());
+  unpack_values(r, row.texts, text_columns());
   row.checksum = r.pod<std::uint64_t>();
-  for (auto n = r.count(0); n > 0; --n) {
-    std::string k = r.text();
-    row.seconds.emplace_back(std::move(k), r.pods<double>());
-  }
+  for (const RepetitionSeries& s : repetition_series())
+    if (r.pod<std::uint8_t>() != 0) row.seconds.emplace_back(s.name, r.pods<double>());
   row.lengths = r.pods<std::int64_t>();
   for (auto n = r.count(0); n > 0; --n) row.h2o_evicted.push_back(r.pods<std::int64_t>());
   row.config_yaml = r.text();

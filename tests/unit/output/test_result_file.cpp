@@ -1,13 +1,18 @@
 #include <hdf5.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "catch_compat.hpp"
 #include "kvsim/core/error.hpp"
+#include "metrics/reduce.hpp"
+#include "metrics/result_columns.hpp"
+#include "metrics/timed_metrics.hpp"
 #include "output/hdf5_handle.hpp"
 #include "output/output_guard.hpp"
 #include "output/result_checksum.hpp"
@@ -41,6 +46,28 @@ kvsim::PointResult sample_point() {
   r.retrieve_GBps = 1.5;
   r.verified = true;
   r.checksum = 0xfedcba9876543210ULL;
+  return r;
+}
+
+// A point whose every metrics.def field holds its own value (the n-th field: n, n + 0.5, ...), so a
+// field that a list drops or two lists swap shows up.
+kvsim::PointResult every_field_set() {
+  kvsim::PointResult r = sample_point();
+  int n = 0;
+  const auto set = [&n](auto& x) {
+    using T = std::decay_t<decltype(x)>;
+    ++n;
+    if constexpr (std::is_same_v<T, bool>) x = true;
+    else if constexpr (std::is_same_v<T, std::string>) x = "v" + std::to_string(n);
+    else if constexpr (std::is_same_v<T, std::vector<double>>) x = {0.25 * n, 0.5 * n, 0.125 * n};
+    else if constexpr (std::is_same_v<T, double>) x = n + 0.5;
+    else x = T(1000 + n);
+  };
+#define KVSIM_METRIC(name, type, init, units, kind, better, reduce, series, doc) set(r.name);
+#define KVSIM_TIMED(name, units, kind, better, series, work, doc) set(r.name);
+#define KVSIM_FIELD(name, type, init, reduce, doc) set(r.name);
+#define KVSIM_SERIES(name, phase, always, spread, doc) set(r.name);
+#include "metrics/metrics.def"
   return r;
 }
 
@@ -221,4 +248,86 @@ TEST_CASE("a result row survives packing for MPI, and a damaged message is refus
   for (std::size_t cut : {std::size_t(0), std::size_t(3), bytes.size() / 2, bytes.size() - 1})
     CHECK_THROWS_AS(kvsim::unpack_row(bytes.substr(0, cut)), kvsim::RuntimeError);
   CHECK_THROWS_AS(kvsim::unpack_row(bytes + "x"), kvsim::RuntimeError);
+}
+
+TEST_CASE("every summary column declares units, kind and better, once", "[hdf5]") {
+  std::vector<std::string> names = kvsim::column_names();
+  const std::size_t n = names.size();
+  std::sort(names.begin(), names.end());
+  CHECK(std::unique(names.begin(), names.end()) == names.end());
+  CHECK(n == kvsim::int_columns().size() + kvsim::real_columns().size() + kvsim::text_columns().size() + 1);
+  const auto check = [](const auto& c, bool text) {
+    INFO(c.name);
+    CHECK(std::string(kvsim::kind_name(c.kind)).size() > 0);
+    CHECK(std::string(kvsim::better_name(c.better)).size() > 0);
+    CHECK(c.units.empty() == text);  // text columns are labels: no units
+  };
+  for (const auto& c : kvsim::int_columns()) check(c, false);
+  for (const auto& c : kvsim::real_columns()) check(c, false);
+  for (const auto& c : kvsim::text_columns()) check(c, true);
+  check(kvsim::checksum_column(), false);
+  for (const kvsim::TimedMetric& m : kvsim::timed_metrics()) {
+    INFO(m.name);
+    CHECK(m.better == (m.rate ? kvsim::Better::higher : kvsim::Better::lower));
+  }
+
+  // The file says the same, on every column.
+  const std::string path = "kvsim_test_attributes.h5";
+  {
+    kvsim::ResultFile file(path);
+    file.write(kvsim::RunProvenance{}, {kvsim::make_row(sample_point())}, true, "now");
+  }
+  kvsim::h5::Handle f = kvsim::h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path);
+  const auto in_file = [&](const auto& c) {
+    INFO(c.name);
+    kvsim::h5::Handle ds = kvsim::h5::dataset_handle(H5Dopen2(f, ("/summary/" + c.name).c_str(), H5P_DEFAULT), c.name);
+    CHECK(read_string_attr(ds, "units") == c.units);
+    CHECK(read_string_attr(ds, "kind") == kvsim::kind_name(c.kind));
+    CHECK(read_string_attr(ds, "better") == kvsim::better_name(c.better));
+    CHECK(read_string_attr(ds, "series") == c.series);
+  };
+  for (const auto& c : kvsim::int_columns()) in_file(c);
+  for (const auto& c : kvsim::real_columns()) in_file(c);
+  for (const auto& c : kvsim::text_columns()) in_file(c);
+  in_file(kvsim::checksum_column());
+  fs::remove(path);
+}
+
+TEST_CASE("every metric survives the row message and the file", "[hdf5]") {
+  const kvsim::PointResult r = every_field_set();
+  const kvsim::ResultRow row = kvsim::make_row(r);
+  CHECK(row.ints.size() == kvsim::int_columns().size());
+  CHECK(row.seconds.size() == kvsim::repetition_series().size());
+  const kvsim::ResultRow back = kvsim::unpack_row(kvsim::pack_row(row));
+  CHECK(back.ints == row.ints);
+  CHECK(back.reals == row.reals);
+  CHECK(back.texts == row.texts);
+  CHECK(back.checksum == r.checksum);
+  CHECK(back.seconds == row.seconds);
+  const std::string path = "kvsim_test_every_metric.h5";
+  {
+    kvsim::ResultFile file(path);
+    file.write(kvsim::RunProvenance{}, {row}, false, "now");
+  }
+  const kvsim::StoredRun run = kvsim::read_result_file(path);
+  REQUIRE(run.rows.size() == 1);
+  CHECK(run.rows[0].ints == row.ints);
+  CHECK(run.rows[0].reals == row.reals);
+  CHECK(run.rows[0].texts == row.texts);
+  CHECK(run.rows[0].seconds == row.seconds);
+  fs::remove(path);
+}
+
+TEST_CASE("reduce_over_group over a group of one changes nothing", "[hdf5]") {
+  const kvsim::PointResult before = every_field_set();
+  kvsim::PointResult after = before;
+  kvsim::reduce_over_group(after, kvsim::Group());
+  const kvsim::ResultRow a = kvsim::make_row(before), b = kvsim::make_row(after);
+  CHECK(a.ints == b.ints);
+  CHECK(a.reals == b.reals);
+  CHECK(a.texts == b.texts);
+  CHECK(a.seconds == b.seconds);
+  CHECK(after.mismatches == before.mismatches);
+  CHECK(after.checksum == before.checksum);
+  CHECK(after.shards == before.shards);
 }
