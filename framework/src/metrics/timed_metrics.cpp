@@ -6,8 +6,13 @@ namespace kvsim {
 
 const std::vector<TimedMetric>& timed_metrics() {
   static const std::vector<TimedMetric> v{
-#define KVSIM_TIMED(name, units, kind, better, series, work, doc)                                           \
-  {#name, units, #series, &PointResult::series, Kind::kind == Kind::rate, []([[maybe_unused]] const PointResult& r) { return double work; }, \
+#define KVSIM_TIMED(name, units, kind, better, series, work, doc)                      \
+  {#name,                                                                              \
+   units,                                                                              \
+   #series,                                                                            \
+   &PointResult::series,                                                               \
+   Kind::kind == Kind::rate,                                                           \
+   []([[maybe_unused]] const PointResult& r) { return double work; },                  \
    Better::better},
 #include "metrics/metrics.def"
   };

@@ -71,6 +71,14 @@ kvsim::PointResult every_field_set() {
   return r;
 }
 
+// The summary values and the series of two rows agree, name by name.
+void check_same_summary(const kvsim::ResultRow& a, const kvsim::ResultRow& b) {
+  CHECK(a.ints == b.ints);
+  CHECK(a.reals == b.reals);
+  CHECK(a.texts == b.texts);
+  CHECK(a.seconds == b.seconds);
+}
+
 std::string read_string_attr(hid_t obj, const char* name) {
   kvsim::h5::Handle attr = kvsim::h5::attr_handle(H5Aopen(obj, name, H5P_DEFAULT), name);
   kvsim::h5::Handle type = kvsim::h5::type_handle(H5Aget_type(attr), name);
@@ -235,11 +243,8 @@ TEST_CASE("a result row survives packing for MPI, and a damaged message is refus
   const std::string bytes = kvsim::pack_row(row);
   const kvsim::ResultRow back = kvsim::unpack_row(bytes);
   CHECK(back.point == row.point);
-  CHECK(back.ints == row.ints);
-  CHECK(back.reals == row.reals);
-  CHECK(back.texts == row.texts);
+  check_same_summary(back, row);
   CHECK(back.checksum == row.checksum);
-  CHECK(back.seconds == row.seconds);
   CHECK(back.lengths == row.lengths);
   CHECK(back.h2o_evicted == row.h2o_evicted);
   CHECK(back.config_yaml == row.config_yaml);
@@ -299,11 +304,8 @@ TEST_CASE("every metric survives the row message and the file", "[hdf5]") {
   CHECK(row.ints.size() == kvsim::int_columns().size());
   CHECK(row.seconds.size() == kvsim::repetition_series().size());
   const kvsim::ResultRow back = kvsim::unpack_row(kvsim::pack_row(row));
-  CHECK(back.ints == row.ints);
-  CHECK(back.reals == row.reals);
-  CHECK(back.texts == row.texts);
+  check_same_summary(back, row);
   CHECK(back.checksum == r.checksum);
-  CHECK(back.seconds == row.seconds);
   const std::string path = "kvsim_test_every_metric.h5";
   {
     kvsim::ResultFile file(path);
@@ -311,10 +313,7 @@ TEST_CASE("every metric survives the row message and the file", "[hdf5]") {
   }
   const kvsim::StoredRun run = kvsim::read_result_file(path);
   REQUIRE(run.rows.size() == 1);
-  CHECK(run.rows[0].ints == row.ints);
-  CHECK(run.rows[0].reals == row.reals);
-  CHECK(run.rows[0].texts == row.texts);
-  CHECK(run.rows[0].seconds == row.seconds);
+  check_same_summary(run.rows[0], row);
   fs::remove(path);
 }
 
@@ -322,11 +321,7 @@ TEST_CASE("reduce_over_group over a group of one changes nothing", "[hdf5]") {
   const kvsim::PointResult before = every_field_set();
   kvsim::PointResult after = before;
   kvsim::reduce_over_group(after, kvsim::Group());
-  const kvsim::ResultRow a = kvsim::make_row(before), b = kvsim::make_row(after);
-  CHECK(a.ints == b.ints);
-  CHECK(a.reals == b.reals);
-  CHECK(a.texts == b.texts);
-  CHECK(a.seconds == b.seconds);
+  check_same_summary(kvsim::make_row(after), kvsim::make_row(before));
   CHECK(after.mismatches == before.mismatches);
   CHECK(after.checksum == before.checksum);
   CHECK(after.shards == before.shards);
