@@ -114,7 +114,7 @@ int check(const Options& o) {
   const std::int64_t base = kvsim::device_memory_used_bytes(), heap_base = heap_in_use();
   std::printf("  after warm-up: device %.2f MiB in use, heap %lld bytes in use\n", mib(base), static_cast<long long>(heap_base));
   std::fflush(stdout);
-  std::int64_t last = base, peak = base, heap = heap_base;
+  std::int64_t last = base, peak = base, heap = heap_base, mid = base;
   for (long i = 1; i <= o.reps; ++i) {
     const kvsim::PointResult r = kvsim::run_point(c, 0, bw);
     if (r.checksum != first.checksum) {
@@ -125,6 +125,7 @@ int check(const Options& o) {
     last = kvsim::device_memory_used_bytes();
     heap = heap_in_use();
     peak = last > peak ? last : peak;
+    if (i == o.reps / 2) mid = last;
     if (i % o.every == 0 || i == o.reps) {
       std::printf("  rep %5ld: device %.2f MiB (%+.3f MiB), heap %+lld bytes\n", i, mib(last), mib(last - base),
                   static_cast<long long>(heap - heap_base));
@@ -139,11 +140,17 @@ int check(const Options& o) {
               "LeakSanitizer reports at exit\n", growth, heap_growth_kib);
   return 0;
 #else
-  const bool ok = growth <= o.device_tolerance_mib && (heap_base < 0 || heap_growth_kib <= o.heap_tolerance_kib);
-  std::printf("leak check: %s: after %ld repetitions device %+.3f MiB (peak %+.3f, tolerance %.1f MiB), heap %+.3f KiB "
-              "(tolerance %.0f KiB), checksum %016llx\n",
-              ok ? "PASS" : "FAIL", o.reps, growth, mib(peak - base), o.device_tolerance_mib, heap_growth_kib,
-              o.heap_tolerance_kib, static_cast<unsigned long long>(first.checksum));
+  // A leak grows with every repetition, so the second half of them shows half of it; device
+  // memory in use also steps once now and then without a leak (on host backends the resident
+  // set: ~10 MiB once, seen on loaded CI cores, with the heap unchanged), which the second half
+  // does not see and a whole-run tolerance of four times as much absorbs.
+  const double late_growth = mib(last - mid);
+  const bool ok = late_growth <= o.device_tolerance_mib && growth <= 4 * o.device_tolerance_mib &&
+                  (heap_base < 0 || heap_growth_kib <= o.heap_tolerance_kib);
+  std::printf("leak check: %s: after %ld repetitions device %+.3f MiB (second half %+.3f, tolerance %.1f MiB; whole run "
+              "tolerance %.1f MiB; peak %+.3f), heap %+.3f KiB (tolerance %.0f KiB), checksum %016llx\n",
+              ok ? "PASS" : "FAIL", o.reps, growth, late_growth, o.device_tolerance_mib, 4 * o.device_tolerance_mib,
+              mib(peak - base), heap_growth_kib, o.heap_tolerance_kib, static_cast<unsigned long long>(first.checksum));
   return ok ? 0 : 1;
 #endif
 }
