@@ -77,8 +77,8 @@ const std::vector<Column<I>>& int_columns() {
       {"heads", "1", "none", [](const P& r) { return r.config.model.heads; }},
       {"kv_heads", "1", "none", [](const P& r) { return r.config.model.kv_heads; }},
       {"head_dim", "1", "none", [](const P& r) { return r.config.model.head_dim; }},
-      {"page_size", "positions", "none", [](const P& r) { return r.config.cache.layout == "paged" ? r.config.cache.page_size : I(0); }},
-      {"chunk", "positions", "none", [](const P& r) { return r.config.fill.mode == "chunk" ? r.config.fill.chunk : I(0); }},
+      {"page_size", "positions", "none", [](const P& r) { return r.config.cache.layout == LayoutKind::paged ? r.config.cache.page_size : I(0); }},
+      {"chunk", "positions", "none", [](const P& r) { return r.config.fill.mode == FillMode::chunk ? r.config.fill.chunk : I(0); }},
       {"kv_cache_bytes", "bytes", "lower", [](const P& r) { return r.kv_cache_bytes; }},
       {"bytes_per_position", "bytes", "lower", [](const P& r) { return r.bytes_per_position; }},
       {"device_memory_used_bytes", "bytes", "lower", [](const P& r) { return r.device_memory_used_bytes; }},
@@ -106,11 +106,11 @@ const std::vector<Column<double>>& real_columns() {
 
 const std::vector<Column<std::string>>& text_columns() {
   static const std::vector<Column<std::string>> v{
-      {"dtype", "", "none", [](const P& r) { return r.config.cache.dtype; }},
-      {"layout", "", "none", [](const P& r) { return r.config.cache.layout; }},
-      {"policy", "", "none", [](const P& r) { return r.config.cache.policy; }},
-      {"fill_mode", "", "none", [](const P& r) { return r.config.fill.mode; }},
-      {"retrieve_output", "", "none", [](const P& r) { return r.config.retrieve.output; }},
+      {"dtype", "", "none", [](const P& r) { return std::string(codec::name(r.config.cache.dtype)); }},
+      {"layout", "", "none", [](const P& r) { return std::string(layout_name(r.config.cache.layout)); }},
+      {"policy", "", "none", [](const P& r) { return std::string(policy_name(r.config.cache.policy)); }},
+      {"fill_mode", "", "none", [](const P& r) { return std::string(fill_mode_name(r.config.fill.mode)); }},
+      {"retrieve_output", "", "none", [](const P& r) { return std::string(codec::name(r.config.retrieve.output)); }},
       {"lengths", "", "none", [](const P& r) { return r.config.lengths_spec; }},
       {"attention_kernel", "", "none", [](const P& r) { return r.attention_kernel; }},
       {"sweep", "", "none", sweep_label},
