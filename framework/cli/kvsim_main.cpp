@@ -53,7 +53,19 @@ std::string quote_command_line(int argc, char** argv) {
   return out;
 }
 
-int cmd_validate(const std::string& config_path, const std::vector<std::string>& sets, bool print) {
+// --print shows every point as the key table writes it; --schema prints docs/config-schema.md's
+// key reference (tests/unit/config checks the committed doc against it).
+int cmd_validate(const std::string& config_path, bool config_given, const std::vector<std::string>& sets, bool print,
+                 bool schema) {
+  if (schema) {
+    std::cout << kvsim::config_schema_markdown();
+    return 0;
+  }
+  // Required unless --schema (CLI11 cannot say so): in CLI11's words.
+  if (!config_given) {
+    std::cerr << "kvsim: error: config is required (see kvsim --help)\n";
+    return 2;
+  }
   const auto points = kvsim::load_experiment(config_path, load_options(sets));
   std::cout << config_path << ": ok (" << points.front().name << ", " << points.size() << " point"
             << (points.size() == 1 ? "" : "s") << ")\n";
@@ -92,8 +104,10 @@ int dispatch(int argc, char** argv) {
   run->add_flag("--force", flags.force, "with --resume: accept a changed config, keeping the unchanged points")->needs(resume);
   add_set(run);
   CLI::App* validate = app.add_subcommand("validate", "check a config and exit (2 if it is refused)");
-  validate->add_option("config", config_path, "experiment YAML")->required();
+  CLI::Option* validate_config = validate->add_option("config", config_path, "experiment YAML (required unless --schema)");
   validate->add_flag("--print", print, "print the resolved config");
+  bool schema = false;
+  validate->add_flag("--schema", schema, "print the config keys' reference (docs/config-schema.md) and exit");
   add_set(validate);
   CLI::App* info = app.add_subcommand("info", "versions, backend and device");
   bool probe = false;
@@ -129,7 +143,7 @@ int dispatch(int argc, char** argv) {
     req.command_line = quote_command_line(argc, argv);
     return kvsim::run_sweep(req);
   }
-  if (validate->parsed()) return cmd_validate(config_path, sets, print);
+  if (validate->parsed()) return cmd_validate(config_path, validate_config->count() > 0, sets, print, schema);
   return kvsim::print_info(std::cout, args.kokkos, probe ? probe_mb : 0);
 }
 

@@ -24,7 +24,7 @@ case "${1:-}" in
 esac
 
 command -v "$cxx" >/dev/null || { echo "run_fuzz: $cxx not found (scripts/setup.sh packages installs clang)" >&2; exit 1; }
-# Headers only: config.cpp reaches Kokkos_Core.hpp through error.hpp and the codec headers, and
+# Headers only: src/config/*.cpp reach Kokkos_Core.hpp through error.hpp and the codec headers, and
 # calls nothing compiled in Kokkos, so the target needs no Kokkos library.
 deps=$("$root/scripts/setup.sh" cpu | tail -n1)
 mkdir -p "$build/corpus" "$build/artifacts"
@@ -34,7 +34,7 @@ nice -n 10 "$cxx" -std=c++17 -g -O1 -fno-omit-frame-pointer -fopenmp \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I"$root/framework/include" -I"$root/framework/src" -isystem "$deps/install/cpu/include" \
   -DKVSIM_FUZZ_PRESET_DIR="\"$root/configs/models\"" \
-  "$here/fuzz_config.cpp" "$root/framework/src/config/config.cpp" -lyaml-cpp -o "$build/fuzz_config.new"
+  "$here/fuzz_config.cpp" "$root"/framework/src/config/*.cpp -lyaml-cpp -o "$build/fuzz_config.new"
 mv "$build/fuzz_config.new" "$build/fuzz_config"
 
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

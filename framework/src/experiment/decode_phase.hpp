@@ -50,9 +50,7 @@ class Decoder {
       host_out_ = Kokkos::create_mirror_view(out_);
       host_lse_ = Kokkos::create_mirror_view(lse_);
     }
-    AttentionKernel kernel = AttentionKernel::automatic;
-    parse_attention_kernel(c.decode_kernel, kernel);
-    ws_ = cache.make_attention_workspace(c.decode_splits, kernel);
+    ws_ = cache.make_attention_workspace(c.decode_splits, c.decode_kernel);
     if (c.model.weight_bytes > 0) {
       const std::int64_t n8 = std::max<std::int64_t>(1, c.model.weight_bytes / (8 * std::int64_t(sizeof(Float4))));
       weights_ = View1D<Float4, Mem>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::weights")),

@@ -23,9 +23,9 @@ double time_fill(const Exec& exec, const ExperimentConfig& c, KVCache<Exec>& cac
     const std::int64_t n = std::min(n_stage, longest - t0);
     cache.generate_source(stage, t0, n);
     seconds += time_fenced(exec, [&] {
-      if (c.fill.mode == "token") {
+      if (c.fill.mode == FillMode::token) {
         for (std::int64_t p = t0; p < t0 + n; ++p) cache.append(stage, t0, p, p + 1);
-      } else if (c.fill.mode == "chunk") {
+      } else if (c.fill.mode == FillMode::chunk) {
         for (std::int64_t p = t0; p < t0 + n; p += c.fill.chunk) cache.append(stage, t0, p, std::min(p + c.fill.chunk, t0 + n));
       } else {
         cache.append(stage, t0, t0, t0 + n);

@@ -40,8 +40,8 @@ void add_attention_error(std::uint64_t seed, std::int64_t kv_head, const std::ve
 // fp16 rounding of a dense fp16 retrieve buffer (prefill reads it), plus fp32 arithmetic over
 // long sums. A wrong kernel is off by O(1); a chunk-fill bug gave 6.3% on fp32 storage.
 double attention_error_bound(const ExperimentConfig& c, bool reads_dense) {
-  const double fp16_dense = reads_dense && c.retrieve.output == "fp16" ? 0x1p-11 : 0.0;
-  return 4.0 * std::sqrt(3.0) * (codec::error_bound(codec::parse_dtype(c.cache.dtype)) + fp16_dense) + 1e-4;
+  const double fp16_dense = reads_dense && c.retrieve.output == codec::DType::fp16 ? 0x1p-11 : 0.0;
+  return 4.0 * std::sqrt(3.0) * (codec::error_bound(c.cache.dtype) + fp16_dense) + 1e-4;
 }
 
 // A reported error above its format's bound fails the point, as a verification failure does.
@@ -51,7 +51,7 @@ void check_error_bounds(const ExperimentConfig& c, const PointResult& r, std::in
     if (err > bound || std::isnan(err)) {
       std::ostringstream os;
       os << "verification failed: " << what << " relative error " << err << " against float64 is above the bound " << bound
-         << " of " << c.cache.dtype << " storage (point " << point << ")";
+         << " of " << codec::name(c.cache.dtype) << " storage (point " << point << ")";
       throw RuntimeError(os.str());
     }
   };

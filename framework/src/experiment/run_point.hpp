@@ -35,7 +35,7 @@ PointResult run_point_on(const Exec& exec, const ExperimentConfig& global, std::
     for (auto& len : lengths) len += c.decode_tokens;
   KVCache<Exec> cache(exec, design_of(c), c.seed, lengths);
   if (group.sharded()) cache.set_position_base(shard_range(global, group.shard(), group.shards()).begin);
-  const bool retrieves = c.retrieve.mode != "none";
+  const bool retrieves = c.retrieve.mode != RetrieveMode::none;
   auto dense = retrieves ? cache.template make_dense<Out>("kvsim::retrieve_buffer") : View1D<Out, MemSpaceOf<Exec>>();
   const std::int64_t n_stage = stage_positions(c, cache.stage_bytes_per_position());
   auto stage = cache.make_stage(n_stage);
@@ -70,7 +70,7 @@ PointResult run_point_on(const Exec& exec, const ExperimentConfig& global, std::
   const double fill_t = median(r.fill_seconds);
   r.fill_positions_per_s = double(r.appended_positions) / fill_t;
   r.fill_GBps = double(r.fill_bytes) / fill_t / 1e9;
-  for (std::int64_t s = 0; s < c.batch && c.cache.policy == "h2o"; ++s) r.h2o_evicted.push_back(cache.h2o_evicted(s));
+  for (std::int64_t s = 0; s < c.batch && c.cache.policy == PolicyKind::h2o; ++s) r.h2o_evicted.push_back(cache.h2o_evicted(s));
   if (!retrieves) {
     apply_ceilings(r, bw);
     return r;
@@ -95,7 +95,7 @@ PointResult run_point_on(const Exec& exec, const ExperimentConfig& global, std::
 template <class Exec>
 PointResult run_point_on(const Exec& exec, const ExperimentConfig& c, std::int64_t point, const CopyBandwidth& bw,
                          const Group& group) {
-  if (c.retrieve.output == "fp16") return run_point_on<Exec, std::uint16_t>(exec, c, point, bw, group);
+  if (c.retrieve.output == codec::DType::fp16) return run_point_on<Exec, std::uint16_t>(exec, c, point, bw, group);
   return run_point_on<Exec, float>(exec, c, point, bw, group);
 }
 

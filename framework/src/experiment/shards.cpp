@@ -19,7 +19,7 @@ ExperimentConfig shard_config(const ExperimentConfig& c, int shard, int shards) 
   s.lengths.assign(std::size_t(c.batch), s.fill.positions);
   // The last shard receives the generated tokens.
   s.cache.max_positions = s.fill.positions + (shard == shards - 1 ? c.decode_tokens : 0);
-  if (s.fill.mode == "chunk") s.fill.chunk = std::min(s.fill.chunk, std::max<std::int64_t>(1, s.fill.positions));
+  if (s.fill.mode == FillMode::chunk) s.fill.chunk = std::min(s.fill.chunk, std::max<std::int64_t>(1, s.fill.positions));
   return s;
 }
 

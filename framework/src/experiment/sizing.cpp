@@ -21,15 +21,15 @@ std::string gb(std::int64_t bytes) {
   return os.str();
 }
 
-std::int64_t out_bytes(const ExperimentConfig& c) { return c.retrieve.output == "fp16" ? 2 : 4; }
+std::int64_t out_bytes(const ExperimentConfig& c) { return c.retrieve.output == codec::DType::fp16 ? 2 : 4; }
 
 }  // namespace
 
 std::int64_t stage_positions(const ExperimentConfig& c, std::int64_t bytes_per_position) {
   const std::int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());
-  if (c.fill.mode == "bulk") return longest;
+  if (c.fill.mode == FillMode::bulk) return longest;
   std::int64_t n = std::max<std::int64_t>(1, (c.run.stage_mb << 20) / bytes_per_position);
-  if (c.fill.mode == "chunk") n = std::max<std::int64_t>(1, n / c.fill.chunk) * c.fill.chunk;
+  if (c.fill.mode == FillMode::chunk) n = std::max<std::int64_t>(1, n / c.fill.chunk) * c.fill.chunk;
   return std::min(n, longest);
 }
 
@@ -37,25 +37,7 @@ std::int64_t stage_bytes_per_position(const ExperimentConfig& c) {
   return c.model.layers * 2 * c.batch * c.model.kv_heads * c.model.head_dim * 4;
 }
 
-CacheDesign design_of(const ExperimentConfig& c) {
-  CacheDesign d;
-  d.layers = c.model.layers;
-  d.heads = c.model.heads;
-  d.kv_heads = c.model.kv_heads;
-  d.head_dim = c.model.head_dim;
-  d.batch = c.batch;
-  d.max_positions = c.cache.max_positions;
-  d.dtype = codec::parse_dtype(c.cache.dtype);
-  d.layout = parse_layout(c.cache.layout);
-  d.page_size = c.cache.page_size;
-  d.pool_pages = c.cache.pool_pages;
-  d.policy = parse_policy(c.cache.policy);
-  d.window = c.cache.window;
-  d.sinks = c.cache.sinks;
-  d.heavy = c.cache.heavy;
-  d.recent = c.cache.recent;
-  return d;
-}
+CacheDesign design_of(const ExperimentConfig& c) { return cache_design(c); }
 
 std::int64_t predicted_cache_bytes(const ExperimentConfig& c) {
   const CacheDesign d = design_of(c);
@@ -83,7 +65,7 @@ std::int64_t predicted_device_bytes(const ExperimentConfig& c) {
   const CacheDesign d = design_of(c);
   const std::int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());
   const std::int64_t dense =
-      c.retrieve.mode == "none" ? 0 : 2 * d.batch * std::min(d.capacity(), longest) * d.row_values() * out_bytes(c);
+      c.retrieve.mode == RetrieveMode::none ? 0 : 2 * d.batch * std::min(d.capacity(), longest) * d.row_values() * out_bytes(c);
   const std::int64_t spp = stage_bytes_per_position(c);
   std::int64_t prefill = 0;
   if (c.prefill_chunk > 0) {
@@ -106,7 +88,7 @@ void resolve_max_context(ExperimentConfig& c, std::int64_t free_bytes) {
   if (d.layout == LayoutKind::paged) cap = cap / d.page_size * d.page_size;
   if (cap < 1) throw InputError(c.source_file + ": cache.max_positions: max: not even one position fits in " + gb(free_bytes));
   c.cache.max_positions = std::min<std::int64_t>(cap, std::int64_t(1) << 31);
-  if (c.cache.policy == "window") c.cache.window = c.cache.max_positions;
+  if (c.cache.policy == PolicyKind::window) c.cache.window = c.cache.max_positions;
   if (c.lengths_follow_capacity) {
     c.fill.positions = c.cache.max_positions;
     c.lengths.assign(c.batch, c.fill.positions);

@@ -56,11 +56,11 @@ std::string point_label(const ExperimentConfig& c) {
 
 void print_point(std::ostream& os, std::size_t i, const ExperimentConfig& c, const PointResult& r, const CopyBandwidth& bw) {
   const std::string label = point_label(c);
-  os << "point " << i << ": " << label << (label.empty() ? "" : " ") << c.cache.dtype << " " << c.cache.layout << " "
-     << c.cache.policy << ", batch " << c.batch << ", " << r.valid_positions << " positions held, cache "
+  os << "point " << i << ": " << label << (label.empty() ? "" : " ") << codec::name(c.cache.dtype) << " " << layout_name(c.cache.layout) << " "
+     << policy_name(c.cache.policy) << ", batch " << c.batch << ", " << r.valid_positions << " positions held, cache "
      << human_bytes(r.kv_cache_bytes);
   if (r.shards > 1) os << " over " << r.shards << " context shards (largest " << human_bytes(r.per_rank_cache_bytes) << ")";
-  os << "\n  fill (" << c.fill.mode << ")  " << timed(r, "fill_positions_per_s") << ", " << timed(r, "fill_GBps") << " ("
+  os << "\n  fill (" << fill_mode_name(c.fill.mode) << ")  " << timed(r, "fill_positions_per_s") << ", " << timed(r, "fill_GBps") << " ("
      << pct(r.fill_fraction_of_copy) << " of copy, " << pct(r.fill_fraction_of_roofline) << " of the read/write roofline)\n";
   if (!r.retrieve_seconds.empty())
     os << "  retrieve  " << timed(r, "retrieve_ops_per_s") << ", " << timed(r, "retrieve_GBps") << " ("

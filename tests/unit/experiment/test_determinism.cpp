@@ -54,8 +54,8 @@ std::string hex(std::uint64_t v) {
 // default space only.
 template <class ExecSpace>
 std::uint64_t checksum_on(const kvsim::ExperimentConfig& c) {
-  REQUIRE(c.fill.mode == "token");
-  REQUIRE(c.retrieve.output == "fp32");
+  REQUIRE(c.fill.mode == kvsim::FillMode::token);
+  REQUIRE(c.retrieve.output == kvsim::codec::DType::fp32);
   REQUIRE(c.decode_tokens == 0);
   const ExecSpace exec;
   kvsim::KVCache<ExecSpace> cache(exec, kvsim::design_of(c), c.seed, c.lengths);

@@ -60,7 +60,7 @@ TEST_CASE("max context resolves to the largest cache that fits", "[experiment]")
   o.preset_dirs = {KVSIM_SOURCE_DIR "/configs/models"};
   auto c = kvsim::load_config(KVSIM_SOURCE_DIR "/experiments/perf009_extended_context.yaml", o);
   c.cache.max_positions = kvsim::kMaxContext;
-  c.cache.dtype = "fp16";
+  c.cache.dtype = kvsim::codec::DType::fp16;
   c.lengths_follow_capacity = true;
   const std::int64_t free_bytes = std::int64_t(80) << 30;
   kvsim::resolve_max_context(c, free_bytes);
@@ -139,8 +139,9 @@ TEST_CASE("every timed metric's median lies within its fastest and slowest repet
 TEST_CASE("an attention error above its format's bound fails the point", "[experiment]") {
   auto c = small_config();
   kvsim::PointResult r;
-  for (const char* dtype : {"fp32", "fp16", "int8", "int4"}) {
-    INFO(dtype);
+  using kvsim::codec::DType;
+  for (const DType dtype : {DType::fp32, DType::fp16, DType::int8, DType::int4}) {
+    INFO(kvsim::codec::name(dtype));
     c.cache.dtype = dtype;
     const double bound = kvsim::attention_error_bound(c, false);
     r.attention_rel_err = 0.5 * bound;
@@ -150,14 +151,14 @@ TEST_CASE("an attention error above its format's bound fails the point", "[exper
     CHECK_THROWS_AS(kvsim::check_error_bounds(c, r, 0), kvsim::RuntimeError);
     r.attention_rel_err = -1;
     r.prefill_rel_err = 0.063;  // the 6.3% of issue 13's chunk-fill bug on fp32 storage
-    if (std::string(dtype) == "fp32") CHECK_THROWS_AS(kvsim::check_error_bounds(c, r, 0), kvsim::RuntimeError);
+    if (dtype == DType::fp32) CHECK_THROWS_AS(kvsim::check_error_bounds(c, r, 0), kvsim::RuntimeError);
   }
   // Looser formats have looser bounds, and fp16 dense buffers add their rounding for prefill.
-  c.cache.dtype = "fp16";
+  c.cache.dtype = DType::fp16;
   const double fp16 = kvsim::attention_error_bound(c, false);
-  c.cache.dtype = "int4";
+  c.cache.dtype = DType::int4;
   CHECK(kvsim::attention_error_bound(c, false) > fp16);
-  c.cache.dtype = "fp32";
-  c.retrieve.output = "fp16";
+  c.cache.dtype = DType::fp32;
+  c.retrieve.output = DType::fp16;
   CHECK(kvsim::attention_error_bound(c, true) > kvsim::attention_error_bound(c, false));
 }

@@ -29,13 +29,13 @@ kvsim::PointResult sample_point() {
   r.config.name = "t";
   r.config.model = {"", 2, 4, 2, 8};
   r.config.cache.max_positions = 64;
-  r.config.cache.dtype = "fp32";
-  r.config.cache.layout = "contiguous";
-  r.config.cache.policy = "ring";
-  r.config.fill = {"token", 70, 256};
+  r.config.cache.dtype = kvsim::codec::DType::fp32;
+  r.config.cache.layout = kvsim::LayoutKind::contiguous;
+  r.config.cache.policy = kvsim::PolicyKind::ring;
+  r.config.fill = {kvsim::FillMode::token, 70, 256};
   r.config.lengths = {70};
   r.config.lengths_spec = "fill.positions";
-  r.config.retrieve = {"per_layer", "fp32", true};
+  r.config.retrieve = {kvsim::RetrieveMode::per_layer, kvsim::codec::DType::fp32, true};
   r.config.run = {1, 3, 4, 16};
   r.config.output = "x.h5";
   r.valid_positions = 64;
@@ -142,7 +142,7 @@ TEST_CASE("finished points read back exactly, and an unfinished file says so", "
   const std::string path = "kvsim_test_resume.h5";
   kvsim::PointResult a = sample_point(), b = sample_point();
   b.point = 3;
-  b.config.cache.dtype = "int8";
+  b.config.cache.dtype = kvsim::codec::DType::int8;
   b.retrieve_GBps = 2.25;
   b.checksum = 42;
   b.h2o_evicted = {{1, 5, 9}, {}};

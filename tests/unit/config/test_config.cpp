@@ -1,4 +1,5 @@
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <type_traits>
 
@@ -43,7 +44,7 @@ TEST_CASE("the perf009 experiment resolves its preset", "[config]") {
   CHECK(c.model.kv_heads == 32);
   CHECK(c.model.head_dim == 128);
   CHECK(c.cache.max_positions == 4096);
-  CHECK(c.cache.dtype == "fp32");
+  CHECK(c.cache.dtype == kvsim::codec::DType::fp32);
   CHECK(c.fill.positions == 4096);
   CHECK(c.run.repetitions == 5);
 }
@@ -123,8 +124,8 @@ TEST_CASE("sweep axes multiply, zip lists pair up", "[config]") {
   const std::vector<std::pair<std::string, std::int64_t>> pairs{{"fp16", 10}, {"int8", 20}, {"int4", 32}};
   for (std::size_t i = 0; i < points.size(); ++i) {
     INFO(i);
-    CHECK(points[i].cache.layout == (i < 3 ? "contiguous" : "paged"));
-    CHECK(points[i].cache.dtype == pairs[i % 3].first);
+    CHECK(points[i].cache.layout == (i < 3 ? kvsim::LayoutKind::contiguous : kvsim::LayoutKind::paged));
+    CHECK(std::string(kvsim::codec::name(points[i].cache.dtype)) == pairs[i % 3].first);
     CHECK(points[i].lengths.front() == std::min<std::int64_t>(std::int64_t(10 * (1 << (i % 3))), 40));
     CHECK(points[i].sweep.size() == 3);
   }
@@ -238,4 +239,15 @@ TEST_CASE("workload.decode.kernel is checked against the build and the shape", "
     CHECK(contains(refusal(cfg, {"sweep=null", "model.head_dim=96", "workload.decode.kernel=lane_groups"}),
                    "'lane_groups' does not cover head_dim 96 of fp16"));
   CHECK(contains(refusal(cfg, {"sweep=null", "workload.decode.kernel=fastest"}), "workload.decode.kernel: unsupported value"));
+}
+
+TEST_CASE("the committed config schema is the key table's", "[config]") {
+  std::ifstream in(KVSIM_SOURCE_DIR "/docs/config-schema.md");
+  REQUIRE(in);
+  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string marker = "<!-- generated -->\n";
+  const auto at = doc.find(marker);
+  REQUIRE(at != std::string::npos);
+  // On failure: regenerate it as the comment above the marker says.
+  CHECK(doc.substr(at + marker.size()) == kvsim::config_schema_markdown());
 }

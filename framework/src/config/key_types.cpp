@@ -1,0 +1,62 @@
+#include "config/key_types.hpp"
+
+namespace kvsim {
+
+#define KVSIM_ENUM_CASE(E, n) \
+  case E::n: return #n;
+const char* fill_mode_name(FillMode m) {
+#define KVSIM_FILL_CASE(n) KVSIM_ENUM_CASE(FillMode, n)
+  switch (m) { KVSIM_FILL_MODES(KVSIM_FILL_CASE) }
+#undef KVSIM_FILL_CASE
+  return "?";
+}
+const char* retrieve_mode_name(RetrieveMode m) {
+#define KVSIM_RETRIEVE_CASE(n) KVSIM_ENUM_CASE(RetrieveMode, n)
+  switch (m) { KVSIM_RETRIEVE_MODES(KVSIM_RETRIEVE_CASE) }
+#undef KVSIM_RETRIEVE_CASE
+  return "?";
+}
+#undef KVSIM_ENUM_CASE
+
+namespace config_type {
+
+const char* dtype_name(codec::DType d) { return codec::name(d); }
+
+// Until the registries land: their all_*() lists, written out (the one line each to switch).
+const std::vector<codec::DType>& dtypes() {
+  using D = codec::DType;
+  static const std::vector<D> v{D::fp32, D::fp16, D::bf16, D::int8, D::fp8_e4m3, D::int4};
+  return v;
+}
+const std::vector<codec::DType>& output_dtypes() {
+  static const std::vector<codec::DType> v{codec::DType::fp32, codec::DType::fp16};
+  return v;
+}
+const std::vector<LayoutKind>& layouts() {
+  static const std::vector<LayoutKind> v{LayoutKind::contiguous, LayoutKind::head_major, LayoutKind::paged};
+  return v;
+}
+const std::vector<PolicyKind>& policies() {
+  static const std::vector<PolicyKind> v{PolicyKind::ring, PolicyKind::window, PolicyKind::sinks, PolicyKind::h2o};
+  return v;
+}
+const std::vector<AttentionKernel>& kernels() {
+  using K = AttentionKernel;
+  static const std::vector<K> v{K::automatic, K::lane_groups, K::tiled, K::serial};
+  return v;
+}
+#define KVSIM_ENUM_ITEM_F(n) FillMode::n,
+const std::vector<FillMode>& fill_modes() {
+  static const std::vector<FillMode> v{KVSIM_FILL_MODES(KVSIM_ENUM_ITEM_F)};
+  return v;
+}
+#undef KVSIM_ENUM_ITEM_F
+#define KVSIM_ENUM_ITEM_R(n) RetrieveMode::n,
+const std::vector<RetrieveMode>& retrieve_modes() {
+  static const std::vector<RetrieveMode> v{KVSIM_RETRIEVE_MODES(KVSIM_ENUM_ITEM_R)};
+  return v;
+}
+#undef KVSIM_ENUM_ITEM_R
+
+}  // namespace config_type
+}  // namespace kvsim
