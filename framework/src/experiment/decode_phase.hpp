@@ -95,23 +95,28 @@ class Decoder {
     total_.push_back(append + attention + comm + weights);
   }
 
-  // Per-token figures; for shards each repetition's phase times are the slowest rank's and the
-  // bytes are every rank's, so the bandwidth is the group's aggregate.
-  void report(PointResult& r) {
-    for (auto* v : {&append_, &attention_, &comm_, &weights_s_, &total_}) group_.max_each(*v);
-    const std::int64_t bytes = group_.sum(bytes_);
-    const double n = double(c_.decode_tokens);
+  // This rank's phase times, one per timed repetition (reduce_over_group makes each the
+  // slowest rank's).
+  void record(PointResult& r) const {
     r.decode_seconds = total_;
-    r.tokens_per_s = n / median(total_);
-    r.append_ms = 1e3 * median(append_) / n;
-    r.attention_ms = 1e3 * median(attention_) / n;
-    r.attention_comm_ms = 1e3 * median(comm_) / n;
-    r.weights_ms = 1e3 * median(weights_s_) / n;
-    r.attention_bytes = std::int64_t(double(bytes) / n);
-    r.attention_GBps = double(bytes) / median(attention_) / 1e9;
     r.append_seconds = append_;
     r.attention_seconds = attention_;
     r.weights_seconds = weights_s_;
+  }
+
+  // Per-token figures from the group's series in `r`; the bytes are every rank's, so the
+  // bandwidth is the group's aggregate. Collective over the group (the accuracy merges shards).
+  void derive(PointResult& r) {
+    group_.max_each(comm_);
+    const std::int64_t bytes = group_.sum(bytes_);
+    const double n = double(c_.decode_tokens);
+    r.tokens_per_s = n / median(r.decode_seconds);
+    r.append_ms = 1e3 * median(r.append_seconds) / n;
+    r.attention_ms = 1e3 * median(r.attention_seconds) / n;
+    r.attention_comm_ms = 1e3 * median(comm_) / n;
+    r.weights_ms = 1e3 * median(r.weights_seconds) / n;
+    r.attention_bytes = std::int64_t(double(bytes) / n);
+    r.attention_GBps = double(bytes) / median(r.attention_seconds) / 1e9;
     r.weights_GBps = r.weights_ms > 0 ? double(weights_.extent(0)) * sizeof(Float4) / (r.weights_ms * 1e-3) / 1e9 : 0.0;
     r.attention_rel_err = accuracy();
     r.attention_splits = ws_.splits;

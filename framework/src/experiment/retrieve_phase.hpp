@@ -32,14 +32,19 @@ std::vector<double> time_retrieve(const Exec& exec, const ExperimentConfig& c, c
   return seconds;
 }
 
-// Retrieves and checks every layer: mismatches, checksum and reconstruction error over the
-// group (checksum terms carry absolute positions, so the shards' sum is the one-rank checksum).
-// Throws RuntimeError on any mismatch.
-template <class Exec, class Out>
-void verify_all_layers(const Exec& exec, const ExperimentConfig& c, const KVCache<Exec>& cache,
-                       const View1D<Out, MemSpaceOf<Exec>>& dense, const Group& group, std::int64_t point, PointResult& r) {
-  ProfilingRegion region("kvsim::verify");
+// Sums of squares behind recon_rel_l2, this rank's.
+struct ReconError {
   double err2 = 0, ref2 = 0;
+};
+
+// Retrieves and checks every layer against the recomputed source: this rank's mismatches,
+// checksum (its terms carry absolute positions, so the shards' sum is the one-rank checksum)
+// and largest error into `r`.
+template <class Exec, class Out>
+ReconError verify_all_layers(const Exec& exec, const ExperimentConfig& c, const KVCache<Exec>& cache,
+                             const View1D<Out, MemSpaceOf<Exec>>& dense, PointResult& r) {
+  ProfilingRegion region("kvsim::verify");
+  ReconError e;
   for (std::int64_t layer = 0; layer < c.model.layers; ++layer) {
     // Poison first: an element the gather skipped cannot pass by holding last layer's value.
     Kokkos::deep_copy(exec, dense, kernels::poison_value<Out>());
@@ -47,15 +52,17 @@ void verify_all_layers(const Exec& exec, const ExperimentConfig& c, const KVCach
     const kernels::VerifyTally t = cache.verify_layer(layer, dense);
     r.mismatches += t.mismatches;
     r.checksum += t.checksum;
-    err2 += t.err2;
-    ref2 += t.ref2;
+    e.err2 += t.err2;
+    e.ref2 += t.ref2;
     r.recon_max_abs = std::max(r.recon_max_abs, t.max_abs);
   }
-  r.mismatches = std::uint64_t(group.sum(std::int64_t(r.mismatches)));
-  r.checksum = group.sum_u64(r.checksum);
-  err2 = group.sum(err2);
-  ref2 = group.sum(ref2);
-  r.recon_max_abs = group.max(r.recon_max_abs);
+  return e;
+}
+
+// After the group's figures are in `r`: the reconstruction error from every rank's sums, and a
+// RuntimeError on any mismatch (on every rank alike).
+inline void judge_verification(PointResult& r, const ReconError& mine, const Group& group, std::int64_t point) {
+  const double err2 = group.sum(mine.err2), ref2 = group.sum(mine.ref2);
   r.recon_rel_l2 = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
   if (r.mismatches != 0) {
     throw RuntimeError("verification failed: " + std::to_string(r.mismatches) +

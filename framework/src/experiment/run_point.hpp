@@ -13,6 +13,7 @@
 #include "experiment/references.hpp"
 #include "experiment/retrieve_phase.hpp"
 #include "experiment/staging.hpp"
+#include "metrics/reduce.hpp"
 #include "kvsim/cache/kv_cache.hpp"
 #include "platform/device_info.hpp"
 
@@ -39,11 +40,13 @@ PointResult run_point_on(const Exec& exec, const ExperimentConfig& global, std::
   auto dense = retrieves ? cache.template make_dense<Out>("kvsim::retrieve_buffer") : View1D<Out, MemSpaceOf<Exec>>();
   const std::int64_t n_stage = stage_positions(c, cache.stage_bytes_per_position());
   auto stage = cache.make_stage(n_stage);
+  // Every figure is first this rank's; reduce_over_group makes each the group's as metrics.def
+  // declares (sums, maxima, the slowest rank's repetitions), and the figures derived from them
+  // (rates, per-token times, errors) come after.
   r.capacity = cache.capacity();
-  r.kv_cache_bytes = group.sum(cache.allocated_bytes());
-  r.per_rank_cache_bytes = group.max(cache.allocated_bytes());
+  r.kv_cache_bytes = r.per_rank_cache_bytes = cache.allocated_bytes();
   r.bytes_per_position = cache.bytes_per_position();
-  r.device_memory_used_bytes = group.max(device_memory_used_bytes());
+  r.device_memory_used_bytes = device_memory_used_bytes();
   const std::int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());  // the prefill
   const std::int64_t context = global.fill.positions + global.decode_tokens;
   Decoder<Exec> decoder(exec, c, cache, longest, group, context);
@@ -58,34 +61,33 @@ PointResult run_point_on(const Exec& exec, const ExperimentConfig& global, std::
       if (c.decode_tokens > 0) decoder.run(rep >= c.run.warmup);
     }
   }
-  group.max_each(r.fill_seconds);  // shards fill at once: a repetition lasts as long as the slowest
-  if (c.decode_tokens > 0) decoder.report(r);
+  if (c.decode_tokens > 0) decoder.record(r);
   for (auto len : lengths) r.appended_positions += len;
   for (std::int64_t s = 0; s < c.batch; ++s) r.valid_positions += cache.valid(s);
-  r.appended_positions = group.sum(r.appended_positions);
-  r.valid_positions = group.sum(r.valid_positions);
-  r.evicted_positions = group.sum(cache.evicted_positions());
-  r.fill_bytes = group.sum(cache.fill_bytes());
-  r.fill_read_bytes = group.sum(cache.fill_read_bytes());
+  r.evicted_positions = cache.evicted_positions();
+  r.fill_bytes = cache.fill_bytes();
+  r.fill_read_bytes = cache.fill_read_bytes();
+  for (std::int64_t s = 0; s < c.batch && c.cache.policy == PolicyKind::h2o; ++s) r.h2o_evicted.push_back(cache.h2o_evicted(s));
+  ReconError recon;
+  if (retrieves) {
+    r.retrieve_seconds = time_retrieve(exec, c, cache, dense);
+    r.retrieve_bytes = c.model.layers * cache.template retrieve_bytes_per_layer<Out>();
+    r.retrieve_read_bytes = c.model.layers * cache.retrieve_read_bytes_per_layer();
+    if (c.retrieve.verify) recon = verify_all_layers(exec, c, cache, dense, r);
+  }
+
+  reduce_over_group(r, group);
+  if (c.decode_tokens > 0) decoder.derive(r);
   const double fill_t = median(r.fill_seconds);
   r.fill_positions_per_s = double(r.appended_positions) / fill_t;
   r.fill_GBps = double(r.fill_bytes) / fill_t / 1e9;
-  for (std::int64_t s = 0; s < c.batch && c.cache.policy == PolicyKind::h2o; ++s) r.h2o_evicted.push_back(cache.h2o_evicted(s));
-  if (!retrieves) {
-    apply_ceilings(r, bw);
-    return r;
+  if (retrieves) {
+    const double retrieve_t = median(r.retrieve_seconds);
+    r.retrieve_ops_per_s = double(c.model.layers) / retrieve_t;
+    r.retrieve_GBps = double(r.retrieve_bytes) / retrieve_t / 1e9;
+    if (c.retrieve.verify) judge_verification(r, recon, group, point);
+    if (c.prefill_chunk > 0) run_prefill(exec, c, cache, dense, r);
   }
-
-  r.retrieve_seconds = time_retrieve(exec, c, cache, dense);
-  group.max_each(r.retrieve_seconds);
-  r.retrieve_bytes = group.sum(c.model.layers * cache.template retrieve_bytes_per_layer<Out>());
-  r.retrieve_read_bytes = group.sum(c.model.layers * cache.retrieve_read_bytes_per_layer());
-  const double retrieve_t = median(r.retrieve_seconds);
-  r.retrieve_ops_per_s = double(c.model.layers) / retrieve_t;
-  r.retrieve_GBps = double(r.retrieve_bytes) / retrieve_t / 1e9;
-
-  if (c.retrieve.verify) verify_all_layers(exec, c, cache, dense, group, point, r);
-  if (c.prefill_chunk > 0) run_prefill(exec, c, cache, dense, r);
   check_error_bounds(c, r, point);
   apply_ceilings(r, bw);
   return r;
