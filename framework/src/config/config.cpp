@@ -454,7 +454,7 @@ void read_cache(const MapReader& top, ExperimentConfig& c) {
   k.policy = cache.choice("policy", supported_policies(), std::string("ring"));
   {
     // A codec unit (16 bytes of storage; a 32-value scale group for int8/int4) never spans heads.
-    const int unit = codec::unit_values(codec::parse_dtype(k.dtype));
+    const int unit = codec::unit_values(*codec::parse_dtype(k.dtype));
     if (c.model.head_dim % unit != 0)
       src.fail(cache.required("dtype"), "cache.dtype",
                k.dtype + " stores head_dim in units of " + std::to_string(unit) + " values, but head_dim is " +
@@ -537,7 +537,7 @@ void read_workload(const MapReader& top, ExperimentConfig& c) {
     AttentionKernel kernel = AttentionKernel::automatic;
     parse_attention_kernel(c.decode_kernel, kernel);
     constexpr bool gpu = !std::is_same<DefaultMemSpace, HostMemSpace>::value;
-    const int bits = int(codec::data_bytes(codec::parse_dtype(c.cache.dtype), 8));
+    const int bits = int(codec::data_bytes(*codec::parse_dtype(c.cache.dtype), 8));
     if (!attention_kernel_covers(kernel, bits, c.model.head_dim, c.model.heads / c.model.kv_heads, gpu))
       src.fail(dec.required("kernel"), "workload.decode.kernel",
                !gpu && kernel != AttentionKernel::serial

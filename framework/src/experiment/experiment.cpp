@@ -56,11 +56,11 @@ CacheDesign design_of(const ExperimentConfig& c) {
   d.head_dim = c.model.head_dim;
   d.batch = c.batch;
   d.max_positions = c.cache.max_positions;
-  d.dtype = codec::parse_dtype(c.cache.dtype);
-  d.layout = parse_layout(c.cache.layout);
+  d.dtype = *codec::parse_dtype(c.cache.dtype);  // the config validator only lets known names through
+  d.layout = *parse_layout(c.cache.layout);
   d.page_size = c.cache.page_size;
   d.pool_pages = c.cache.pool_pages;
-  d.policy = parse_policy(c.cache.policy);
+  d.policy = *parse_policy(c.cache.policy);
   d.window = c.cache.window;
   d.sinks = c.cache.sinks;
   d.heavy = c.cache.heavy;
@@ -68,26 +68,7 @@ CacheDesign design_of(const ExperimentConfig& c) {
   return d;
 }
 
-std::int64_t predicted_cache_bytes(const ExperimentConfig& c) {
-  const CacheDesign d = design_of(c);
-  const std::int64_t cap = d.capacity();
-  std::int64_t rows = d.batch * cap;
-  std::int64_t pool = 0;
-  if (d.layout == LayoutKind::paged) {
-    for (auto len : c.lengths) pool += (std::min(len, cap) + d.page_size - 1) / d.page_size;
-    pool = std::max(pool, d.pool_pages);
-    rows = pool * d.page_size;
-  }
-  const std::int64_t elements = d.layers * 2 * rows * d.row_values();
-  std::int64_t b = codec::data_bytes(d.dtype, elements) + 2 * codec::group_scale_count(d.dtype, elements);
-  if (codec::needs_head_scale(d.dtype)) b += 4 * d.layers * 2 * d.kv_heads;
-  if (d.layout == LayoutKind::paged) b += 4 * (d.batch * d.pages_per_sequence() + pool) + 8 * (d.batch + 1);
-  if (d.policy == PolicyKind::h2o) {
-    const std::int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());
-    b += 4 * (3 * d.batch * cap + d.batch) + 8 * (d.batch * cap + d.batch * std::max<std::int64_t>(1, longest - cap) + d.batch);
-  }
-  return b;
-}
+std::int64_t predicted_cache_bytes(const ExperimentConfig& c) { return memory_model(design_of(c), c.lengths).total_bytes(); }
 
 std::int64_t predicted_device_bytes(const ExperimentConfig& c) {
   if (c.cache.max_positions == kMaxContext) return 0;
@@ -522,7 +503,7 @@ PointResult run_point_typed(const ExperimentConfig& global, std::int64_t point, 
 // long sums. A wrong kernel is off by O(1); a chunk-fill bug gave 6.3% on fp32 storage.
 double attention_error_bound(const ExperimentConfig& c, bool reads_dense) {
   const double fp16_dense = reads_dense && c.retrieve.output == "fp16" ? 0x1p-11 : 0.0;
-  return 4.0 * std::sqrt(3.0) * (codec::error_bound(codec::parse_dtype(c.cache.dtype)) + fp16_dense) + 1e-4;
+  return 4.0 * std::sqrt(3.0) * (codec::error_bound(*codec::parse_dtype(c.cache.dtype)) + fp16_dense) + 1e-4;
 }
 
 // A reported error above its format's bound fails the point, as a verification failure does.
