@@ -15,7 +15,7 @@ fi
 mpi_inc=$(mpicxx --showme:incdirs 2>/dev/null | tr ' ' '\n' | sed 's/^/-I/' | tr '\n' ' ')
 hdf5_inc=$(pkg-config --cflags hdf5-serial 2>/dev/null || echo -I/usr/include/hdf5/serial)
 fail=0
-for src in "$root"/framework/src/*/*.cpp "$root"/framework/cli/*.cpp "$root"/tests/unit/*.cpp "$root"/tests/leak/*.cpp; do
+for src in "$root"/framework/src/*/*.cpp "$root"/framework/cli/*.cpp "$root"/tests/unit/*.cpp "$root"/tests/unit/*/*.cpp "$root"/tests/leak/*.cpp; do
   # Kokkos Kernels has no Kokkos 5 headers in the archive: its users are checked by the real build.
   grep -q "KokkosBlas" "$src" && continue
   # shellcheck disable=SC2086
