@@ -47,3 +47,17 @@ struct EnumList {
 };
 
 }  // namespace kvsim
+
+// The functions every registry offers, from its EnumList `List` of enum E whose traits
+// Traits<v> have a `name`: all_fn() (list order), dispatch_fn(v, fn) (host side), name_fn(v),
+// parse_fn(s) (nullopt if s names none).
+#define KVSIM_ENUM_REGISTRY(List, E, Traits, all_fn, dispatch_fn, name_fn, parse_fn)                       \
+  inline const std::array<E, List::size>& all_fn() { return List::all(); }                                 \
+  template <class Fn>                                                                                       \
+  decltype(auto) dispatch_fn(E v, Fn&& fn) {                                                                \
+    return List::dispatch(v, fn);                                                                           \
+  }                                                                                                         \
+  inline const char* name_fn(E v) {                                                                         \
+    return dispatch_fn(v, [](auto t) { return Traits<decltype(t)::value>::name; });                         \
+  }                                                                                                         \
+  inline std::optional<E> parse_fn(std::string_view s) { return List::parse(s, name_fn); }

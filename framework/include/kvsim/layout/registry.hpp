@@ -55,20 +55,7 @@ using LayoutKinds = EnumList<LayoutKind KVSIM_LAYOUTS(KVSIM_X_VALUE)>;
 #undef KVSIM_X_VALUE
 inline constexpr std::size_t kLayoutCount = LayoutKinds::size;
 
-inline const std::array<LayoutKind, kLayoutCount>& all_layouts() { return LayoutKinds::all(); }
-
-// Calls fn(std::integral_constant<LayoutKind, v>) for the runtime value (host side).
-template <class Fn>
-decltype(auto) dispatch_layout(LayoutKind v, Fn&& fn) {
-  return LayoutKinds::dispatch(v, fn);
-}
-
-inline const char* layout_name(LayoutKind l) {
-  return dispatch_layout(l, [](auto t) { return LayoutTraits<decltype(t)::value>::name; });
-}
-
-// nullopt if `s` names no layout.
-inline std::optional<LayoutKind> parse_layout(std::string_view s) { return LayoutKinds::parse(s, layout_name); }
+KVSIM_ENUM_REGISTRY(LayoutKinds, LayoutKind, LayoutTraits, all_layouts, dispatch_layout, layout_name, parse_layout)
 
 // Whether the layout stores rows in pages of a shared pool (a block table per sequence).
 inline bool layout_is_paged(LayoutKind l) {

@@ -79,20 +79,7 @@ using PolicyKinds = EnumList<PolicyKind KVSIM_POLICIES(KVSIM_X_VALUE)>;
 #undef KVSIM_X_VALUE
 inline constexpr std::size_t kPolicyCount = PolicyKinds::size;
 
-inline const std::array<PolicyKind, kPolicyCount>& all_policies() { return PolicyKinds::all(); }
-
-// Calls fn(std::integral_constant<PolicyKind, v>) for the runtime value (host side).
-template <class Fn>
-decltype(auto) dispatch_policy(PolicyKind v, Fn&& fn) {
-  return PolicyKinds::dispatch(v, fn);
-}
-
-inline const char* policy_name(PolicyKind p) {
-  return dispatch_policy(p, [](auto t) { return PolicyTraits<decltype(t)::value>::name; });
-}
-
-// nullopt if `s` names no policy.
-inline std::optional<PolicyKind> parse_policy(std::string_view s) { return PolicyKinds::parse(s, policy_name); }
+KVSIM_ENUM_REGISTRY(PolicyKinds, PolicyKind, PolicyTraits, all_policies, dispatch_policy, policy_name, parse_policy)
 
 // The cache keys (under cache:) policy p reads, besides max_positions.
 inline std::vector<std::string_view> policy_keys(PolicyKind p) {
@@ -117,6 +104,11 @@ inline std::vector<PolicyKind> policies_using(std::string_view key) {
 template <class Design>
 std::int64_t policy_capacity(PolicyKind p, const Design& d) {
   return dispatch_policy(p, [&](auto t) { return PolicyTraits<decltype(t)::value>::capacity(d); });
+}
+// The same, for a design that carries its policy (CacheDesign, the config's resolved cache).
+template <class Design>
+std::int64_t capacity(const Design& d) {
+  return policy_capacity(d.policy, d);
 }
 // Positions kept for good at the front (before the ring) by an arithmetic policy.
 template <class Design>

@@ -52,28 +52,9 @@ using DTypes = EnumList<DType KVSIM_PRECISIONS(KVSIM_X_VALUE)>;
 #undef KVSIM_X_VALUE
 inline constexpr std::size_t kDTypeCount = DTypes::size;
 
-// Every precision, in list order: the tests' design loops and the config's list of names.
-inline const std::array<DType, kDTypeCount>& all_dtypes() { return DTypes::all(); }
-
-// Calls fn(std::integral_constant<DType, d>) for the runtime dtype: one template instance per
-// precision, chosen once per launch.
-template <class Fn>
-decltype(auto) dispatch(DType d, Fn&& fn) {
-  return DTypes::dispatch(d, fn);
-}
-
-inline const char* name(DType d) {
-  switch (d) {
-#define KVSIM_X_NAME(n) \
-  case DType::n: return Codec<DType::n>::name;
-    KVSIM_PRECISIONS(KVSIM_X_NAME)
-#undef KVSIM_X_NAME
-  }
-  return "?";
-}
-
-// nullopt if `s` names no precision.
-inline std::optional<DType> parse_dtype(std::string_view s) { return DTypes::parse(s, name); }
+// all_dtypes() (the tests' design loops, the config's list of names), dispatch(d, fn) (one
+// template instance per precision, chosen once per launch), name(d), parse_dtype(s).
+KVSIM_ENUM_REGISTRY(DTypes, DType, Codec, all_dtypes, dispatch, name, parse_dtype)
 
 inline int bits(DType d) {
   return dispatch(d, [](auto t) { return Codec<decltype(t)::value>::bits; });
