@@ -6,6 +6,7 @@
 #include "experiment/prefill_phase.hpp"
 #include "experiment/staging.hpp"
 #include "kvsim/attention/prefill_attention.hpp"
+#include "kvsim/cache/memory_model.hpp"
 #include "kvsim/core/error.hpp"
 #include "platform/device_info.hpp"
 
@@ -39,26 +40,7 @@ std::int64_t stage_bytes_per_position(const ExperimentConfig& c) {
 
 CacheDesign design_of(const ExperimentConfig& c) { return cache_design(c); }
 
-std::int64_t predicted_cache_bytes(const ExperimentConfig& c) {
-  const CacheDesign d = design_of(c);
-  const std::int64_t cap = d.capacity();
-  std::int64_t rows = d.batch * cap;
-  std::int64_t pool = 0;
-  if (d.layout == LayoutKind::paged) {
-    for (auto len : c.lengths) pool += (std::min(len, cap) + d.page_size - 1) / d.page_size;
-    pool = std::max(pool, d.pool_pages);
-    rows = pool * d.page_size;
-  }
-  const std::int64_t elements = d.layers * 2 * rows * d.row_values();
-  std::int64_t b = codec::data_bytes(d.dtype, elements) + 2 * codec::group_scale_count(d.dtype, elements);
-  if (codec::needs_head_scale(d.dtype)) b += 4 * d.layers * 2 * d.kv_heads;
-  if (d.layout == LayoutKind::paged) b += 4 * (d.batch * d.pages_per_sequence() + pool) + 8 * (d.batch + 1);
-  if (d.policy == PolicyKind::h2o) {
-    const std::int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());
-    b += 4 * (3 * d.batch * cap + d.batch) + 8 * (d.batch * cap + d.batch * std::max<std::int64_t>(1, longest - cap) + d.batch);
-  }
-  return b;
-}
+std::int64_t predicted_cache_bytes(const ExperimentConfig& c) { return memory_model(design_of(c), c.lengths).total_bytes(); }
 
 std::int64_t predicted_device_bytes(const ExperimentConfig& c) {
   if (c.cache.max_positions == kMaxContext) return 0;

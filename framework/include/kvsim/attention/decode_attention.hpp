@@ -64,7 +64,7 @@ struct TeamRows {
     in.split_range(in.cache.map.valid(total), split, begin, end);
     const auto& addr = in.cache.addr;
     direct = Direct || (!in.cache.map.table && total <= in.cache.map.capacity());
-    paged = !Direct && addr.layout == int(LayoutKind::paged);
+    paged = !Direct && addr.paged;
     k0 = paged ? 0 : addr.index(in.layer, 0, seq, 0, kv_head, dim0);
     v0 = paged ? 0 : addr.index(in.layer, 1, seq, 0, kv_head, dim0);
     stride = paged ? 0 : addr.index(in.layer, 0, seq, 1, kv_head, dim0) - k0;
@@ -86,7 +86,7 @@ struct TeamRows {
 // the score scratch stays small under GQA.
 template <codec::DType D, int G>
 struct TileRows {
-  static constexpr int by_dtype = codec::Codec<D>::bits == 32 ? 2 : (codec::Codec<D>::bits == 4 ? 8 : 4);
+  static constexpr int by_dtype = codec::Codec<D>::tile_rows;
   static constexpr int value = by_dtype * G <= 16 ? by_dtype : (16 / G > 0 ? 16 / G : 1);
 };
 

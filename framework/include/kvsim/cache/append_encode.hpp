@@ -5,6 +5,8 @@
 // warp's accesses stay contiguous and the row's index arithmetic is paid once per K units.
 // Rows a later row of the same launch would overwrite are skipped, so no two writes race for
 // a slot. K = 0 (host backends): an item is a whole row, walked in order.
+#include <type_traits>
+
 #include "kvsim/layout/cache_addressing.hpp"
 #include "kvsim/precision/codecs.hpp"
 
@@ -67,3 +69,25 @@ struct AppendEncode {
 };
 
 }  // namespace kvsim::kernels
+
+namespace kvsim {
+
+// Calls fn(integral_constant K, lanes per row) for appends of rows of `row_values` values:
+// each work item takes K codec units of a row, K as large as keeps 32 decoded values in
+// registers, when the row divides evenly. Host backends want one row per work item (K = 0).
+template <class ExecSpace, codec::DType D, class Fn>
+void with_append_lanes(std::int64_t row_values, Fn&& fn) {
+  constexpr bool on_host = std::is_same<MemSpaceOf<ExecSpace>, Kokkos::HostSpace>::value;
+  constexpr int unit = codec::Codec<D>::unit;
+  constexpr int kmax = unit >= 32 ? 1 : 32 / unit;
+  const std::int64_t units = row_values / unit;
+  if (on_host) {
+    fn(std::integral_constant<int, 0>{}, std::int64_t(1));
+  } else if (units % kmax == 0) {
+    fn(std::integral_constant<int, kmax>{}, units / kmax);
+  } else {
+    fn(std::integral_constant<int, 1>{}, units);
+  }
+}
+
+}  // namespace kvsim

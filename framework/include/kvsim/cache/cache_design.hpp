@@ -1,46 +1,14 @@
 #pragma once
 // What a KV cache is made of (host side): shape, batch, precision, layout and eviction policy.
+// The axes' traits live in their registries (precision/, layout/, policy/); this struct only
+// holds one choice of each and the sizes they read.
 #include <cstdint>
-#include <string>
 
-#include "kvsim/precision/codecs.hpp"
+#include "kvsim/layout/registry.hpp"
+#include "kvsim/policy/registry.hpp"
+#include "kvsim/precision/registry.hpp"
 
 namespace kvsim {
-
-enum class LayoutKind : int { contiguous = 0, head_major = 1, paged = 2 };
-enum class PolicyKind : int { ring = 0, window = 1, sinks = 2, h2o = 3 };
-
-inline LayoutKind parse_layout(const std::string& s) {
-  if (s == "head_major") return LayoutKind::head_major;
-  if (s == "paged") return LayoutKind::paged;
-  return LayoutKind::contiguous;
-}
-
-inline PolicyKind parse_policy(const std::string& s) {
-  if (s == "window") return PolicyKind::window;
-  if (s == "sinks") return PolicyKind::sinks;
-  if (s == "h2o") return PolicyKind::h2o;
-  return PolicyKind::ring;
-}
-
-inline const char* layout_name(LayoutKind l) {
-  switch (l) {
-    case LayoutKind::head_major: return "head_major";
-    case LayoutKind::paged: return "paged";
-    case LayoutKind::contiguous: break;
-  }
-  return "contiguous";
-}
-
-inline const char* policy_name(PolicyKind p) {
-  switch (p) {
-    case PolicyKind::window: return "window";
-    case PolicyKind::sinks: return "sinks";
-    case PolicyKind::h2o: return "h2o";
-    case PolicyKind::ring: break;
-  }
-  return "ring";
-}
 
 struct CacheDesign {
   std::int64_t layers = 0;
@@ -59,16 +27,8 @@ struct CacheDesign {
   std::int64_t heavy = 0;   // h2o: heavy-hitter slots
   std::int64_t recent = 0;  // h2o: recent positions never evicted
 
-  // Slots each sequence uses: what the policy keeps.
-  std::int64_t capacity() const {
-    switch (policy) {
-      case PolicyKind::window: return window;
-      case PolicyKind::sinks: return sinks + window;
-      case PolicyKind::h2o: return heavy + recent;
-      case PolicyKind::ring: break;
-    }
-    return max_positions;
-  }
+  // Slots each sequence uses: what the policy keeps (policy/registry.hpp).
+  std::int64_t capacity() const { return policy_capacity(policy, *this); }
   std::int64_t row_values() const { return kv_heads * head_dim; }
   std::int64_t query_heads() const { return heads > 0 ? heads : kv_heads; }
   std::int64_t pages_per_sequence() const { return (capacity() + page_size - 1) / page_size; }

@@ -6,6 +6,8 @@
 // neighbouring 16-byte outputs. All K loads are issued before any store, and the row's slot
 // and index arithmetic is paid once per 4K values. K = 0 (host backends): an item is a whole
 // row, walked in order, which is what a CPU core's caches and prefetchers want.
+#include <type_traits>
+
 #include "kvsim/layout/cache_addressing.hpp"
 #include "kvsim/precision/codecs.hpp"
 
@@ -87,3 +89,23 @@ struct GatherDecode {
 };
 
 }  // namespace kvsim::kernels
+
+namespace kvsim {
+
+// The retrieve's split of a row of `row_values` values into lanes: K steps of V values per work
+// item, K * V = 32 when the row divides evenly. Host backends want one row per work item.
+template <class ExecSpace, codec::DType D, class Fn>
+void with_gather_lanes(std::int64_t row_values, Fn&& fn) {
+  constexpr bool on_host = std::is_same<MemSpaceOf<ExecSpace>, Kokkos::HostSpace>::value;
+  constexpr int v = kernels::gather_values<D>;
+  const std::int64_t steps = row_values / v;
+  if (on_host) {
+    fn(std::integral_constant<int, 0>{}, std::int64_t(1));
+  } else if (steps % (32 / v) == 0) {
+    fn(std::integral_constant<int, 32 / v>{}, steps / (32 / v));
+  } else {
+    fn(std::integral_constant<int, 1>{}, steps);
+  }
+}
+
+}  // namespace kvsim

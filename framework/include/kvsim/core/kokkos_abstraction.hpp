@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace kvsim {
 
@@ -53,6 +54,15 @@ auto light_weight(const Policy& policy) {
 // Memory that ExecSpace can touch directly.
 template <class ExecSpace>
 using MemSpaceOf = typename ExecSpace::memory_space;
+
+// Copies a host vector into a device View of the same length. From pageable host memory the
+// copy is staged before deep_copy returns, so the mirror may go away without a fence.
+template <class ExecSpace, class T, class MemSpace>
+void copy_to_device(const ExecSpace& exec, const std::vector<T>& host, const View1D<T, MemSpace>& dev) {
+  auto mirror = Kokkos::create_mirror_view(dev);
+  for (std::size_t i = 0; i < host.size(); ++i) mirror(i) = host[i];
+  Kokkos::deep_copy(exec, dev, mirror);
+}
 
 // Allocation helper: every allocation carries a kvsim:: label.
 inline auto alloc_label(const char* label) { return Kokkos::view_alloc(std::string(label)); }

@@ -51,3 +51,11 @@ inline constexpr std::uint32_t max_heads = 1u << 19;
 inline constexpr std::uint32_t max_head_dim = 1u << 20;
 
 }  // namespace kvsim::synthetic
+
+namespace kvsim {
+
+// fp8 scale per (layer, K|V, kv_head): the synthetic values lie in [-1, 1), so 1/448 maps them
+// onto E4M3's full range (a calibrated static scale, as vLLM's k_scale/v_scale).
+inline constexpr float kFp8SyntheticScale = 1.0f / 448.0f;
+
+}  // namespace kvsim

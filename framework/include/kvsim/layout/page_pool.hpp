@@ -4,9 +4,14 @@
 // (pages held per sequence, stack top) lives on the device too: no host-device copy, so token
 // and chunk fills keep streaming launches. One work item walks the batch in order, which keeps
 // the page assignment deterministic; the host only checks the pool is large enough.
+#include <string>
+#include <vector>
+
+#include "kvsim/cache/memory_model.hpp"
 #include "kvsim/core/kokkos_abstraction.hpp"
 
-namespace kvsim::kernels {
+namespace kvsim {
+namespace kernels {
 
 // Gives every sequence the pages its slots up to position `end` need.
 template <class MemSpace>
@@ -61,4 +66,53 @@ struct InitFreeStack {
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i) const { free_stack(i) = std::int32_t(pages - 1 - i); }
 };
 
-}  // namespace kvsim::kernels
+}  // namespace kernels
+
+// The pool's device state. Every layout has one (empty unless paged), so the read kernels see
+// one block table type.
+template <class ExecSpace>
+struct PagePool {
+  using memory_space = MemSpaceOf<ExecSpace>;
+  View2D<std::int32_t, memory_space> block_table;
+  View1D<std::int32_t, memory_space> free_stack;
+  View1D<std::int64_t, memory_space> held;       // [seq]
+  View1D<std::int64_t, memory_space> stack_top;  // [1]
+
+  void allocate(const ExecSpace& exec, const MemoryModel& m) {
+    block_table = View2D<std::int32_t, memory_space>(std::string(m.block_table.label), m.block_table.extent0,
+                                                     m.block_table.extent1);
+    free_stack = View1D<std::int32_t, memory_space>(
+        Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string(m.free_pages.label)), m.free_pages.extent0);
+    held = View1D<std::int64_t, memory_space>(std::string(m.pages_held.label), m.pages_held.extent0);
+    stack_top = View1D<std::int64_t, memory_space>(std::string(m.stack_top.label), m.stack_top.extent0);
+    if (m.pool_pages > 0) {
+      Kokkos::parallel_for("kvsim::init_free_pages", RangePolicy<ExecSpace>(exec, 0, m.pool_pages),
+                           kernels::InitFreeStack<memory_space>{free_stack, m.pool_pages});
+      Kokkos::deep_copy(exec, stack_top, m.pool_pages);
+    }
+  }
+
+  // Bytes of the tables (the held counts and stack top only count for a paged cache).
+  std::int64_t bytes(bool paged) const {
+    return 4 * std::int64_t(block_table.span() + free_stack.span()) + (paged ? 8 * std::int64_t(held.span() + stack_top.span()) : 0);
+  }
+
+  // Gives every sequence the pages its slots up to position `end` need (positions up to `from`
+  // already have theirs), in one launch, and only when some sequence crosses into a new page.
+  void grow(const ExecSpace& exec, const CacheDesign& d, const std::vector<std::int64_t>& lengths,
+            const View1D<const std::int64_t, memory_space>& lengths_dev, std::int64_t from, std::int64_t end) const {
+    bool grows = false;
+    for (std::int64_t s = 0; s < d.batch && !grows; ++s) grows = pages_for(d, lengths[s], end) > pages_for(d, lengths[s], from);
+    if (!grows) return;
+    Kokkos::parallel_for("kvsim::allocate_pages", RangePolicy<ExecSpace>(exec, 0, 1),
+                         kernels::AllocatePages<memory_space>{block_table, free_stack, held, stack_top, lengths_dev, end,
+                                                              d.capacity(), d.page_size, d.batch});
+  }
+
+  void release(const ExecSpace& exec, std::int64_t batch) const {
+    Kokkos::parallel_for("kvsim::release_pages", RangePolicy<ExecSpace>(exec, 0, 1),
+                         kernels::ReleasePages<memory_space>{block_table, free_stack, held, stack_top, batch});
+  }
+};
+
+}  // namespace kvsim

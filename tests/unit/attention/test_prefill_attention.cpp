@@ -3,10 +3,10 @@
 #include <random>
 #include <vector>
 
-#include "attention_reference.hpp"
-#include "catch_compat.hpp"
-#include "exec_spaces.hpp"
-#include "small_designs.hpp"
+#include "../attention_reference.hpp"
+#include "../catch_compat.hpp"
+#include "../exec_spaces.hpp"
+#include "../small_designs.hpp"
 #include "kvsim/cache/kv_cache.hpp"
 #include "kvsim/attention/prefill_attention.hpp"
 

@@ -3,8 +3,8 @@
 #include <random>
 #include <vector>
 
-#include "catch_compat.hpp"
-#include "exec_spaces.hpp"
+#include "../catch_compat.hpp"
+#include "../exec_spaces.hpp"
 #include "kvsim/precision/codecs.hpp"
 
 namespace {
@@ -168,10 +168,19 @@ TEST_CASE("int8 and int4 groups stay within their error bounds", "[codecs]") {
 }
 
 TEMPLATE_LIST_TEST_CASE("codecs on the device equal their host twins", "[codecs]", kvsim::test::ExecSpaces) {
-  device_matches_host<TestType, DType::fp32>();
-  device_matches_host<TestType, DType::fp16>();
-  device_matches_host<TestType, DType::bf16>();
-  device_matches_host<TestType, DType::fp8_e4m3>();
-  device_matches_host<TestType, DType::int8>();
-  device_matches_host<TestType, DType::int4>();
+  for (DType d : kvsim::codec::all_dtypes()) {
+    INFO(kvsim::codec::name(d));
+    kvsim::codec::dispatch(d, [](auto t) { device_matches_host<TestType, decltype(t)::value>(); });
+  }
+}
+
+TEST_CASE("the precision registry: names round-trip, sizes follow the traits", "[codecs]") {
+  for (DType d : kvsim::codec::all_dtypes()) {
+    INFO(kvsim::codec::name(d));
+    CHECK(kvsim::codec::parse_dtype(kvsim::codec::name(d)) == d);
+    const int unit = kvsim::codec::unit_values(d);
+    CHECK(kvsim::codec::data_bytes(d, unit) % 16 == 0);  // whole 16-byte vectors (int8: two)
+    CHECK(kvsim::codec::data_bytes(d, 8) == kvsim::codec::bits(d));
+  }
+  CHECK_FALSE(kvsim::codec::parse_dtype("fp64").has_value());
 }

@@ -3,10 +3,10 @@
 #include <random>
 #include <vector>
 
-#include "catch_compat.hpp"
-#include "exec_spaces.hpp"
-#include "attention_reference.hpp"
-#include "small_designs.hpp"
+#include "../catch_compat.hpp"
+#include "../exec_spaces.hpp"
+#include "../attention_reference.hpp"
+#include "../small_designs.hpp"
 #include "kvsim/cache/kv_cache.hpp"
 #include "kvsim/core/synthetic.hpp"
 
@@ -95,9 +95,9 @@ TEMPLATE_LIST_TEST_CASE("decode attention matches a float64 reference for every 
   // Partly filled, full, wrapped twice; and none wrapped, which the GPU kernels compile for
   // separately (rows at a fixed stride).
   for (const std::vector<std::int64_t> lengths : {std::vector<std::int64_t>{9, 40, 97}, std::vector<std::int64_t>{9, 40, 23}})
-  for (DType dt : {DType::fp32, DType::fp16, DType::bf16, DType::int8, DType::fp8_e4m3, DType::int4}) {
-    for (PolicyKind policy : {PolicyKind::ring, PolicyKind::window, PolicyKind::sinks, PolicyKind::h2o}) {
-      for (LayoutKind layout : {LayoutKind::contiguous, LayoutKind::head_major, LayoutKind::paged}) {
+  for (DType dt : kvsim::codec::all_dtypes()) {
+    for (PolicyKind policy : kvsim::all_policies()) {
+      for (LayoutKind layout : kvsim::all_layouts()) {
         const CacheDesign d = attention_design(dt, layout, policy);
         for (const auto kernel : kernels_of<TestType>()) {
           INFO(kvsim::codec::name(dt) << " " << kvsim::layout_name(layout) << " " << kvsim::policy_name(policy) << " "
@@ -157,9 +157,10 @@ TEMPLATE_LIST_TEST_CASE("decode attention: any split count, every GQA group size
 // row and per K|V.
 TEMPLATE_LIST_TEST_CASE("decode attention: group scales at odd offsets between K and V", "[attention]",
                         kvsim::test::ExecSpaces) {
-  for (DType dt : {DType::int8, DType::int4})
-    for (LayoutKind layout : {LayoutKind::contiguous, LayoutKind::head_major, LayoutKind::paged})
+  for (DType dt : kvsim::codec::all_dtypes())
+    for (LayoutKind layout : kvsim::all_layouts())
       for (const auto kernel : kernels_of<TestType>()) {
+        if (kvsim::codec::scale_kind(dt) != kvsim::codec::Scale::group) continue;
         CacheDesign d = kvsim::test::small_design(dt, layout, PolicyKind::ring, {1, 41, 1, 41, 0, 0, 0});
         d.kv_heads = 1;
         d.batch = 1;

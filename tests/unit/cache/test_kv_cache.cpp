@@ -4,9 +4,9 @@
 #include <map>
 #include <vector>
 
-#include "catch_compat.hpp"
-#include "exec_spaces.hpp"
-#include "small_designs.hpp"
+#include "../catch_compat.hpp"
+#include "../exec_spaces.hpp"
+#include "../small_designs.hpp"
 #include "kvsim/cache/kv_cache.hpp"
 #include "kvsim/core/synthetic.hpp"
 
@@ -17,29 +17,10 @@ using kvsim::LayoutKind;
 using kvsim::PolicyKind;
 using kvsim::codec::DType;
 
-// Which positions a sequence of length `len` holds, oldest first: an independent host model
-// of each policy.
+// Which positions a sequence of length `len` holds, oldest first: each policy's host model
+// (policy/<name>.hpp), written without the device code's slot arithmetic.
 std::vector<std::int64_t> expected_positions(const CacheDesign& d, std::uint64_t seed, std::int64_t seq, std::int64_t len) {
-  std::vector<std::int64_t> keep;
-  const std::int64_t cap = d.capacity();
-  if (d.policy == PolicyKind::h2o) {
-    std::vector<std::pair<std::int64_t, float>> held;  // (position, mass), sorted by position
-    for (std::int64_t t = 0; t < len; ++t) {
-      if (std::int64_t(held.size()) == cap) {
-        std::size_t victim = 0;
-        for (std::size_t i = 1; i < held.size() - std::size_t(d.recent); ++i)
-          if (held[i].second < held[victim].second) victim = i;
-        held.erase(held.begin() + std::ptrdiff_t(victim));
-      }
-      held.emplace_back(t, kvsim::synthetic::attention_mass(seed, std::uint64_t(seq), std::uint64_t(t)));
-    }
-    for (auto& h : held) keep.push_back(h.first);
-    return keep;
-  }
-  const std::int64_t sinks = d.policy == PolicyKind::sinks ? d.sinks : 0;
-  for (std::int64_t p = 0; p < len; ++p)
-    if (p < sinks || p >= len - (cap - sinks)) keep.push_back(p);
-  return keep;
+  return kvsim::host_retained(d, seed, seq, len);
 }
 
 // fp8 also has a subnormal step of 2^-9 at its scale (448 maps to the format's largest value).
@@ -132,15 +113,15 @@ TEMPLATE_LIST_TEST_CASE("every layout x precision x policy retrieves what the ho
                         kvsim::test::ExecSpaces) {
   // Lengths: one sequence shorter than the cache, one exactly full, one wrapped twice.
   const std::vector<std::int64_t> lengths{7, 12, 29};
-  for (DType dt : {DType::fp32, DType::fp16, DType::bf16, DType::int8, DType::fp8_e4m3, DType::int4}) {
-    for (PolicyKind policy : {PolicyKind::ring, PolicyKind::window, PolicyKind::sinks, PolicyKind::h2o}) {
+  for (DType dt : kvsim::codec::all_dtypes()) {
+    for (PolicyKind policy : kvsim::all_policies()) {
       std::map<std::string, std::uint64_t> checksums;
-      for (LayoutKind layout : {LayoutKind::contiguous, LayoutKind::head_major, LayoutKind::paged}) {
+      for (LayoutKind layout : kvsim::all_layouts()) {
         for (const char* mode : {"token", "chunk", "bulk"}) {
-          if (policy == PolicyKind::h2o && std::string(mode) != "token") continue;
+          if (kvsim::policy_is_table(policy) && std::string(mode) != "token") continue;  // one position per step
           const CacheDesign d = small_design(dt, layout, policy);
           INFO(kvsim::codec::name(dt) << " " << kvsim::layout_name(layout) << " " << kvsim::policy_name(policy) << " " << mode);
-          const Outcome o = fill_and_check<TestType>(d, lengths, mode, 5, layout == LayoutKind::paged ? 2 : 1);
+          const Outcome o = fill_and_check<TestType>(d, lengths, mode, 5, kvsim::layout_is_paged(layout) ? 2 : 1);
           CHECK(o.checked > 0);
           CHECK(o.wrong_positions == 0);
           CHECK(o.mismatches == 0);
@@ -197,4 +178,22 @@ TEMPLATE_LIST_TEST_CASE("the paged pool is shared, exact and reusable", "[cache]
   CHECK(cache.bytes_per_position() == 2 * 2 * (2 * 32 + 2 * 2));
   d.pool_pages = 7;
   CHECK_THROWS(kvsim::KVCache<TestType>(exec, d, 1, {7, 12, 29}));
+}
+
+TEST_CASE("the layout and policy registries: names round-trip, one capacity rule", "[cache]") {
+  for (LayoutKind l : kvsim::all_layouts()) CHECK(kvsim::parse_layout(kvsim::layout_name(l)) == l);
+  for (PolicyKind p : kvsim::all_policies()) CHECK(kvsim::parse_policy(kvsim::policy_name(p)) == p);
+  CHECK_FALSE(kvsim::parse_layout("striped").has_value());
+  CHECK_FALSE(kvsim::parse_policy("lru").has_value());
+  CacheDesign d = small_design(DType::fp32, LayoutKind::contiguous, PolicyKind::ring);
+  d.max_positions = 40, d.window = 9, d.sinks = 3, d.heavy = 5, d.recent = 4;
+  const std::map<PolicyKind, std::int64_t> want{
+      {PolicyKind::ring, 40}, {PolicyKind::window, 9}, {PolicyKind::sinks, 12}, {PolicyKind::h2o, 9}};
+  for (PolicyKind p : kvsim::all_policies()) {
+    d.policy = p;
+    CHECK(d.capacity() == want.at(p));
+    CHECK(kvsim::PolicyMap::of(d).capacity() == d.capacity());
+  }
+  CHECK(kvsim::policies_using("window") == std::vector<PolicyKind>{PolicyKind::window, PolicyKind::sinks});
+  CHECK(kvsim::policies_using("heavy") == std::vector<PolicyKind>{PolicyKind::h2o});
 }

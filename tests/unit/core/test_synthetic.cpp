@@ -1,8 +1,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "catch_compat.hpp"
-#include "exec_spaces.hpp"
+#include "../catch_compat.hpp"
+#include "../exec_spaces.hpp"
 #include "kvsim/core/kokkos_abstraction.hpp"
 #include "kvsim/core/synthetic.hpp"
 

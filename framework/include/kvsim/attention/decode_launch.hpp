@@ -1,0 +1,78 @@
+#pragma once
+// Launches decode attention over one layer of a stored cache: the GPU team kernels (lane groups,
+// tiled; each merges its splits in its last team) or the serial kernel and its merge launch.
+#include <cmath>
+#include <type_traits>
+
+#include "kvsim/attention/decode_attention.hpp"
+#include "kvsim/attention/decode_attention_lanes.hpp"
+#include "kvsim/attention/decode_plan.hpp"
+#include "kvsim/attention/split_merge.hpp"
+#include "kvsim/cache/cache_design.hpp"
+#include "kvsim/core/error.hpp"
+#include "kvsim/core/kokkos_abstraction.hpp"
+
+namespace kvsim {
+namespace detail {
+
+template <class Kernel, class ExecSpace>
+void launch_team_kernel(const ExecSpace& exec, const CacheDesign& d,
+                        const kernels::AttentionInputs<MemSpaceOf<ExecSpace>>& in,
+                        const AttentionWorkspace<MemSpaceOf<ExecSpace>>& ws,
+                        const View1D<float, MemSpaceOf<ExecSpace>>& out, const View1D<float, MemSpaceOf<ExecSpace>>& lse) {
+  using memory_space = MemSpaceOf<ExecSpace>;
+  auto policy = light_weight(typename Kernel::Policy(exec, d.batch * d.kv_heads * ws.splits, ws.team_size));
+  policy.set_scratch_size(0, Kokkos::PerTeam(Kernel::scratch_bytes(ws.team_size, ws.lanes, d.head_dim, ws.splits)));
+  const Kernel kernel{in, kernels::SplitMerge<memory_space>(ws.partials, ws.arrivals, out, lse), ws.lanes};
+  Kokkos::parallel_for("kvsim::decode_attention", policy, kernel);
+}
+
+// direct: every row lies at a fixed stride from slot 0, in logical order (not paged, no H2O
+// table, no sequence past its capacity), so the kernels' direct instances apply.
+template <codec::DType D, class ExecSpace>
+void launch_gpu(const ExecSpace& exec, const CacheDesign& d, const kernels::AttentionInputs<MemSpaceOf<ExecSpace>>& in,
+                const AttentionWorkspace<MemSpaceOf<ExecSpace>>& ws, const View1D<float, MemSpaceOf<ExecSpace>>& out,
+                const View1D<float, MemSpaceOf<ExecSpace>>& lse, std::int64_t g, bool direct) {
+  with_group(g, [&](auto gc) {
+    constexpr int G = decltype(gc)::value;
+    if (ws.kernel == AttentionKernel::lane_groups) {
+      if (direct) launch_team_kernel<kernels::DecodeAttentionLanes<ExecSpace, D, G, true>>(exec, d, in, ws, out, lse);
+      else launch_team_kernel<kernels::DecodeAttentionLanes<ExecSpace, D, G, false>>(exec, d, in, ws, out, lse);
+    } else {
+      if (direct) launch_team_kernel<kernels::DecodeAttentionTiled<ExecSpace, D, G, true>>(exec, d, in, ws, out, lse);
+      else launch_team_kernel<kernels::DecodeAttentionTiled<ExecSpace, D, G, false>>(exec, d, in, ws, out, lse);
+    }
+  });
+}
+
+}  // namespace detail
+
+// softmax(q K^T / sqrt(head_dim)) V of every sequence and query head over layer `layer`, in
+// place: q and out are [seq][head][head_dim] fp32. If given, lse [seq][head] receives the log
+// of each softmax denominator (with its max), which is what merging context shards needs.
+template <class ExecSpace>
+void decode_attention(const ExecSpace& exec, const CacheDesign& d, const StoredCache<MemSpaceOf<ExecSpace>>& cache,
+                      bool direct, std::int64_t layer, const View1D<const float, MemSpaceOf<ExecSpace>>& q,
+                      const View1D<float, MemSpaceOf<ExecSpace>>& out, const AttentionWorkspace<MemSpaceOf<ExecSpace>>& ws,
+                      const View1D<float, MemSpaceOf<ExecSpace>>& lse) {
+  using memory_space = MemSpaceOf<ExecSpace>;
+  const std::int64_t heads = d.query_heads();
+  KVSIM_REQUIRE(std::int64_t(q.extent(0)) == d.batch * heads * d.head_dim && out.extent(0) == q.extent(0),
+                "query/output buffers have the wrong size");
+  KVSIM_REQUIRE(lse.extent(0) == 0 || std::int64_t(lse.extent(0)) == d.batch * heads, "lse buffer has the wrong size");
+  const kernels::AttentionInputs<memory_space> in{cache,     q,        layer, heads, ws.splits,
+                                                  1.0f / std::sqrt(float(d.head_dim)), ws.align};
+  codec::dispatch(d.dtype, [&](auto tag) {
+    constexpr codec::DType D = decltype(tag)::value;
+    if (ws.kernel != AttentionKernel::serial) {
+      detail::launch_gpu<D>(exec, d, in, ws, out, lse, heads / d.kv_heads, direct);
+    } else {
+      Kokkos::parallel_for("kvsim::decode_attention", light_weight(RangePolicy<ExecSpace>(exec, 0, d.batch * heads * ws.splits)),
+                           kernels::DecodeAttentionSerial<ExecSpace, D>{in, ws.partials});
+      Kokkos::parallel_for("kvsim::attention_merge", light_weight(RangePolicy<ExecSpace>(exec, 0, d.batch * heads * d.head_dim)),
+                           kernels::MergePartials<memory_space>{ws.partials, out, d.head_dim, lse});
+    }
+  });
+}
+
+}  // namespace kvsim
