@@ -23,15 +23,21 @@ void write_attr_raw(hid_t obj, const std::string& name, hid_t type, const void* 
   if (H5Awrite(attr, type, data) < 0) throw RuntimeError("HDF5: writing attribute " + name + " failed");
 }
 
+// A 1-D dataset of `n` elements of `file_type`, written from `data` (of `mem_type`), with units.
+void write_vector(hid_t group, const std::string& name, std::size_t n, const void* data, hid_t mem_type, hid_t file_type,
+                  const std::string& units) {
+  Handle space = vector_space(n);
+  Handle ds = dataset_handle(H5Dcreate2(group, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                             "creating dataset " + name);
+  if (n > 0 && H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    throw RuntimeError("HDF5: writing dataset " + name + " failed");
+  write_attribute(ds, "units", units);
+}
+
 template <class T>
 void write_numeric_column(hid_t group, const std::string& name, const std::vector<T>& values, hid_t mem_type,
                           hid_t file_type, const std::string& units) {
-  Handle space = vector_space(values.size());
-  Handle ds = dataset_handle(H5Dcreate2(group, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                             "creating dataset " + name);
-  if (!values.empty() && H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) < 0)
-    throw RuntimeError("HDF5: writing dataset " + name + " failed");
-  write_attribute(ds, "units", units);
+  write_vector(group, name, values.size(), values.data(), mem_type, file_type, units);
 }
 
 }  // namespace
@@ -77,12 +83,7 @@ void write_column(hid_t group, const std::string& name, const std::vector<std::s
   std::vector<const char*> ptrs;
   ptrs.reserve(values.size());
   for (const auto& v : values) ptrs.push_back(v.c_str());
-  Handle space = vector_space(values.size());
-  Handle ds = dataset_handle(H5Dcreate2(group, name.c_str(), t, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                             "creating dataset " + name);
-  if (!values.empty() && H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
-    throw RuntimeError("HDF5: writing dataset " + name + " failed");
-  write_attribute(ds, "units", units);
+  write_vector(group, name, values.size(), ptrs.data(), t, t, units);
 }
 
 }  // namespace kvsim::h5

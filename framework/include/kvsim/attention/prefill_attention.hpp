@@ -15,6 +15,7 @@
 #include "kvsim/precision/float_formats.hpp"
 #include "kvsim/core/error.hpp"
 #include "kvsim/core/kokkos_abstraction.hpp"
+#include "kvsim/core/flat_index.hpp"
 
 namespace kvsim {
 
@@ -30,14 +31,12 @@ struct ToHeadMajor {
   Kokkos::View<float****, Layout, MemSpace> kh, vh;
   std::int64_t batch, rows, dense_rows, kv_heads, head_dim;
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i) const {
-    const std::int64_t d = i % head_dim;
-    std::int64_t t = i / head_dim;
-    const std::int64_t h = t % kv_heads;
-    t /= kv_heads;
-    const std::int64_t row = t % rows;
-    t /= rows;
-    const std::int64_t seq = t % batch;
-    const std::int64_t kv = t / batch;
+    std::int64_t t = i;
+    const std::int64_t d = peel(t, head_dim);
+    const std::int64_t h = peel(t, kv_heads);
+    const std::int64_t row = peel(t, rows);
+    const std::int64_t seq = peel(t, batch);
+    const std::int64_t kv = t;
     const std::int64_t src = (((kv * batch + seq) * dense_rows + row) * kv_heads + h) * head_dim + d;
     (kv == 0 ? kh : vh)(seq, h, row, d) = widen(dense(src));
   }

@@ -4,6 +4,7 @@
 // are generated into blocks of `stride` positions (the buffer's capacity): the last, partial
 // stage of a fill writes fewer positions than the buffer holds, at the offsets appends read.
 #include "kvsim/core/kokkos_abstraction.hpp"
+#include "kvsim/core/flat_index.hpp"
 #include "kvsim/core/synthetic.hpp"
 
 namespace kvsim::kernels {
@@ -15,16 +16,13 @@ struct GenerateSource {
   std::int64_t batch, n, stride, kv_heads, head_dim4, begin;
 
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i) const {
-    const std::int64_t d4 = i % head_dim4;
-    std::int64_t t = i / head_dim4;
-    const std::int64_t head = t % kv_heads;
-    t /= kv_heads;
-    const std::int64_t j = t % n;
-    t /= n;
-    const std::int64_t seq = t % batch;
-    t /= batch;
-    const std::int64_t kv = t % 2;
-    const std::int64_t layer = t / 2;
+    std::int64_t t = i;
+    const std::int64_t d4 = peel(t, head_dim4);
+    const std::int64_t head = peel(t, kv_heads);
+    const std::int64_t j = peel(t, n);
+    const std::int64_t seq = peel(t, batch);
+    const std::int64_t kv = peel(t, 2);
+    const std::int64_t layer = t;
     const std::int64_t at = ((((layer * 2 + kv) * batch + seq) * stride + j) * kv_heads + head) * head_dim4 + d4;
     const std::uint64_t s = synthetic::sequence_seed(seed, std::uint64_t(seq));
     Float4 out;

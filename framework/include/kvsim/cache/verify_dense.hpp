@@ -4,6 +4,7 @@
 // for bit; the reconstruction error against the unquantised source is accumulated too. The bits
 // also fold into an order-independent checksum that is the same on every backend.
 #include "kvsim/layout/cache_addressing.hpp"
+#include "kvsim/core/flat_index.hpp"
 #include "kvsim/precision/codecs.hpp"
 #include "kvsim/core/synthetic.hpp"
 
@@ -68,14 +69,12 @@ struct VerifyDense {
   // One work item per codec unit: i -> (kv, seq, logical row, head, unit).
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t w, value_type& acc) const {
     const std::int64_t units = head_dim / Codec::unit;
-    const std::int64_t u = w % units;
-    std::int64_t t = w / units;
-    const std::int64_t head = t % kv_heads;
-    t /= kv_heads;
-    const std::int64_t i = t % max_valid;
-    t /= max_valid;
-    const std::int64_t seq = t % batch;
-    const std::int64_t kv = t / batch;
+    std::int64_t t = w;
+    const std::int64_t u = peel(t, units);
+    const std::int64_t head = peel(t, kv_heads);
+    const std::int64_t i = peel(t, max_valid);
+    const std::int64_t seq = peel(t, batch);
+    const std::int64_t kv = t;
     const std::int64_t total = totals(seq);
     if (i >= map.valid(total)) return;
     const std::int64_t position =
