@@ -10,6 +10,8 @@ a=${1:?baseline kvsim binary}; b=${2:?candidate kvsim binary}; out=${3:?output d
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} OMP_PROC_BIND=false
 export KVSIM_PYTHON=${KVSIM_PYTHON:-python3}
+# Both builds read this tree's model presets (a build carried from elsewhere looks for its own).
+export KVSIM_PRESET_DIR=${KVSIM_PRESET_DIR:-$root/configs/models}
 exps=("$@")
 [ ${#exps[@]} -gt 0 ] || exps=("$root/experiments/decode_7b.yaml" "$root"/experiments/sweeps/gpu/{precision,layout,policy}.yaml)
 mkdir -p "$out"
