@@ -22,10 +22,10 @@ namespace config_type {
 
 const char* dtype_name(codec::DType d) { return codec::name(d); }
 
-// Until the registries land: their all_*() lists, written out (the one line each to switch).
+// The registries' lists (precision/, layout/, policy/registry.hpp): a design added there is a
+// value the config accepts.
 const std::vector<codec::DType>& dtypes() {
-  using D = codec::DType;
-  static const std::vector<D> v{D::fp32, D::fp16, D::bf16, D::int8, D::fp8_e4m3, D::int4};
+  static const std::vector<codec::DType> v(codec::all_dtypes().begin(), codec::all_dtypes().end());
   return v;
 }
 const std::vector<codec::DType>& output_dtypes() {
@@ -33,11 +33,11 @@ const std::vector<codec::DType>& output_dtypes() {
   return v;
 }
 const std::vector<LayoutKind>& layouts() {
-  static const std::vector<LayoutKind> v{LayoutKind::contiguous, LayoutKind::head_major, LayoutKind::paged};
+  static const std::vector<LayoutKind> v(all_layouts().begin(), all_layouts().end());
   return v;
 }
 const std::vector<PolicyKind>& policies() {
-  static const std::vector<PolicyKind> v{PolicyKind::ring, PolicyKind::window, PolicyKind::sinks, PolicyKind::h2o};
+  static const std::vector<PolicyKind> v(all_policies().begin(), all_policies().end());
   return v;
 }
 const std::vector<AttentionKernel>& kernels() {

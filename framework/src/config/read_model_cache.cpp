@@ -79,16 +79,13 @@ void read_policy_sizes(const MapReader& cache, ExperimentConfig& c) {
   const Source& src = cache.source();
   CacheSpec& k = c.cache;
   const std::string policy = policy_name(k.policy);
-  const auto only_for = [&](const char* key, std::initializer_list<PolicyKind> policies) {
-    if (!cache.has(key)) return;
-    for (PolicyKind p : policies)
-      if (k.policy == p) return;
-    src.fail(cache.required(key), std::string("cache.") + key, "does not apply to policy " + policy);
-  };
-  only_for("window", {PolicyKind::window, PolicyKind::sinks});
-  only_for("sinks", {PolicyKind::sinks});
-  only_for("heavy", {PolicyKind::h2o});
-  only_for("recent", {PolicyKind::h2o});
+  // Each policy's keys come from its file (policy/<name>.hpp): any other policy refuses them.
+  for (PolicyKind p : all_policies())
+    for (std::string_view key_view : policy_keys(p)) {
+      const std::string key(key_view);
+      if (cache.has(key) && !policy_uses_key(k.policy, key))
+        src.fail(cache.required(key), "cache." + key, "does not apply to policy " + policy);
+    }
   const bool is_max = k.max_positions == kMaxContext;
   if (is_max && k.policy != PolicyKind::ring && !(k.policy == PolicyKind::window && !cache.has("window")))
     src.fail(cache.required("max_positions"), "cache.max_positions", "'max' works with policy ring, or window without an explicit window");
