@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "kvsim/core/error.hpp"
+#include "metrics/result_columns.hpp"
 #include "platform/info_report.hpp"
 #include "platform/interrupt.hpp"
 #include "platform/version.hpp"
@@ -113,6 +114,8 @@ int dispatch(int argc, char** argv) {
   bool probe = false;
   std::int64_t probe_mb = 1024;
   info->add_flag("--probe", probe, "also measure the copy, read and write ceilings (seconds on a CPU)");
+  bool columns = false;
+  info->add_flag("--columns", columns, "print the result file's summary columns (docs/hdf5-schema.md) and exit");
   info->add_option("--probe-mb", probe_mb, "probe buffer size in MiB (make it several times the last-level cache)")
       ->check(CLI::Range(std::int64_t(1), std::int64_t(65536)));
 
@@ -144,6 +147,10 @@ int dispatch(int argc, char** argv) {
     return kvsim::run_sweep(req);
   }
   if (validate->parsed()) return cmd_validate(config_path, validate_config->count() > 0, sets, print, schema);
+  if (columns) {
+    std::cout << kvsim::summary_columns_markdown();
+    return 0;
+  }
   return kvsim::print_info(std::cout, args.kokkos, probe ? probe_mb : 0);
 }
 

@@ -25,6 +25,7 @@ struct Column {
   // "" for everything else, the _min/_max columns included (one repetition each).
   std::string series;
   std::function<T(const PointResult&)> get;
+  std::string doc;  // one line for docs/hdf5-schema.md
 };
 
 // Stored as int64: every int64 and bool metric, in metrics.def order.
@@ -38,5 +39,9 @@ const Column<std::uint64_t>& checksum_column();
 
 // Every summary column's name, in file order (int, real, text, checksum).
 std::vector<std::string> column_names();
+
+// The /summary table of docs/hdf5-schema.md (`kvsim info --columns`): every column in file
+// order with its type, units, kind, better and doc line.
+std::string summary_columns_markdown();
 
 }  // namespace kvsim
