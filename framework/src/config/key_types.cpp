@@ -41,8 +41,7 @@ const std::vector<PolicyKind>& policies() {
   return v;
 }
 const std::vector<AttentionKernel>& kernels() {
-  using K = AttentionKernel;
-  static const std::vector<K> v{K::automatic, K::lane_groups, K::tiled, K::serial};
+  static const std::vector<AttentionKernel> v(all_attention_kernels().begin(), all_attention_kernels().end());
   return v;
 }
 #define KVSIM_ENUM_ITEM_F(n) FillMode::n,
