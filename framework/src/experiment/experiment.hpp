@@ -8,6 +8,7 @@
 #include "platform/bandwidth_probe.hpp"
 #include "kvsim/cache/cache_design.hpp"
 #include "config/config.hpp"
+#include "experiment/references.hpp"
 #include "metrics/point_result.hpp"
 #include "sweep/parallel.hpp"
 
@@ -46,4 +47,3 @@ PointResult run_point(const ExperimentConfig& config, std::int64_t point, const 
 
 }  // namespace kvsim
 
-#include "experiment/references.hpp"  // the accuracy bounds points are held to

@@ -47,7 +47,7 @@ std::int64_t predicted_device_bytes(const ExperimentConfig& c) {
   const CacheDesign d = design_of(c);
   const std::int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());
   const std::int64_t dense =
-      c.retrieve.mode == RetrieveMode::none ? 0 : 2 * d.batch * std::min(d.capacity(), longest) * d.row_values() * out_bytes(c);
+      c.retrieve.mode == RetrieveMode::none ? 0 : dense_values(d, longest) * out_bytes(c);
   const std::int64_t spp = stage_bytes_per_position(c);
   std::int64_t prefill = 0;
   if (c.prefill_chunk > 0) {
@@ -60,7 +60,7 @@ std::int64_t predicted_device_bytes(const ExperimentConfig& c) {
 void resolve_max_context(ExperimentConfig& c, std::int64_t free_bytes) {
   if (c.cache.max_positions != kMaxContext) return;
   const CacheDesign d = design_of(c);
-  const std::int64_t row_store = codec::data_bytes(d.dtype, d.row_values()) + 2 * codec::group_scale_count(d.dtype, d.row_values());
+  const std::int64_t row_store = row_storage_bytes(d);
   // Per slot of every sequence: the stored K and V of all layers (plus a page-table entry), and
   // the dense retrieve buffer's row; staging is a fixed budget.
   const std::int64_t per_slot = c.batch * (d.layers * 2 * row_store + 2 * d.row_values() * out_bytes(c) + 8);

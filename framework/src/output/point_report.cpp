@@ -8,7 +8,7 @@
 #include "metrics/timed_metrics.hpp"
 #include "kvsim/core/timing.hpp"
 
-namespace kvsim::cli {
+namespace kvsim {
 namespace {
 
 // Four significant figures: more than any repeated timing here supports.
@@ -92,4 +92,4 @@ void print_point(std::ostream& os, std::size_t i, const ExperimentConfig& c, con
           " pass an equal-mix copy (its roofline fraction is the bound); otherwise the ceiling was measured too low\n";
 }
 
-}  // namespace kvsim::cli
+}  // namespace kvsim

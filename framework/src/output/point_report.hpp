@@ -10,11 +10,11 @@
 #include "config/config.hpp"
 #include "experiment/experiment.hpp"
 
-namespace kvsim::cli {
+namespace kvsim {
 
 std::string point_label(const ExperimentConfig& c);  // "key=value ..." of the point's sweep
 std::string human_bytes(std::int64_t bytes);         // "2.4 MB", 4 significant figures
 void print_point(std::ostream& os, std::size_t index, const ExperimentConfig& c, const PointResult& r,
                  const CopyBandwidth& ceilings);
 
-}  // namespace kvsim::cli
+}  // namespace kvsim

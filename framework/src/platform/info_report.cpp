@@ -10,7 +10,6 @@
 namespace kvsim {
 
 int print_info(std::ostream& os, const std::vector<std::string>& kokkos_args, std::int64_t probe_mb) {
-  using cli::human_bytes;
   KokkosSession kokkos(checked_kokkos_args(kokkos_args));
   const DeviceInfo dev = query_device();
   os << "kvsim " << version() << " (" << git_sha() << ")\n"

@@ -155,7 +155,7 @@ int Sweep::interrupted(const Interrupted& e, std::int64_t i, RowExchange& exchan
 // One rank's failure stops the job: name the rank and the point; rank 0's file keeps every
 // point gathered so far (complete = 0) for --resume.
 void Sweep::failed(const std::exception& e, std::int64_t i, const ExperimentConfig& c) {
-  const std::string label = cli::point_label(c);
+  const std::string label = point_label(c);
   std::cerr << "kvsim: error: rank " << world_.rank << " failed on point " << i << (label.empty() ? "" : " (" + label + ")")
             << ": " << e.what() << "; the points gathered so far are kept in " << out_path_ << " (continue with --resume)\n";
   if (root_) write(false);
@@ -235,7 +235,7 @@ int Sweep::run() {
       if (i >= std::int64_t(points_.size())) break;
       if (have[std::size_t(i)]) continue;
       const auto& c = points_[std::size_t(i)];
-      if (root_) progress_->begin(i, cli::point_label(c));
+      if (root_) progress_->begin(i, point_label(c));
       Kokkos::Timer timer;
       PointResult r;
       try {
@@ -260,7 +260,7 @@ int Sweep::run() {
       }
       progress_->end(timer.seconds());
       keep_row(make_row(r), "");
-      cli::print_point(std::cout, std::size_t(i), c, r, prov_.copy);
+      print_point(std::cout, std::size_t(i), c, r, prov_.copy);
       check_stdout();
       while (exchange.take(false)) {
       }

@@ -100,9 +100,7 @@ class KVCache {
 
   // Stored bytes of one position of one sequence over all layers, K and V, scales included.
   std::int64_t bytes_per_position() const { return d_.layers * 2 * row_storage_bytes(); }
-  std::int64_t row_storage_bytes() const {
-    return codec::data_bytes(d_.dtype, d_.row_values()) + 2 * codec::group_scale_count(d_.dtype, d_.row_values());
-  }
+  std::int64_t row_storage_bytes() const { return kvsim::row_storage_bytes(d_); }
 
   // Forget every position: lengths restart at 0 and pages go back to the pool.
   void reset() {
@@ -175,14 +173,14 @@ class KVCache {
   template <class Out>
   View1D<Out, memory_space> make_dense(const std::string& label) const {
     return View1D<Out, memory_space>(Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, label),
-                                     2 * d_.batch * dense_rows() * d_.row_values());
+                                     dense_values(d_, max_length_));
   }
 
   // One retrieve op: layer `layer` of every sequence, dense, oldest first.
   template <class Out>
   void retrieve_layer(std::int64_t layer, const View1D<Out, memory_space>& out) const {
     KVSIM_REQUIRE(layer >= 0 && layer < d_.layers, "layer ", layer, " out of range");
-    KVSIM_REQUIRE(std::int64_t(out.extent(0)) >= 2 * d_.batch * dense_rows() * d_.row_values(), "dense buffer too small");
+    KVSIM_REQUIRE(std::int64_t(out.extent(0)) >= dense_values(d_, max_length_), "dense buffer too small");
     if (dense_rows() == 0) return;
     codec::dispatch(d_.dtype, [&](auto tag) {
       constexpr codec::DType D = decltype(tag)::value;

@@ -49,6 +49,17 @@ struct MemoryModel {
   }
 };
 
+// Stored bytes of one row (one position's K or V of one layer, every KV head), scales included.
+inline std::int64_t row_storage_bytes(const CacheDesign& d) {
+  return codec::data_bytes(d.dtype, d.row_values()) + 2 * codec::group_scale_count(d.dtype, d.row_values());
+}
+
+// Values of the dense retrieve buffer: K and V of every sequence, as many rows as the longest
+// of `max_length` positions keeps.
+inline std::int64_t dense_values(const CacheDesign& d, std::int64_t max_length) {
+  return 2 * d.batch * std::min(d.capacity(), max_length) * d.row_values();
+}
+
 // Pages sequence of length `length` holds once positions up to `upto` are appended.
 inline std::int64_t pages_for(const CacheDesign& d, std::int64_t length, std::int64_t upto) {
   const std::int64_t slots = std::min({upto, length, d.capacity()});
