@@ -3,7 +3,7 @@
 //   X(field, type, key, read, lo, hi, init, emit, dflt, applies, doc)
 //   field    the struct member (declared by this line: config.hpp expands the lists)
 //   type     config_type::<type> (key_types.hpp): i64 u64 text flag positions lengths mapping,
-//            or a choice: dtype out_dtype layout policy fill_mode retrieve_mode kernel;
+//            or a choice: dtype out_dtype layout policy fill_mode retrieve_mode kernel launch;
 //            for read = section: the struct the mapping fills
 //   key      the YAML key
 //   read     req: must be given (model keys: unless a preset gives them); opt: `init` when
@@ -98,7 +98,9 @@
     "tokens generated: one append of every layer + decode attention each")                                         \
   X(decode_splits, i64, "splits", opt, 0, 1 << 16, 0, v > 0, "", "", "position splits per sequence (0: kvsim picks)") \
   X(decode_kernel, kernel, "kernel", opt, 0, 0, AttentionKernel::automatic, v != AttentionKernel::automatic, "", "", \
-    "decode-attention kernel (lane_groups, tiled: GPU builds)")
+    "decode-attention kernel (lane_groups, tiled: GPU builds)")                                                     \
+  X(decode_launch, launch, "launch", opt, 0, 0, LaunchMode::graph, v != LaunchMode::graph, "", "",                 \
+    "graph: a token's layers replayed from one CUDA graph (GPU builds); eager: launched one by one")
 
 #define KVSIM_KEYS_prefill(X)                                                                                         \
   X(prefill_chunk, i64, "chunk", req, 1, std::int64_t(1) << 31, 0, true, "",                                       \

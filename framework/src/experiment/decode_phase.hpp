@@ -1,15 +1,19 @@
 #pragma once
 // Token generation after the prefill: per token an append of every layer, decode attention
-// over every layer and an optional weight read, each phase fenced and timed. Context shards:
+// over every layer and an optional weight read, each phase fenced and timed. The layers'
+// attention launches of a token are recorded once as a launch graph and replayed
+// (workload.decode.launch: graph) or launched one by one (eager). Context shards:
 // only the last shard appends (the newest positions are its), and after each layer's attention
 // the shards merge their outputs (log-sum-exp, through MPI), timed as communication.
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "config/config.hpp"
 #include "experiment/references.hpp"
 #include "kvsim/cache/kv_cache.hpp"
+#include "kvsim/core/launch_graph.hpp"
 #include "kvsim/core/synthetic.hpp"
 #include "kvsim/core/timing.hpp"
 #include "kvsim/probe/stream.hpp"
@@ -28,7 +32,11 @@ class Decoder {
   Decoder(const Exec& exec, const ExperimentConfig& c, Cache& cache, std::int64_t prefill, const Group& group,
           std::int64_t context)
       : exec_(exec), c_(c), cache_(cache), prefill_(prefill), group_(group), context_(context),
-        appends_(group.shard() == group.shards() - 1) {
+        appends_(group.shard() == group.shards() - 1),
+        // Shards merge through MPI between layers, so their launches cannot form one graph.
+        graphs_(c.decode_launch == LaunchMode::graph && LaunchGraph<Exec>::native && !group.sharded()
+                    ? std::size_t(c.decode_tokens)
+                    : 0) {
     if (c.decode_tokens == 0) return;
     const std::int64_t n = c.decode_tokens;
     if (appends_) {
@@ -69,10 +77,14 @@ class Decoder {
       if (appends_)
         append += time_fenced(exec_, [&] { cache_.append(stage_, prefill_, prefill_ + t, prefill_ + t + 1); });
       bytes_ += c_.model.layers * (cache_.retrieve_read_bytes_per_layer() + 2 * q_len_ * std::int64_t(sizeof(float)));
-      if (!group_.sharded()) {
-        attention += time_fenced(exec_, [&] {
-          for (std::int64_t layer = 0; layer < c_.model.layers; ++layer) cache_.decode_attention(layer, query(t, layer), out_, ws_);
-        });
+      if (!graphs_.empty()) {
+        // Recorded at the token's first run: what the launches bake in (the kernel instance for
+        // the cache's state at this token, the query's address) is the same in every repetition.
+        auto& graph = graphs_[std::size_t(t)];
+        if (!graph.recorded()) graph.record(exec_, [this, t] { attend_all_layers(t); });
+        attention += time_fenced(exec_, [&] { graph.replay(exec_); });
+      } else if (!group_.sharded()) {
+        attention += time_fenced(exec_, [&] { attend_all_layers(t); });
       } else {
         for (std::int64_t layer = 0; layer < c_.model.layers; ++layer) {
           attention += time_fenced(exec_, [&] { cache_.decode_attention(layer, query(t, layer), out_, ws_, lse_); });
@@ -121,12 +133,30 @@ class Decoder {
     r.attention_rel_err = accuracy();
     r.attention_splits = ws_.splits;
     r.attention_kernel = attention_kernel_name(ws_.kernel);
+    r.decode_launch = launch_mode_name(graphs_.empty() ? LaunchMode::eager : LaunchMode::graph);
   }
 
  private:
   View1D<const float, Mem> query(std::int64_t t, std::int64_t layer) const {
     const std::int64_t off = (t * c_.model.layers + layer) * q_len_;
     return Kokkos::subview(q_, Kokkos::make_pair(off, off + q_len_));
+  }
+
+  // A replayed graph must compute what its launches compute one by one: the last layer's
+  // output of token t, bit for bit (the kernels' split merge runs in a fixed order).
+  void check_replay(std::int64_t t) {
+    graphs_[std::size_t(t)].replay(exec_);
+    const auto replayed = Kokkos::create_mirror_view_and_copy(HostMemSpace(), out_);
+    const std::int64_t last = c_.model.layers - 1;
+    cache_.decode_attention(last, query(t, last), out_, ws_);
+    const auto eager = Kokkos::create_mirror_view_and_copy(HostMemSpace(), out_);
+    KVSIM_REQUIRE(std::memcmp(replayed.data(), eager.data(), eager.span() * sizeof(float)) == 0,
+                  "decode: the launch graph's output differs from the same launches run one by one (kernel ",
+                  attention_kernel_name(ws_.kernel), ", layer ", last, ", token ", t, ")");
+  }
+
+  void attend_all_layers(std::int64_t t) {
+    for (std::int64_t layer = 0; layer < c_.model.layers; ++layer) cache_.decode_attention(layer, query(t, layer), out_, ws_);
   }
 
   void merge_shards() {
@@ -143,6 +173,7 @@ class Decoder {
   // at most 2^19 (at least one pair), so a million-position context costs seconds, not hours.
   double accuracy() {
     const std::int64_t t = c_.decode_tokens - 1;
+    if (!graphs_.empty()) check_replay(t);
     cache_.decode_attention(0, query(t, 0), out_, ws_, lse_);
     if (group_.sharded()) merge_shards();
     if (!group_.leader()) return -1;
@@ -183,6 +214,7 @@ class Decoder {
   typename Cache::AttentionWorkspace ws_;
   View1D<Float4, Mem> weights_;
   Kokkos::View<double, Mem> sink_;
+  std::vector<LaunchGraph<Exec>> graphs_;  // one per token; empty: eager
   std::vector<double> append_, attention_, comm_, weights_s_, total_;
   std::int64_t bytes_ = 0;
 };

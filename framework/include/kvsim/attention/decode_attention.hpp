@@ -40,6 +40,13 @@ struct AttentionInputs {
   }
 };
 
+// How a kernel instance walks a sequence's rows, decided on the host per launch: `direct` rows
+// lie at base + i * stride (not paged, no H2O table, nothing wrapped); `paged` rows are in
+// logical order in the pages of the block table (paged, no H2O table, nothing wrapped), so a
+// row costs one block-table load and a multiply-add; `general` asks the policy and the layout
+// for every row.
+enum class RowWalk : int { general, direct, paged };
+
 // What one team of a GPU attention kernel works on: its league rank as (seq, kv_head, split),
 // the split's logical rows [begin, end), and where a thread's values of a row live (dim0: the
 // first head_dim index it reads). A cache that has not wrapped keeps logical row i in slot i,
@@ -47,12 +54,12 @@ struct AttentionInputs {
 // from slot 0, so a row costs one multiply-add instead of the policy's division and the
 // layout's products; Direct compiles for caches where that holds for every row (not paged, no
 // H2O table, nothing wrapped), so none of the general path's registers stay live.
-template <class MemSpace, bool Direct>
+template <class MemSpace, bool Direct, bool PagedWalk = false>
 struct TeamRows {
   std::int64_t seq, kv_head, total, begin, end;
   int split;
   bool direct, paged;
-  std::int64_t k0, v0, stride;
+  std::int64_t k0, v0, stride;  // PagedWalk: of pool page 0, slot 0
 
   KOKKOS_INLINE_FUNCTION TeamRows(const AttentionInputs<MemSpace>& in, int league_rank, std::int64_t dim0) {
     // 32-bit: 64-bit division is a software routine on GPUs.
@@ -63,16 +70,28 @@ struct TeamRows {
     total = in.cache.totals(seq);
     in.split_range(in.cache.map.valid(total), split, begin, end);
     const auto& addr = in.cache.addr;
-    direct = Direct || (!in.cache.map.table && total <= in.cache.map.capacity());
+    direct = Direct || PagedWalk || (!in.cache.map.table && total <= in.cache.map.capacity());
     paged = !Direct && addr.paged;
-    k0 = paged ? 0 : addr.index(in.layer, 0, seq, 0, kv_head, dim0);
-    v0 = paged ? 0 : addr.index(in.layer, 1, seq, 0, kv_head, dim0);
-    stride = paged ? 0 : addr.index(in.layer, 0, seq, 1, kv_head, dim0) - k0;
+    using Paged = LayoutTraits<LayoutKind::paged>;
+    if (PagedWalk) {
+      k0 = Paged::pool_index(addr, in.layer * 2 + 0, 0, 0, kv_head, dim0);
+      v0 = Paged::pool_index(addr, in.layer * 2 + 1, 0, 0, kv_head, dim0);
+      stride = Paged::pool_index(addr, in.layer * 2, 0, 1, kv_head, dim0) - k0;
+    } else {
+      k0 = paged ? 0 : addr.index(in.layer, 0, seq, 0, kv_head, dim0);
+      v0 = paged ? 0 : addr.index(in.layer, 1, seq, 0, kv_head, dim0);
+      stride = paged ? 0 : addr.index(in.layer, 0, seq, 1, kv_head, dim0) - k0;
+    }
   }
   // Element index of the thread's values of logical row i of K (kv 0) or V (kv 1).
   KOKKOS_INLINE_FUNCTION std::int64_t element(const AttentionInputs<MemSpace>& in, std::int64_t i, int kv,
                                               std::int64_t dim0) const {
     if (Direct) return (kv ? v0 : k0) + i * stride;
+    if (PagedWalk) {
+      const auto& a = in.cache.addr;
+      const std::int64_t page = a.block_table(seq, i >> a.page_shift);
+      return (kv ? v0 : k0) + ((page << a.page_shift) + (i & ((std::int64_t(1) << a.page_shift) - 1))) * stride;
+    }
     const std::int64_t slot = direct ? i : in.cache.slot_of(seq, i, total);
     if (paged) return in.cache.addr.index(in.layer, kv, seq, slot, kv_head, dim0);
     return (kv ? v0 : k0) + slot * stride;

@@ -116,8 +116,10 @@ struct LaneGroupShape {
   static constexpr int thread_bytes = S * U * 2 * (16 + (scales ? 4 : 0));
 };
 
-template <class ExecSpace, codec::DType D, int G, bool Direct>
+template <class ExecSpace, codec::DType D, int G, RowWalk Walk>
 struct DecodeAttentionLanes {
+  static constexpr bool Direct = Walk == RowWalk::direct;
+  static constexpr bool PagedWalk = Walk == RowWalk::paged;
   using Vec = codec::Vec16<D>;
   using Shape = LaneGroupShape<D, G>;
   static constexpr int W = Shape::W;
@@ -147,7 +149,7 @@ struct DecodeAttentionLanes {
     const int T = team.team_size(), id = team.team_rank();
     const int L = lanes, R = T / L, c = id % L, r = id / L;
     const std::int64_t kvh = in.cache.addr.kv_heads, hd = in.cache.addr.head_dim;
-    const TeamRows<MemSpace, Direct> rows(in, team.league_rank(), c * W);
+    const TeamRows<MemSpace, Direct, PagedWalk> rows(in, team.league_rank(), c * W);
     const std::int64_t seq = rows.seq, kv_head = rows.kv_head, head0 = kv_head * G;
     const std::int64_t begin = rows.begin, end = rows.end;
     const int n = int(end - begin);  // rows of this split (a split never holds 2^31 rows)
@@ -211,6 +213,12 @@ struct DecodeAttentionLanes {
             kp = kstep + u * row_gap;
             vp = kp + v_gap;
             if (Shape::scales) ke = k0 + (begin + j) * stride, ve = ke + (v0 - k0);
+          } else if (PagedWalk) {
+            // V lies at a fixed distance from K in the pool: one block-table load a row.
+            ke = ok ? element(begin + j, 0) : 0;
+            ve = ke + (v0 - k0);
+            kp = data + ke * bits / 8;
+            vp = data + ve * bits / 8;
           } else {
             ke = ok ? element(begin + j, 0) : 0;
             ve = ok ? element(begin + j, 1) : 0;

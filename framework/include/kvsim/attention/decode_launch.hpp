@@ -27,17 +27,21 @@ void launch_team_kernel(const ExecSpace& exec, const CacheDesign& d,
   Kokkos::parallel_for("kvsim::decode_attention", policy, kernel);
 }
 
-// direct: every row lies at a fixed stride from slot 0, in logical order (not paged, no H2O
-// table, no sequence past its capacity), so the kernels' direct instances apply.
+// walk: how the kernel instance finds rows (kernels::RowWalk); the tiled kernel has no paged
+// walk of its own and takes the general one there.
 template <codec::DType D, class ExecSpace>
 void launch_gpu(const ExecSpace& exec, const CacheDesign& d, const kernels::AttentionInputs<MemSpaceOf<ExecSpace>>& in,
                 const AttentionWorkspace<MemSpaceOf<ExecSpace>>& ws, const View1D<float, MemSpaceOf<ExecSpace>>& out,
-                const View1D<float, MemSpaceOf<ExecSpace>>& lse, std::int64_t g, bool direct) {
+                const View1D<float, MemSpaceOf<ExecSpace>>& lse, std::int64_t g, kernels::RowWalk walk) {
+  using kernels::RowWalk;
+  const bool direct = walk == RowWalk::direct;
   with_group(g, [&](auto gc) {
     constexpr int G = decltype(gc)::value;
     if (ws.kernel == AttentionKernel::lane_groups) {
-      if (direct) launch_team_kernel<kernels::DecodeAttentionLanes<ExecSpace, D, G, true>>(exec, d, in, ws, out, lse);
-      else launch_team_kernel<kernels::DecodeAttentionLanes<ExecSpace, D, G, false>>(exec, d, in, ws, out, lse);
+      if (direct) launch_team_kernel<kernels::DecodeAttentionLanes<ExecSpace, D, G, RowWalk::direct>>(exec, d, in, ws, out, lse);
+      else if (walk == RowWalk::paged)
+        launch_team_kernel<kernels::DecodeAttentionLanes<ExecSpace, D, G, RowWalk::paged>>(exec, d, in, ws, out, lse);
+      else launch_team_kernel<kernels::DecodeAttentionLanes<ExecSpace, D, G, RowWalk::general>>(exec, d, in, ws, out, lse);
     } else {
       if (direct) launch_team_kernel<kernels::DecodeAttentionTiled<ExecSpace, D, G, true>>(exec, d, in, ws, out, lse);
       else launch_team_kernel<kernels::DecodeAttentionTiled<ExecSpace, D, G, false>>(exec, d, in, ws, out, lse);
@@ -52,7 +56,7 @@ void launch_gpu(const ExecSpace& exec, const CacheDesign& d, const kernels::Atte
 // of each softmax denominator (with its max), which is what merging context shards needs.
 template <class ExecSpace>
 void decode_attention(const ExecSpace& exec, const CacheDesign& d, const StoredCache<MemSpaceOf<ExecSpace>>& cache,
-                      bool direct, std::int64_t layer, const View1D<const float, MemSpaceOf<ExecSpace>>& q,
+                      kernels::RowWalk walk, std::int64_t layer, const View1D<const float, MemSpaceOf<ExecSpace>>& q,
                       const View1D<float, MemSpaceOf<ExecSpace>>& out, const AttentionWorkspace<MemSpaceOf<ExecSpace>>& ws,
                       const View1D<float, MemSpaceOf<ExecSpace>>& lse) {
   using memory_space = MemSpaceOf<ExecSpace>;
@@ -65,7 +69,7 @@ void decode_attention(const ExecSpace& exec, const CacheDesign& d, const StoredC
   codec::dispatch(d.dtype, [&](auto tag) {
     constexpr codec::DType D = decltype(tag)::value;
     if (ws.kernel != AttentionKernel::serial) {
-      detail::launch_gpu<D>(exec, d, in, ws, out, lse, heads / d.kv_heads, direct);
+      detail::launch_gpu<D>(exec, d, in, ws, out, lse, heads / d.kv_heads, walk);
     } else {
       Kokkos::parallel_for("kvsim::decode_attention", light_weight(RangePolicy<ExecSpace>(exec, 0, d.batch * heads * ws.splits)),
                            kernels::DecodeAttentionSerial<ExecSpace, D>{in, ws.partials});

@@ -236,11 +236,13 @@ class KVCache {
   void decode_attention(std::int64_t layer, const View1D<const float, memory_space>& q,
                         const View1D<float, memory_space>& out, const AttentionWorkspace& ws,
                         const View1D<float, memory_space>& lse = {}) const {
-    // Rows at a fixed stride from slot 0, in logical order: not paged, no H2O table, no
-    // sequence past its capacity.
-    bool direct = !layout_is_paged(d_.layout) && !map_.table;
-    for (std::int64_t s = 0; s < d_.batch; ++s) direct = direct && totals_[s] <= capacity();
-    kvsim::decode_attention(exec_, d_, stored(), direct, layer, q, out, ws, lse);
+    // Rows in logical order (no H2O table, no sequence past its capacity): at a fixed stride
+    // from slot 0, or in the block table's pages.
+    bool in_order = !map_.table;
+    for (std::int64_t s = 0; s < d_.batch; ++s) in_order = in_order && totals_[s] <= capacity();
+    using kernels::RowWalk;
+    const RowWalk walk = !in_order ? RowWalk::general : layout_is_paged(d_.layout) ? RowWalk::paged : RowWalk::direct;
+    kvsim::decode_attention(exec_, d_, stored(), walk, layer, q, out, ws, lse);
   }
 
   // H2O state, for reports and tests.

@@ -20,7 +20,13 @@ struct LayoutTraits<LayoutKind::paged> {
   KOKKOS_INLINE_FUNCTION static std::int64_t index(const A& a, std::int64_t lk, std::int64_t seq, std::int64_t slot,
                                                    std::int64_t head, std::int64_t dim) {
     const std::int64_t page = a.block_table(seq, slot >> a.page_shift);
-    const std::int64_t in_page = slot & ((std::int64_t(1) << a.page_shift) - 1);
+    return pool_index(a, lk, page, slot & ((std::int64_t(1) << a.page_shift) - 1), head, dim);
+  }
+  // The same from a pool page already looked up: linear in (page << page_shift) + in_page, so a
+  // walk over a sequence's rows looks its block table up once a row and adds.
+  template <class A>
+  KOKKOS_INLINE_FUNCTION static std::int64_t pool_index(const A& a, std::int64_t lk, std::int64_t page,
+                                                        std::int64_t in_page, std::int64_t head, std::int64_t dim) {
     return ((((lk * a.pool_pages + page) << a.page_shift) + in_page) * a.kv_heads + head) * a.head_dim + dim;
   }
 };
