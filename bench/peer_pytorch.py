@@ -9,6 +9,9 @@ whole preallocated cache, contiguous: the faster of the two is reported); kvsim 
 milliseconds per token for attention alone and for append + attention, and their ratios.
 
 usage: python3 bench/peer_pytorch.py KVSIM_BINARY OUT_DIR [--quick]
+
+(The older, eager-only comparison kept for bench/gpu_decode.sh; bench/peers.py through
+bench/gpu_peers.sh is issue #15's peer benchmark: SDPA backends, CUDA graphs, a Triton kernel.)
 """
 import os
 import subprocess
