@@ -1334,6 +1334,9 @@ def main(argv=None):
     ap.add_argument("--assume-free-gb", type=float, default=140.0, help="--dry-run: the card's free memory")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
+    # kvsim runs with the output directory as its working directory: a relative path would miss.
+    if args.kvsim:
+        args.kvsim = os.path.abspath(args.kvsim)
     args.t0 = time.time()
     os.makedirs(args.out, exist_ok=True)
     logf = open(os.path.join(args.out, "peers.log"), "a")
