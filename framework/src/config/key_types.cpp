@@ -44,6 +44,10 @@ const std::vector<AttentionKernel>& kernels() {
   static const std::vector<AttentionKernel> v(all_attention_kernels().begin(), all_attention_kernels().end());
   return v;
 }
+const std::vector<PrefillKernel>& prefill_kernels() {
+  static const std::vector<PrefillKernel> v(all_prefill_kernels().begin(), all_prefill_kernels().end());
+  return v;
+}
 #define KVSIM_ENUM_ITEM_F(n) FillMode::n,
 const std::vector<FillMode>& fill_modes() {
   static const std::vector<FillMode> v{KVSIM_FILL_MODES(KVSIM_ENUM_ITEM_F)};

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kvsim/attention/attention_kernel.hpp"
+#include "kvsim/attention/prefill_kernel.hpp"
 #include "kvsim/cache/cache_design.hpp"
 #include "kvsim/precision/codecs.hpp"
 
@@ -50,6 +51,7 @@ const std::vector<PolicyKind>& policies();
 const std::vector<FillMode>& fill_modes();
 const std::vector<RetrieveMode>& retrieve_modes();
 const std::vector<AttentionKernel>& kernels();
+const std::vector<PrefillKernel>& prefill_kernels();
 
 const char* dtype_name(codec::DType d);
 
@@ -60,6 +62,7 @@ using policy = Choice<PolicyKind, policies, policy_name>;
 using fill_mode = Choice<FillMode, fill_modes, fill_mode_name>;
 using retrieve_mode = Choice<RetrieveMode, retrieve_modes, retrieve_mode_name>;
 using kernel = Choice<AttentionKernel, kernels, attention_kernel_name>;
+using prefill_kernel = Choice<PrefillKernel, prefill_kernels, prefill_kernel_name>;
 
 struct i64 { using value_type = std::int64_t; };
 struct u64 { using value_type = std::uint64_t; };

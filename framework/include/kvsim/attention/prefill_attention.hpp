@@ -162,30 +162,18 @@ class PrefillAttention {
     KVSIM_REQUIRE(dense_rows >= context_ && std::int64_t(dense.extent(0)) == 2 * d_.batch * dense_rows * d_.kv_heads * d_.head_dim,
                   "prefill: the dense buffer does not hold ", context_, " rows");
     if (kernel_ == PrefillKernel::flash) {
-      if (d_.head_dim == 64) run_flash<Out, 64>(dense, dense_rows);
-      else run_flash<Out, 128>(dense, dense_rows);
+      run_flash(dense, dense_rows);
     } else {
       run_gemm(dense, dense_rows);
     }
   }
 
  private:
-  template <class Out, int D>
+  template <class Out>
   void run_flash(const View1D<Out, memory_space>& dense, std::int64_t dense_rows) const {
 #if defined(KOKKOS_ENABLE_CUDA)
     if constexpr (std::is_same<ExecSpace, Kokkos::Cuda>::value) {
-      using F = kernels::FlashPrefill<ExecSpace, Out, D>;
-      const int heads = int(d_.query_heads()), g = int(heads / d_.kv_heads);
-      // Query heads per team: the most of 4, 2, 1 that divides the group (they share K/V tiles).
-      const int hb = g % 4 == 0 ? 4 : g % 2 == 0 ? 2 : 1;
-      const int rows = F::kRows / hb, q_tiles = int((chunk_ + rows - 1) / rows);
-      const F f{dense, q_, o_, dense_rows, int(d_.batch), heads, int(d_.kv_heads), int(chunk_), int(context_), hb, q_tiles,
-                float(1.4426950408889634 / std::sqrt(double(D)))};
-      // Two teams of 4 warps per SM: one loads while the other computes.
-      Kokkos::TeamPolicy<ExecSpace, Kokkos::LaunchBounds<F::kThreads, 2>> policy(exec_, q_tiles * int(d_.batch) * (heads / hb),
-                                                                                F::kThreads, 1);
-      policy.set_scratch_size(0, Kokkos::PerTeam(F::kScratchBytes + 16));
-      Kokkos::parallel_for("kvsim::prefill::flash", light_weight(policy), f);
+      launch_flash_prefill(exec_, dense, dense_rows, q_, o_, d_.kv_heads, context_);
       return;
     }
 #endif

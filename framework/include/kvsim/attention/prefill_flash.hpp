@@ -23,6 +23,7 @@
 // fall in 8 distinct bank groups. D = 128: 34,816 bytes, within Kokkos 3.4's 48 KB.
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "kvsim/attention/mma_fragments.hpp"
 #include "kvsim/core/kokkos_abstraction.hpp"
@@ -135,12 +136,13 @@ struct FlashPrefill {
 
     load_tile(ks, 0, seq, kvh, 0, tid);
     mma::cp_async_commit();
+    // Two barriers a tile: K_kt has landed and V is free (every warp is done with P V_kt-1),
+    // then V_kt has landed and K is free; each load overlaps the other product.
     for (int kt = 0; kt < n_tiles; ++kt) {
-      __syncthreads();  // every warp is done with V of the previous tile
+      mma::cp_async_wait<0>();  // K of this tile has landed (this thread's part) ...
+      __syncthreads();          // ... and every thread's; nobody reads V any more
       load_tile(vs, 1, seq, kvh, kt, tid);
       mma::cp_async_commit();
-      mma::cp_async_wait<1>();  // K of this tile has landed (this thread's part) ...
-      __syncthreads();          // ... and every thread's
       const bool live = warp_live && kt * kKeys <= warp_last_key;
       std::uint32_t pa[kKeys / 16][4];
       if (live) {
@@ -238,3 +240,34 @@ struct FlashPrefill {
 };
 
 }  // namespace kvsim::kernels
+
+namespace kvsim {
+
+// Launches the flash kernel on `exec` (Kokkos::Cuda only; head_dim 64 or 128, heads a multiple
+// of kv_heads: PrefillAttention::resolve checks) for one layer: q, o [seq][head][chunk][dim],
+// dense [K|V][seq][dense row][kv_head][dim] with the context in its first rows.
+template <class ExecSpace, class Out>
+void launch_flash_prefill(const ExecSpace& exec, const View1D<Out, MemSpaceOf<ExecSpace>>& dense, std::int64_t dense_rows,
+                          const View4D<float, MemSpaceOf<ExecSpace>>& q, const View4D<float, MemSpaceOf<ExecSpace>>& o,
+                          std::int64_t kv_heads, std::int64_t context) {
+  const int batch = int(q.extent(0)), heads = int(q.extent(1)), chunk = int(q.extent(2)), head_dim = int(q.extent(3));
+  const int g = heads / int(kv_heads);
+  // Query heads per team: the most of 4, 2, 1 that divides the group (they share K/V tiles).
+  const int hb = g % 4 == 0 ? 4 : g % 2 == 0 ? 2 : 1;
+  const auto go = [&](auto tag) {
+    using F = kernels::FlashPrefill<ExecSpace, Out, decltype(tag)::value>;
+    const int rows = F::kRows / hb, q_tiles = (chunk + rows - 1) / rows;
+    const F f{dense, q, o, dense_rows, batch, heads, int(kv_heads), chunk, int(context), hb, q_tiles,
+              float(1.4426950408889634 / std::sqrt(double(decltype(tag)::value)))};
+    // Two teams of 4 warps per SM: while one waits on its tiles, the other computes (212
+    // registers a thread at D = 128, no spills; asking for 3 teams capped them at 168 and ran
+    // 20% slower on an H200).
+    Kokkos::TeamPolicy<ExecSpace, Kokkos::LaunchBounds<F::kThreads, 2>> policy(exec, q_tiles * batch * (heads / hb), F::kThreads, 1);
+    policy.set_scratch_size(0, Kokkos::PerTeam(F::kScratchBytes + 16));
+    Kokkos::parallel_for("kvsim::prefill::flash", light_weight(policy), f);
+  };
+  if (head_dim == 64) go(std::integral_constant<int, 64>());
+  else go(std::integral_constant<int, 128>());
+}
+
+}  // namespace kvsim
