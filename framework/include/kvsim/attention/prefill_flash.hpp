@@ -34,11 +34,11 @@
 
 namespace kvsim::kernels {
 
-template <class ExecSpace, class Out, int D>
+template <class ExecSpace, class Out, int D, int Warps = 4>
 struct FlashPrefill {
   using MemSpace = typename ExecSpace::memory_space;
   using member_type = typename Kokkos::TeamPolicy<ExecSpace>::member_type;
-  static constexpr int kWarps = 4, kThreads = 32 * kWarps, kRows = 16 * kWarps, kKeys = 64;
+  static constexpr int kWarps = Warps, kThreads = 32 * kWarps, kRows = 16 * kWarps, kKeys = 64;
   static constexpr int kPitch = D + 8;  // halves per shared row
   static constexpr int kTileHalves = kKeys * kPitch;
   static constexpr int kScratchBytes = 2 * kTileHalves * 2;
@@ -246,23 +246,24 @@ namespace kvsim {
 // Launches the flash kernel on `exec` (Kokkos::Cuda only; head_dim 64 or 128, heads a multiple
 // of kv_heads: PrefillAttention::resolve checks) for one layer: q, o [seq][head][chunk][dim],
 // dense [K|V][seq][dense row][kv_head][dim] with the context in its first rows.
-template <class ExecSpace, class Out>
+template <class ExecSpace, class Out, int Warps = 4>
 void launch_flash_prefill(const ExecSpace& exec, const View1D<Out, MemSpaceOf<ExecSpace>>& dense, std::int64_t dense_rows,
                           const View4D<float, MemSpaceOf<ExecSpace>>& q, const View4D<float, MemSpaceOf<ExecSpace>>& o,
                           std::int64_t kv_heads, std::int64_t context) {
   const int batch = int(q.extent(0)), heads = int(q.extent(1)), chunk = int(q.extent(2)), head_dim = int(q.extent(3));
   const int g = heads / int(kv_heads);
   // Query heads per team: the most of 4, 2, 1 that divides the group (they share K/V tiles).
-  const int hb = g % 4 == 0 ? 4 : g % 2 == 0 ? 2 : 1;
+  int hb = 1;
+  while (hb * 2 <= Warps && g % (hb * 2) == 0) hb *= 2;
   const auto go = [&](auto tag) {
-    using F = kernels::FlashPrefill<ExecSpace, Out, decltype(tag)::value>;
+    using F = kernels::FlashPrefill<ExecSpace, Out, decltype(tag)::value, Warps>;
     const int rows = F::kRows / hb, q_tiles = (chunk + rows - 1) / rows;
     const F f{dense, q, o, dense_rows, batch, heads, int(kv_heads), chunk, int(context), hb, q_tiles,
               float(1.4426950408889634 / std::sqrt(double(decltype(tag)::value)))};
     // Two teams of 4 warps per SM: while one waits on its tiles, the other computes (212
     // registers a thread at D = 128, no spills; asking for 3 teams capped them at 168 and ran
     // 20% slower on an H200).
-    Kokkos::TeamPolicy<ExecSpace, Kokkos::LaunchBounds<F::kThreads, 2>> policy(exec, q_tiles * batch * (heads / hb), F::kThreads, 1);
+    Kokkos::TeamPolicy<ExecSpace, Kokkos::LaunchBounds<F::kThreads, 8 / Warps>> policy(exec, q_tiles * batch * (heads / hb), F::kThreads, 1);
     policy.set_scratch_size(0, Kokkos::PerTeam(F::kScratchBytes + 16));
     Kokkos::parallel_for("kvsim::prefill::flash", light_weight(policy), f);
   };
