@@ -246,6 +246,8 @@ namespace kvsim {
 // Launches the flash kernel on `exec` (Kokkos::Cuda only; head_dim 64 or 128, heads a multiple
 // of kv_heads: PrefillAttention::resolve checks) for one layer: q, o [seq][head][chunk][dim],
 // dense [K|V][seq][dense row][kv_head][dim] with the context in its first rows.
+// Warps: per team; 4 (64 query rows) measured faster on an H200 than 8 (128 rows, one team per
+// SM: every barrier stalls the whole SM), 218 against 192 TFLOP/s at 512 over 4,104.
 template <class ExecSpace, class Out, int Warps = 4>
 void launch_flash_prefill(const ExecSpace& exec, const View1D<Out, MemSpaceOf<ExecSpace>>& dense, std::int64_t dense_rows,
                           const View4D<float, MemSpaceOf<ExecSpace>>& q, const View4D<float, MemSpaceOf<ExecSpace>>& o,
