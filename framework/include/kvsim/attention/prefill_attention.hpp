@@ -121,8 +121,10 @@ class PrefillAttention {
                    PrefillKernel kernel = PrefillKernel::automatic)
       : exec_(exec), d_(d), chunk_(chunk), context_(context) {
     KVSIM_REQUIRE(chunk >= 1 && chunk <= context, "prefill chunk ", chunk, " must lie in 1..", context);
-    KVSIM_REQUIRE(context < (std::int64_t(1) << 30), "prefill context ", context, " is beyond 2^30 positions");
     kernel_ = resolve(d, kernel);
+    // The flash kernel indexes positions in 32-bit ints.
+    KVSIM_REQUIRE(kernel_ != PrefillKernel::flash || context < (std::int64_t(1) << 30), "prefill context ", context,
+                  " is beyond the flash kernel's 2^30 positions");
     const auto wo = [&](const char* label) {
       return Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, std::string(label));
     };
