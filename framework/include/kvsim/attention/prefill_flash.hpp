@@ -1,12 +1,13 @@
 #pragma once
 // Chunked prefill attention on tensor cores, FlashAttention-2 style, as a Kokkos TeamPolicy
-// functor: per team (one thread block of 4 warps) one sequence, `hb` query heads of one KV head
-// and 64 / hb query rows of each; each warp owns 16 query rows of one head. The team walks the
+// functor (no raw CUDA kernel: the PTX sits in device functions, the launch is Kokkos'): per
+// team (one thread block of W = 4 warps) one sequence, `hb` query heads of one KV head and
+// 16 W / hb query rows of each; each warp owns 16 query rows of one head. The team walks the
 // key tiles of 64 positions: S = Q K^T (mma.m16n8k16, f16 in, f32 out) stays in registers, the
 // online softmax runs on it in fp32 (exp2 with the scale folded in), P is packed to f16 in
 // place as the A operand of O += P V (mma_fragments.hpp says why that works), O accumulates in
 // fp32. The hb heads of a GQA group share every K/V tile the team loads: with group size g, a
-// tile feeds min(g, 4) heads.
+// tile feeds min(g, W) heads (the largest power of two dividing g, up to W).
 //
 // Inputs: the dense retrieve ([K|V][seq][dense row][kv_head][dim], fp16 or fp32), so every
 // cache precision and layout arrives dequantised by the cache's own gather. fp16 tiles go to
