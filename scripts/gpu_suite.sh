@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On a GPU node, from a build tree made elsewhere (e.g. carried build-cuda): the test suite on
-# every backend the build enables, the probe check, the odd-shape GPU set (tests/gpu/), the
+# every backend the build enables, the probe check, the flash prefill check, the odd-shape GPU set (tests/gpu/), the
 # PERF-009 experiment, and a cross-backend checksum point.
 # Usage: scripts/gpu_suite.sh BUILD_DIR OUT_DIR
 set -uo pipefail
@@ -19,8 +19,11 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.mem --format=
 "$kvsim" info --probe
 # The probe's read ceiling against a plain block-sum of the same process (>= 98%).
 "$build/tests/kvsim_probe_check" 1024 || echo "probe check: FAILED"
+# The flash prefill kernel alone against float64 (odd shapes, GQA, head_dim 64 and 128).
+"$build/tests/kvsim_prefill_flash_check" | grep -v "^Kokkos::OpenMP\|^  " || { echo "prefill flash check: FAILED"; rc_flash=1; }
 ctest --test-dir "$build" --output-on-failure 2>&1 | tee "$out/ctest.log"
 rc=${PIPESTATUS[0]}
+[ "${rc_flash:-0}" -eq 0 ] || rc=1
 # Odd shapes with verification on, and every experiment at full size (tests/gpu/).
 "$root/tests/gpu/run_odd_shapes.sh" "$build" "$out/odd_shapes" 2>&1 | tee "$out/odd_shapes.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1

@@ -48,6 +48,10 @@ const std::vector<LaunchMode>& launches() {
   static const std::vector<LaunchMode> v(all_launch_modes().begin(), all_launch_modes().end());
   return v;
 }
+const std::vector<PrefillKernel>& prefill_kernels() {
+  static const std::vector<PrefillKernel> v(all_prefill_kernels().begin(), all_prefill_kernels().end());
+  return v;
+}
 #define KVSIM_ENUM_ITEM_F(n) FillMode::n,
 const std::vector<FillMode>& fill_modes() {
   static const std::vector<FillMode> v{KVSIM_FILL_MODES(KVSIM_ENUM_ITEM_F)};

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kvsim/attention/attention_kernel.hpp"
+#include "kvsim/attention/prefill_kernel.hpp"
 #include "kvsim/cache/cache_design.hpp"
 #include "kvsim/core/launch_graph.hpp"
 #include "kvsim/precision/codecs.hpp"
@@ -52,6 +53,7 @@ const std::vector<FillMode>& fill_modes();
 const std::vector<RetrieveMode>& retrieve_modes();
 const std::vector<AttentionKernel>& kernels();
 const std::vector<LaunchMode>& launches();
+const std::vector<PrefillKernel>& prefill_kernels();
 
 const char* dtype_name(codec::DType d);
 
@@ -63,6 +65,7 @@ using fill_mode = Choice<FillMode, fill_modes, fill_mode_name>;
 using retrieve_mode = Choice<RetrieveMode, retrieve_modes, retrieve_mode_name>;
 using kernel = Choice<AttentionKernel, kernels, attention_kernel_name>;
 using launch = Choice<LaunchMode, launches, launch_mode_name>;
+using prefill_kernel = Choice<PrefillKernel, prefill_kernels, prefill_kernel_name>;
 
 struct i64 { using value_type = std::int64_t; };
 struct u64 { using value_type = std::uint64_t; };

@@ -3,7 +3,8 @@
 //   X(field, type, key, read, lo, hi, init, emit, dflt, applies, doc)
 //   field    the struct member (declared by this line: config.hpp expands the lists)
 //   type     config_type::<type> (key_types.hpp): i64 u64 text flag positions lengths mapping,
-//            or a choice: dtype out_dtype layout policy fill_mode retrieve_mode kernel launch;
+//            or a choice: dtype out_dtype layout policy fill_mode retrieve_mode kernel launch
+//            prefill_kernel;
 //            for read = section: the struct the mapping fills
 //   key      the YAML key
 //   read     req: must be given (model keys: unless a preset gives them); opt: `init` when
@@ -104,7 +105,9 @@
 
 #define KVSIM_KEYS_prefill(X)                                                                                         \
   X(prefill_chunk, i64, "chunk", req, 1, std::int64_t(1) << 31, 0, true, "",                                       \
-    "equal lengths, whole context cached, retrieve on", "causal attention of the last `chunk` positions, every layer")
+    "equal lengths, whole context cached, retrieve on", "causal attention of the last `chunk` positions, every layer") \
+  X(prefill_kernel, prefill_kernel, "kernel", opt, 0, 0, PrefillKernel::automatic, v != PrefillKernel::automatic, "", "",  \
+    "prefill-attention kernel: flash (fp16 tensor cores, fp32 sums; CUDA sm_80+, head_dim 64 or 128) or gemm (fp32 reference)")
 
 #define KVSIM_KEYS_parallel(X)                                                                                        \
   X(context_shards, i64, "context_shards", opt, 1, 1 << 16, 1, true, "", "policy: ring",                           \

@@ -53,6 +53,12 @@ void read_prefill(const MapReader& w, ExperimentConfig& c, bool positions_given)
   if (c.prefill_chunk > context)
     src.fail(at, "workload.prefill.chunk",
              "chunk " + std::to_string(c.prefill_chunk) + " is longer than the context (" + std::to_string(context) + ")");
+  // The compute capability is only known on the device (PrefillAttention::resolve refuses there).
+  constexpr bool gpu = !std::is_same<DefaultMemSpace, HostMemSpace>::value;
+  if (c.prefill_kernel == PrefillKernel::flash && !prefill_flash_covers(c.model.head_dim, c.model.heads, c.model.kv_heads, gpu))
+    src.fail(pre.required("kernel"), "workload.prefill.kernel",
+             !gpu ? "'flash' needs a GPU build; this one runs on the host (use auto or gemm)"
+                  : "'flash' covers head_dim 64 and 128, not " + std::to_string(c.model.head_dim) + " (use auto or gemm)");
 }
 
 void read_lengths(const MapReader& w, ExperimentConfig& c) {

@@ -1,7 +1,7 @@
 #pragma once
 // Chunked prefill attention of the last `prefill_chunk` positions after the fill: each layer is
 // retrieved (untimed: retrieve has its own figures), then attention runs on it (timed), held
-// against the same run's square gemm rate.
+// against the same run's square fp32 gemm rate (the flash kernel's fp16 tensor cores can pass it).
 #include <cmath>
 #include <string>
 #include <vector>
@@ -45,7 +45,8 @@ void run_prefill(const Exec& exec, const ExperimentConfig& c, KVCache<Exec>& cac
   using Mem = MemSpaceOf<Exec>;
   ProfilingRegion region("kvsim::prefill");
   const std::int64_t context = cache.valid(0);
-  PrefillAttention<Exec> pf(exec, cache.design(), c.prefill_chunk, context);
+  PrefillAttention<Exec> pf(exec, cache.design(), c.prefill_chunk, context, c.prefill_kernel);
+  r.prefill_kernel = prefill_kernel_name(pf.kernel());
   const auto q = pf.queries();
   const View1D<float, Mem> q1(q.data(), q.span());
   Kokkos::parallel_for("kvsim::prefill::make_q", RangePolicy<Exec>(exec, 0, std::int64_t(q.span()) / 4),

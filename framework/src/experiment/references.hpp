@@ -19,8 +19,9 @@ void add_attention_error(std::uint64_t seed, std::int64_t kv_head, const std::ve
 
 // The attention error (relative to float64 over the unquantised source) a correct kernel stays
 // within on the synthetic data, for the point's storage format; `reads_dense`: the attention
-// reads the dense retrieve buffer (prefill), whose fp16 rounding adds to it.
-double attention_error_bound(const ExperimentConfig& config, bool reads_dense);
+// reads the dense retrieve buffer (prefill), whose fp16 rounding adds to it; `fp16_operands`:
+// the kernel multiplies fp16 operands (the flash prefill kernel: Q, K, V and P).
+double attention_error_bound(const ExperimentConfig& config, bool reads_dense, bool fp16_operands = false);
 // Throws RuntimeError ("verification failed: ...") when a reported error is above its bound.
 void check_error_bounds(const ExperimentConfig& config, const PointResult& r, std::int64_t point);
 

@@ -52,7 +52,10 @@ std::int64_t predicted_device_bytes(const ExperimentConfig& c) {
   std::int64_t prefill = 0;
   if (c.prefill_chunk > 0) {
     const std::int64_t n = gemm_probe_size<Exec>();
-    prefill = PrefillAttention<Exec>::bytes(d, c.prefill_chunk, longest + c.decode_tokens) + 3 * n * n * 4;
+    // auto's choice is the device's (PrefillAttention::resolve), unknown here: the gemm's larger
+    // buffers unless flash is asked for.
+    const PrefillKernel k = c.prefill_kernel == PrefillKernel::flash ? PrefillKernel::flash : PrefillKernel::gemm;
+    prefill = PrefillAttention<Exec>::bytes(d, c.prefill_chunk, longest + c.decode_tokens, k) + 3 * n * n * 4;
   }
   return predicted_cache_bytes(c) + dense + stage_positions(c, spp) * spp + prefill;
 }

@@ -241,6 +241,22 @@ TEST_CASE("workload.decode.kernel is checked against the build and the shape", "
   CHECK(contains(refusal(cfg, {"sweep=null", "workload.decode.kernel=fastest"}), "workload.decode.kernel: unsupported value"));
 }
 
+// Likewise the prefill-attention kernel: flash needs a GPU build and head_dim 64 or 128; gemm and
+// auto run everywhere (auto takes gemm where flash cannot run).
+TEST_CASE("workload.prefill.kernel is checked against the build and the shape", "[config][bad-input]") {
+  const std::string cfg = kExperiments + "prefill_7b.yaml";
+  const bool gpu = !std::is_same<kvsim::DefaultMemSpace, kvsim::HostMemSpace>::value;
+  if (gpu) {
+    CHECK(refusal(cfg, {"workload.prefill.kernel=flash"}) == "(accepted)");
+    CHECK(contains(refusal(cfg, {"model.head_dim=96", "workload.prefill.kernel=flash"}), "'flash' covers head_dim 64 and 128"));
+  } else {
+    CHECK(contains(refusal(cfg, {"workload.prefill.kernel=flash"}), "workload.prefill.kernel: 'flash' needs a GPU build"));
+  }
+  for (const char* k : {"auto", "gemm"}) CHECK(refusal(cfg, {std::string("workload.prefill.kernel=") + k}) == "(accepted)");
+  CHECK(refusal(cfg, {"model.head_dim=96"}) == "(accepted)");
+  CHECK(contains(refusal(cfg, {"workload.prefill.kernel=fastest"}), "workload.prefill.kernel: unsupported value"));
+}
+
 TEST_CASE("the committed config schema is the key table's", "[config]") {
   std::ifstream in(KVSIM_SOURCE_DIR "/docs/config-schema.md");
   REQUIRE(in);
