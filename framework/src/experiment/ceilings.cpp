@@ -20,7 +20,10 @@ void apply_ceilings(PointResult& r, const CopyBandwidth& bw) {
         roofline_seconds(bw, double(r.retrieve_read_bytes), double(r.retrieve_bytes - r.retrieve_read_bytes)) / t;
   }
   if (!r.attention_seconds.empty()) r.attention_fraction_of_read = of(r.attention_GBps, bw.read_GBps);
-  if (!r.prefill_seconds.empty()) r.prefill_fraction_of_gemm = of(r.prefill_TFLOPs, r.gemm_TFLOPs);
+  // The probe is an fp32 gemm: a ceiling of the gemm kernel only. The flash kernel runs fp16
+  // tensor-core products, which that probe does not bound; it gets no fraction until a
+  // tensor-core probe measures one.
+  if (!r.prefill_seconds.empty() && r.prefill_kernel == "gemm") r.prefill_fraction_of_gemm = of(r.prefill_TFLOPs, r.gemm_TFLOPs);
   static const std::pair<const char*, double PointResult::*> fractions[] = {
       {"fill_fraction_of_copy", &PointResult::fill_fraction_of_copy},
       {"fill_fraction_of_roofline", &PointResult::fill_fraction_of_roofline},

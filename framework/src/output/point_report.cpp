@@ -79,8 +79,10 @@ void print_point(std::ostream& os, std::size_t i, const ExperimentConfig& c, con
   if (c.prefill_chunk > 0)
     os << "  prefill   " << timed(r, "prefill_ms") << " per chunk of " << c.prefill_chunk << " over every layer, "
        << r.prefill_kernel << " kernel ("
-       << num(r.prefill_TFLOPs) << " TFLOP/s, " << pct(r.prefill_fraction_of_gemm) << " of the gemm probe's "
-       << num(r.gemm_TFLOPs) << " TFLOP/s); rel. error vs float64 " << num(r.prefill_rel_err) << "\n";
+       << num(r.prefill_TFLOPs) << " TFLOP/s; "
+       << (r.prefill_kernel == "gemm" ? pct(r.prefill_fraction_of_gemm) + " of" : std::string("beside"))
+       << " the fp32 gemm probe's " << num(r.gemm_TFLOPs) << " TFLOP/s); rel. error vs float64 " << num(r.prefill_rel_err)
+       << "\n";
   for (const SpreadSeries& s : spread_series()) {
     const double spread = spread_of(r.*s.seconds);
     if (spread > kUnstableSpread)
