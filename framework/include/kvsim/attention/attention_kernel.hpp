@@ -6,36 +6,15 @@
 #include <cstdint>
 #include <string>
 
+#include "kvsim/core/enum_list.hpp"
+
 namespace kvsim {
 
 // The kernels, declared once: (enumerator, the name configs and results use), in the order of
 // AttentionKernel's values; names, parsing and the config's accepted values derive from it.
 #define KVSIM_ATTENTION_KERNELS(X) X(automatic, "auto") X(lane_groups, "lane_groups") X(tiled, "tiled") X(serial, "serial")
 
-#define KVSIM_X_ENUM(e, n) e,
-enum class AttentionKernel : int { KVSIM_ATTENTION_KERNELS(KVSIM_X_ENUM) };
-#undef KVSIM_X_ENUM
-
-#define KVSIM_X_ONE(e, n) +1
-inline constexpr std::size_t kAttentionKernelCount = 0 KVSIM_ATTENTION_KERNELS(KVSIM_X_ONE);
-#undef KVSIM_X_ONE
-
-inline const std::array<AttentionKernel, kAttentionKernelCount>& all_attention_kernels() {
-#define KVSIM_X_VALUE(e, n) AttentionKernel::e,
-  static constexpr std::array<AttentionKernel, kAttentionKernelCount> v{KVSIM_ATTENTION_KERNELS(KVSIM_X_VALUE)};
-#undef KVSIM_X_VALUE
-  return v;
-}
-
-inline const char* attention_kernel_name(AttentionKernel k) {
-  switch (k) {
-#define KVSIM_X_CASE(e, n) \
-  case AttentionKernel::e: return n;
-    KVSIM_ATTENTION_KERNELS(KVSIM_X_CASE)
-#undef KVSIM_X_CASE
-  }
-  return "?";
-}
+KVSIM_NAMED_ENUM(AttentionKernel, KVSIM_ATTENTION_KERNELS, all_attention_kernels, attention_kernel_name)
 
 // False if `s` names no kernel.
 inline bool parse_attention_kernel(const std::string& s, AttentionKernel& k) {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 namespace kvsim {
 
@@ -61,3 +62,25 @@ struct EnumList {
     return dispatch_fn(v, [](auto t) { return Traits<decltype(t)::value>::name; });                         \
   }                                                                                                         \
   inline std::optional<E> parse_fn(std::string_view s) { return List::parse(s, name_fn); }
+
+namespace kvsim {
+// Values 0 .. N-1 of an enum whose enumerators are numbered in order from 0.
+template <class E, std::size_t... I>
+constexpr std::array<E, sizeof...(I)> enum_values(std::index_sequence<I...>) {
+  return {E(I)...};
+}
+}  // namespace kvsim
+
+// A host-side choice that is not a design axis with traits (which kernel, how launches run):
+// from an X-macro list X(enumerator, "name"), the enum E, all_fn() in list order and name_fn(v).
+#define KVSIM_NAMED_ENUM_ENUMERATOR(e, n) e,
+#define KVSIM_NAMED_ENUM_NAME(e, n) n,
+#define KVSIM_NAMED_ENUM(E, LIST, all_fn, name_fn)                                                          \
+  enum class E : int { LIST(KVSIM_NAMED_ENUM_ENUMERATOR) };                                                 \
+  inline constexpr const char* E##_names[] = {LIST(KVSIM_NAMED_ENUM_NAME)};                                 \
+  inline constexpr std::size_t E##_count = sizeof(E##_names) / sizeof(E##_names[0]);                        \
+  inline const std::array<E, E##_count>& all_fn() {                                                         \
+    static constexpr std::array<E, E##_count> values = enum_values<E>(std::make_index_sequence<E##_count>{}); \
+    return values;                                                                                          \
+  }                                                                                                         \
+  inline const char* name_fn(E v) { return std::size_t(v) < E##_count ? E##_names[std::size_t(v)] : "?"; }

@@ -16,35 +16,14 @@
 
 #include "kvsim/core/error.hpp"
 
+#include "kvsim/core/enum_list.hpp"
+
 namespace kvsim {
 
 // The modes, declared once: (enumerator, name) in the order of LaunchMode's values.
 #define KVSIM_LAUNCH_MODES(X) X(eager, "eager") X(graph, "graph")
 
-#define KVSIM_X_ENUM(e, n) e,
-enum class LaunchMode : int { KVSIM_LAUNCH_MODES(KVSIM_X_ENUM) };
-#undef KVSIM_X_ENUM
-
-#define KVSIM_X_ONE(e, n) +1
-inline constexpr std::size_t kLaunchModeCount = 0 KVSIM_LAUNCH_MODES(KVSIM_X_ONE);
-#undef KVSIM_X_ONE
-
-inline const std::array<LaunchMode, kLaunchModeCount>& all_launch_modes() {
-#define KVSIM_X_VALUE(e, n) LaunchMode::e,
-  static constexpr std::array<LaunchMode, kLaunchModeCount> v{KVSIM_LAUNCH_MODES(KVSIM_X_VALUE)};
-#undef KVSIM_X_VALUE
-  return v;
-}
-
-inline const char* launch_mode_name(LaunchMode m) {
-  switch (m) {
-#define KVSIM_X_CASE(e, n) \
-  case LaunchMode::e: return n;
-    KVSIM_LAUNCH_MODES(KVSIM_X_CASE)
-#undef KVSIM_X_CASE
-  }
-  return "?";
-}
+KVSIM_NAMED_ENUM(LaunchMode, KVSIM_LAUNCH_MODES, all_launch_modes, launch_mode_name)
 
 // Host backends (and any space without a graph implementation): replay runs the launches again.
 template <class ExecSpace>
