@@ -20,7 +20,8 @@ sweep() {  # BINARY OUT.h5
     --set run.repetitions=3 --set run.warmup=1 --set workload.retrieve.verify=false >"${2%.h5}.log" 2>&1 \
     || { tail -3 "${2%.h5}.log" >&2; return 1; }
 }
-for r in $(seq 1 "$rounds"); do
+# SUMMARY_ONLY=1: print the table of the files already in OUT_DIR.
+for r in $(if [ "${SUMMARY_ONLY:-0}" = 1 ]; then :; else seq 1 "$rounds"; fi); do
   if [ -n "$base" ]; then sweep "$base" "$out/base_$r.h5"; fi
   sweep "$build/framework/kvsim" "$out/kvsim_$r.h5"
   "$py" "$root/bench/cpu_peer_torch.py" "$context" 5 "$threads" >"$out/torch_$r.json"
@@ -38,8 +39,10 @@ def runs(prefix):
             s = f["summary"]
             for i in range(len(s["point"])):
                 rows.setdefault(s["dtype"][i].decode(), []).append(
+                    # The fraction from the two rates: the column is n/a where a noisy probe
+                    # read less than the attention did.
                     (float(s["attention_ms"][i]), float(s["attention_GBps"][i]), float(f.attrs["read_GBps"]),
-                     float(s["attention_fraction_of_read"][i]), float(s["attention_rel_err"][i])))
+                     float(s["attention_GBps"][i]) / float(f.attrs["read_GBps"]), float(s["attention_rel_err"][i])))
     return rows
 
 kv = runs("kvsim")
@@ -55,7 +58,7 @@ print(f"7B decode attention, batch 1, {context} positions, {tokens} tokens x 3 r
 for name in ("float32", "bfloat16", "float16"):
     if torch_ms(name) is None:
         print(f"- torch {name}: {torch[0].get(name)}")
-hdr = "| dtype | kvsim ms/token | attention GB/s | read GB/s (same run) | of read | rel err |"
+hdr = "| dtype | kvsim ms/token | attention GB/s | read GB/s (same run) | of read (per round) | rel err |"
 hdr += " before ms/token | speed-up |" if base else ""
 hdr += " torch same dtype ms | torch/kvsim | torch fp32 ms | torch fp32/kvsim |"
 print(hdr)
@@ -64,7 +67,7 @@ rng = lambda xs: f"{med(xs):.1f} [{min(xs):.1f}-{max(xs):.1f}]"
 for d, xs in kv.items():
     ms = [x[0] for x in xs]
     line = (f"| {d} | {rng(ms)} | {med([x[1] for x in xs]):.1f} | {med([x[2] for x in xs]):.1f} | "
-            f"{med([x[3] for x in xs]):.0%} | {med([x[4] for x in xs]):.1e} |")
+            f"{med([x[3] for x in xs]):.0%} ({', '.join(f'{x[3]:.0%}' for x in xs)}) | {med([x[4] for x in xs]):.1e} |")
     if base:
         b = [x[0] for x in old.get(d, [])]
         line += f" {rng(b)} | {med(b) / med(ms):.1f}x |" if b else " - | - |"
