@@ -1,5 +1,6 @@
 #include <KokkosBlas2_gemv.hpp>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -7,6 +8,7 @@
 #include "../exec_spaces.hpp"
 #include "../attention_reference.hpp"
 #include "../small_designs.hpp"
+#include "kvsim/attention/host_isa.hpp"
 #include "kvsim/cache/kv_cache.hpp"
 #include "kvsim/core/synthetic.hpp"
 
@@ -29,7 +31,8 @@ struct AttentionRun {
 template <class ExecSpace>
 AttentionRun<ExecSpace> run_attention(const CacheDesign& d, const std::vector<std::int64_t>& lengths, std::uint64_t seed,
                                       std::int64_t layer, std::int64_t splits = 0, int launches = 1,
-                                      kvsim::AttentionKernel kernel = kvsim::AttentionKernel::automatic) {
+                                      kvsim::AttentionKernel kernel = kvsim::AttentionKernel::automatic,
+                                      std::int64_t kv_per_item = 0) {
   const ExecSpace exec;
   kvsim::KVCache<ExecSpace> cache(exec, d, seed, lengths);
   auto stage = cache.make_stage(cache.max_length());
@@ -44,7 +47,8 @@ AttentionRun<ExecSpace> run_attention(const CacheDesign& d, const std::vector<st
   auto q = Kokkos::create_mirror_view_and_copy(typename ExecSpace::memory_space(), hq);
   kvsim::View1D<float, typename ExecSpace::memory_space> out("kvsim::test::out", n);
   kvsim::View1D<float, typename ExecSpace::memory_space> lse("kvsim::test::lse", d.batch * d.query_heads());
-  const auto ws = cache.make_attention_workspace(splits, kernel);
+  auto ws = cache.make_attention_workspace(splits, kernel);
+  if (kv_per_item > 0) ws.kv_per_item = kv_per_item;  // the host kernel's KV heads per item
   REQUIRE(ws.kernel == cache.resolve_attention_kernel(kernel));
   for (int i = 0; i < launches; ++i) cache.decode_attention(layer, q, out, ws, lse);
   auto ho = Kokkos::create_mirror_view_and_copy(kvsim::HostMemSpace(), out);
@@ -68,6 +72,44 @@ std::vector<kvsim::AttentionKernel> kernels_of() {
   return {kvsim::AttentionKernel::lane_groups, kvsim::AttentionKernel::tiled, kvsim::AttentionKernel::serial};
 }
 
+// The kernels of kernels_of<ExecSpace>() that cover design d (the GPU kernels are compiled for
+// groups of 1, 2, 4 and 8 query heads).
+template <class ExecSpace>
+std::vector<kvsim::AttentionKernel> kernels_for(const CacheDesign& d) {
+  std::vector<kvsim::AttentionKernel> out;
+  const bool gpu = !std::is_same<typename ExecSpace::memory_space, Kokkos::HostSpace>::value;
+  for (const auto k : kernels_of<ExecSpace>())
+    if (kvsim::attention_kernel_covers(k, kvsim::codec::bits(d.dtype), d.head_dim, d.query_heads() / d.kv_heads, gpu))
+      out.push_back(k);
+  return out;
+}
+
+// The host kernel's instruction sets this CPU runs, the portable one first; a GPU space runs
+// its kernels once, whatever the host's.
+template <class ExecSpace>
+std::vector<kvsim::kernels::HostIsa> isas_of() {
+  using kvsim::kernels::HostIsa;
+  if (!std::is_same<typename ExecSpace::memory_space, Kokkos::HostSpace>::value) return {kvsim::kernels::host_isa()};
+  std::vector<HostIsa> out;
+  for (int i = 0; i <= int(kvsim::kernels::host_isa_supported()); ++i) out.push_back(HostIsa(i));
+  return out;
+}
+
+// Forces the host kernel's instruction set for a scope.
+struct ForceIsa {
+  explicit ForceIsa(kvsim::kernels::HostIsa i) { kvsim::kernels::force_host_isa(i); }
+  ~ForceIsa() { kvsim::kernels::clear_host_isa(); }
+  ForceIsa(const ForceIsa&) = delete;
+  ForceIsa& operator=(const ForceIsa&) = delete;
+};
+
+// The worst relative L2 error over every (seq, head) of a run against the float64 reference,
+// and the worst absolute error of lse.
+std::pair<double, double> worst_errors(const CacheDesign& d, std::uint64_t seed, std::int64_t layer,
+                                       const std::vector<float>& q, const std::vector<float>& out,
+                                       const std::vector<float>& lse,
+                                       const std::vector<std::vector<std::int64_t>>& positions);
+
 // The message of what f throws ("" if nothing).
 template <class F>
 std::string error_of(F&& f) {
@@ -88,6 +130,23 @@ double rel_l2(const std::vector<double>& ref, const float* got, std::int64_t n) 
   return std::sqrt(e / r);
 }
 
+std::pair<double, double> worst_errors(const CacheDesign& d, std::uint64_t seed, std::int64_t layer,
+                                       const std::vector<float>& q, const std::vector<float>& out,
+                                       const std::vector<float>& lse,
+                                       const std::vector<std::vector<std::int64_t>>& positions) {
+  double worst = 0, worst_lse = 0;
+  for (std::int64_t s = 0; s < d.batch; ++s)
+    for (std::int64_t h = 0; h < d.query_heads(); ++h) {
+      const std::int64_t off = (s * d.query_heads() + h) * d.head_dim;
+      const auto& pos = positions[std::size_t(s)];
+      const auto ref = reference(d, seed, s, layer, h, pos, &q[std::size_t(off)]);
+      worst = std::max(worst, rel_l2(ref, &out[std::size_t(off)], d.head_dim));
+      const double want = kvsim::test::reference_lse(d, seed, s, layer, h, pos, &q[std::size_t(off)]);
+      worst_lse = std::max(worst_lse, std::abs(double(lse[std::size_t(s * d.query_heads() + h)]) - want));
+    }
+  return {worst, worst_lse};
+}
+
 }  // namespace
 
 TEMPLATE_LIST_TEST_CASE("decode attention matches a float64 reference for every design", "[attention]",
@@ -99,9 +158,12 @@ TEMPLATE_LIST_TEST_CASE("decode attention matches a float64 reference for every 
     for (PolicyKind policy : kvsim::all_policies()) {
       for (LayoutKind layout : kvsim::all_layouts()) {
         const CacheDesign d = attention_design(dt, layout, policy);
-        for (const auto kernel : kernels_of<TestType>()) {
+        for (const auto kernel : kernels_of<TestType>())
+        for (const auto isa : isas_of<TestType>()) {
+          const ForceIsa force(isa);
           INFO(kvsim::codec::name(dt) << " " << kvsim::layout_name(layout) << " " << kvsim::policy_name(policy) << " "
-                                      << kvsim::attention_kernel_name(kernel) << " longest " << lengths[2]);
+                                      << kvsim::attention_kernel_name(kernel) << " " << kvsim::kernels::host_isa_name(isa)
+                                      << " longest " << lengths[2]);
           const auto r = run_attention<TestType>(d, lengths, 11, 1, 0, 1, kernel);
           double worst = 0;
           for (std::int64_t s = 0; s < d.batch; ++s)
@@ -120,35 +182,80 @@ TEMPLATE_LIST_TEST_CASE("decode attention matches a float64 reference for every 
 // Splits decide which work unit sees which positions (more splits than positions leaves some
 // empty) and the GPU kernel merges them in whichever team finishes last: none of that may change
 // the result beyond rounding, and the same workspace reused must give the same bits again.
+// Groups of 1, 2, 4, 8 (2 KV heads), 3 (not a power of two), and MQA (one KV head: the group is
+// every query head, 8 and 12).
 TEMPLATE_LIST_TEST_CASE("decode attention: any split count, every GQA group size, repeated launches", "[attention]",
                         kvsim::test::ExecSpaces) {
   const std::vector<std::int64_t> lengths{9, 40, 97};
-  for (std::int64_t heads : {2, 4, 8, 16}) {  // 2 KV heads: groups of 1, 2, 4, 8
+  const std::vector<std::pair<std::int64_t, std::int64_t>> shapes{{2, 2}, {4, 2}, {8, 2}, {16, 2}, {6, 2}, {8, 1}, {12, 1}};
+  for (const auto& [heads, kv_heads] : shapes) {
     for (DType dt : {DType::fp32, DType::fp16, DType::int8, DType::int4}) {
       CacheDesign d = kvsim::test::small_design(dt, LayoutKind::paged, PolicyKind::sinks, {heads, 40, 8, 30, 4, 0, 0});
+      d.kv_heads = kv_heads;
       for (std::int64_t splits : {1, 3, 64})
-      for (const auto kernel : kernels_of<TestType>()) {
-        INFO(kvsim::codec::name(dt) << " heads " << heads << " splits " << splits << " "
-                                    << kvsim::attention_kernel_name(kernel));
+      for (const auto kernel : kernels_for<TestType>(d))
+      for (const auto isa : isas_of<TestType>()) {
+        const ForceIsa force(isa);
+        INFO(kvsim::codec::name(dt) << " heads " << heads << " kv_heads " << kv_heads << " splits " << splits << " "
+                                    << kvsim::attention_kernel_name(kernel) << " " << kvsim::kernels::host_isa_name(isa));
         const auto once = run_attention<TestType>(d, lengths, 5, 1, splits, 1, kernel);
         const auto thrice = run_attention<TestType>(d, lengths, 5, 1, splits, 3, kernel);
         CHECK(once.out == thrice.out);
         CHECK(once.lse == thrice.lse);
-        double worst = 0, worst_lse = 0;
-        for (std::int64_t s = 0; s < d.batch; ++s)
-          for (std::int64_t h = 0; h < d.query_heads(); ++h) {
-            const std::int64_t off = (s * d.query_heads() + h) * d.head_dim;
-            const auto& pos = once.positions[std::size_t(s)];
-            const auto ref = reference(d, 5, s, 1, h, pos, &once.q[std::size_t(off)]);
-            worst = std::max(worst, rel_l2(ref, &once.out[std::size_t(off)], d.head_dim));
-            const double lse = kvsim::test::reference_lse(d, 5, s, 1, h, pos, &once.q[std::size_t(off)]);
-            worst_lse = std::max(worst_lse, std::abs(double(once.lse[std::size_t(s * d.query_heads() + h)]) - lse));
-          }
+        const auto [worst, worst_lse] = worst_errors(d, 5, 1, once.q, once.out, once.lse, once.positions);
         CHECK(worst < 1e-5);
         CHECK(worst_lse < 1e-4);
       }
     }
   }
+}
+
+// Every head_dim shape the configs accept runs (a multiple of 4 and of the format's unit, up to
+// 256): widths that leave a tail after the 16-wide AVX-512 and 8-wide AVX2 vectors (4, 12, 36),
+// several blocks per split and a last block not full (sequences of 150, wrapped, and 67 rows; the host
+// kernel's blocks are up to 32 rows), one block of 16 rows at head_dim 256, every layout, MQA,
+// and the host kernel walking one KV head or all of them per work item.
+TEMPLATE_LIST_TEST_CASE("decode attention: every head_dim, long odd sequences, every instruction set", "[attention]",
+                        kvsim::test::ExecSpaces) {
+  const std::vector<std::int64_t> lengths{150, 67, 1};  // 120 slots: the first wraps
+  for (DType dt : kvsim::codec::all_dtypes())
+    for (std::int64_t hd : {4, 12, 36, 40, 48, 64, 96, 128, 160, 256}) {
+      if (hd % kvsim::codec::unit_values(dt) != 0) continue;
+      for (LayoutKind layout : kvsim::all_layouts())
+        for (const std::int64_t kv_heads : {1, 2, 4}) {
+          CacheDesign d = kvsim::test::small_design(dt, layout, PolicyKind::ring, {4, 120, 16, 120, 0, 0, 0});
+          d.head_dim = hd;
+          d.kv_heads = kv_heads;
+          d.layers = 1;
+          d.heads = 4 * kv_heads / (kv_heads == 4 ? 2 : 1);  // groups of 4, 4, 2
+          for (const std::int64_t splits : {0, 2})
+          for (const std::int64_t per_item : {std::int64_t(0), kv_heads})  // automatic; every KV head in one item
+          for (const auto kernel : kernels_for<TestType>(d))
+          for (const auto isa : isas_of<TestType>()) {
+            const ForceIsa force(isa);
+            INFO(kvsim::codec::name(dt) << " head_dim " << hd << " " << kvsim::layout_name(layout) << " kv_heads "
+                                        << kv_heads << " per item " << per_item << " splits " << splits << " "
+                                        << kvsim::attention_kernel_name(kernel) << " " << kvsim::kernels::host_isa_name(isa));
+            const auto r = run_attention<TestType>(d, lengths, 7, 0, splits, 1, kernel, per_item);
+            const auto [worst, worst_lse] = worst_errors(d, 7, 0, r.q, r.out, r.lse, r.positions);
+            CHECK(worst < 1e-5);
+            CHECK(worst_lse < 1e-4);
+          }
+        }
+    }
+}
+
+// The instruction-set override reaches the kernel: forcing a set this CPU has selects it, and a
+// set it lacks falls back to the best it has (never an illegal instruction).
+TEMPLATE_LIST_TEST_CASE("decode attention: the host instruction set can be forced", "[attention]",
+                        kvsim::test::ExecSpaces) {
+  using kvsim::kernels::HostIsa;
+  const HostIsa best = kvsim::kernels::host_isa_supported();
+  for (const HostIsa isa : {HostIsa::portable, HostIsa::avx2, HostIsa::avx512}) {
+    const ForceIsa force(isa);
+    CHECK(kvsim::kernels::host_isa() == (int(isa) <= int(best) ? isa : best));
+  }
+  if (!std::getenv("KVSIM_HOST_ISA")) CHECK(kvsim::kernels::host_isa() == best);
 }
 
 // int8/int4 scales: K's and V's scale of the same row need not share the parity of their index
@@ -159,7 +266,9 @@ TEMPLATE_LIST_TEST_CASE("decode attention: group scales at odd offsets between K
                         kvsim::test::ExecSpaces) {
   for (DType dt : kvsim::codec::all_dtypes())
     for (LayoutKind layout : kvsim::all_layouts())
-      for (const auto kernel : kernels_of<TestType>()) {
+      for (const auto kernel : kernels_of<TestType>())
+      for (const auto isa : isas_of<TestType>()) {
+        const ForceIsa force(isa);
         if (kvsim::codec::scale_kind(dt) != kvsim::codec::Scale::group) continue;
         CacheDesign d = kvsim::test::small_design(dt, layout, PolicyKind::ring, {1, 41, 1, 41, 0, 0, 0});
         d.kv_heads = 1;

@@ -1,10 +1,12 @@
 #pragma once
 // Launches decode attention over one layer of a stored cache: the GPU team kernels (lane groups,
-// tiled; each merges its splits in its last team) or the serial kernel and its merge launch.
+// tiled; each merges its splits in its last team) or the serial kernel (on host backends the
+// block kernel of decode_attention_host.hpp) and its merge launch.
 #include <cmath>
 #include <type_traits>
 
 #include "kvsim/attention/decode_attention.hpp"
+#include "kvsim/attention/decode_attention_host.hpp"
 #include "kvsim/attention/decode_attention_lanes.hpp"
 #include "kvsim/attention/decode_plan.hpp"
 #include "kvsim/attention/split_merge.hpp"
@@ -71,8 +73,17 @@ void decode_attention(const ExecSpace& exec, const CacheDesign& d, const StoredC
     if (ws.kernel != AttentionKernel::serial) {
       detail::launch_gpu<D>(exec, d, in, ws, out, lse, heads / d.kv_heads, walk);
     } else {
-      Kokkos::parallel_for("kvsim::decode_attention", light_weight(RangePolicy<ExecSpace>(exec, 0, d.batch * heads * ws.splits)),
-                           kernels::DecodeAttentionSerial<ExecSpace, D>{in, ws.partials});
+      if constexpr (std::is_same<memory_space, Kokkos::HostSpace>::value) {
+        KVSIM_REQUIRE(ws.kv_per_item > 0 && d.kv_heads % ws.kv_per_item == 0, "attention workspace: ",
+                      ws.kv_per_item, " KV heads per work item do not divide ", d.kv_heads);
+        // Host backends: the block kernel, one item per (seq, chunk of KV heads, split).
+        Kokkos::parallel_for("kvsim::decode_attention_host",
+                             RangePolicy<ExecSpace>(exec, 0, d.batch * (d.kv_heads / ws.kv_per_item) * ws.splits),
+                             kernels::DecodeAttentionHost<ExecSpace, D>{in, ws.partials, kernels::host_isa(), ws.kv_per_item});
+      } else {
+        Kokkos::parallel_for("kvsim::decode_attention", light_weight(RangePolicy<ExecSpace>(exec, 0, d.batch * heads * ws.splits)),
+                             kernels::DecodeAttentionSerial<ExecSpace, D>{in, ws.partials});
+      }
       Kokkos::parallel_for("kvsim::attention_merge", light_weight(RangePolicy<ExecSpace>(exec, 0, d.batch * heads * d.head_dim)),
                            kernels::MergePartials<memory_space>{ws.partials, out, d.head_dim, lse});
     }

@@ -9,6 +9,7 @@
 
 #include "kvsim/attention/attention_kernel.hpp"
 #include "kvsim/attention/decode_attention.hpp"
+#include "kvsim/attention/host_block.hpp"
 #include "kvsim/attention/decode_attention_lanes.hpp"
 #include "kvsim/attention/split_merge.hpp"
 #include "kvsim/cache/cache_design.hpp"
@@ -27,6 +28,7 @@ struct AttentionWorkspace {
   AttentionKernel kernel = AttentionKernel::serial;
   int team_size = 0;  // GPU kernels
   int lanes = 0;      // threads along head_dim per row
+  std::int64_t kv_per_item = 1;  // host kernel: KV heads one work item walks together
 };
 
 // Calls fn(integral_constant G) for a query-head group size of 1, 2, 4 or 8.
@@ -109,8 +111,22 @@ AttentionWorkspace<MemSpaceOf<ExecSpace>> make_attention_workspace(const ExecSpa
     KVSIM_REQUIRE(d.head_dim <= kernels::kMaxHeadDimSerial, "decode attention supports head_dim up to ",
                   kernels::kMaxHeadDimSerial, " on this backend, got ", d.head_dim);
     const std::int64_t threads = ExecSpace().concurrency();
-    auto_splits = std::clamp<std::int64_t>((4 * threads + d.batch * heads - 1) / (d.batch * heads), 1,
-                                           std::max<std::int64_t>(1, rows / 16));
+    if constexpr (on_host) {
+      // The host kernel's items are (seq, chunk of KV heads, split): at least 4 a thread so
+      // uneven sequences balance, no split under 8 blocks (each costs a partial and its merge);
+      // splits start on whole blocks. The chunks are as large as that allows (all KV heads at
+      // the 7B shape): walking a block's heads together saves TLB misses (decode_attention_host).
+      ws.align = kernels::host_block_rows(d.head_dim);
+      const std::int64_t most = std::max<std::int64_t>(1, rows / (8 * ws.align)), want = 4 * threads;
+      ws.kv_per_item = d.kv_heads;
+      while (ws.kv_per_item % 2 == 0 && d.batch * (d.kv_heads / ws.kv_per_item) * most < want) ws.kv_per_item /= 2;
+      if (d.batch * (d.kv_heads / ws.kv_per_item) * most < want) ws.kv_per_item = 1;
+      const std::int64_t items = d.batch * (d.kv_heads / ws.kv_per_item);
+      auto_splits = std::clamp<std::int64_t>((want + items - 1) / items, 1, most);
+    } else {
+      auto_splits = std::clamp<std::int64_t>((4 * threads + d.batch * heads - 1) / (d.batch * heads), 1,
+                                             std::max<std::int64_t>(1, rows / 16));
+    }
   }
   KVSIM_REQUIRE(splits_hint >= 0, "attention splits must be >= 0, got ", splits_hint);
   ws.splits = splits_hint > 0 ? splits_hint : auto_splits;
