@@ -9,6 +9,7 @@
 #include "../attention_reference.hpp"
 #include "../small_designs.hpp"
 #include "kvsim/attention/host_isa.hpp"
+#include "kvsim/attention/host_row_decode.hpp"
 #include "kvsim/cache/kv_cache.hpp"
 #include "kvsim/core/synthetic.hpp"
 
@@ -352,4 +353,32 @@ TEMPLATE_LIST_TEST_CASE("decode attention kernel choice per backend and shape", 
         (host ? AttentionKernel::serial : AttentionKernel::tiled));
   CHECK(error_of([&] { odd.resolve_attention_kernel(AttentionKernel::lane_groups); })
             .find(host ? "needs a GPU build" : "does not cover head_dim 96 of fp16") != std::string::npos);
+}
+
+// Every fp8 code, on every instruction set this CPU has: the host row decoders give the twin's
+// value times the scale, NaN codes included.
+TEST_CASE("host row decoders: every fp8 code as the bit-exact twin decodes it", "[codecs]") {
+  std::vector<unsigned char> codes(256);
+  for (int i = 0; i < 256; ++i) codes[std::size_t(i)] = static_cast<unsigned char>(i);
+  const float scale = 0.375f;
+  using Decode = void (*)(const unsigned char*, std::int64_t, const std::uint16_t*, float, std::int64_t, float*);
+  std::vector<std::pair<const char*, Decode>> paths{{"portable", &kvsim::kernels::host_portable::decode_row<DType::fp8_e4m3>}};
+#if defined(KVSIM_HOST_X86_SIMD)
+  if (kvsim::kernels::host_isa_supported() >= kvsim::kernels::HostIsa::avx2)
+    paths.push_back({"avx2", &kvsim::kernels::host_avx2::decode_row<DType::fp8_e4m3>});
+  if (kvsim::kernels::host_isa_supported() >= kvsim::kernels::HostIsa::avx512)
+    paths.push_back({"avx512", &kvsim::kernels::host_avx512::decode_row<DType::fp8_e4m3>});
+#endif
+  for (const auto& [name, decode] : paths) {
+    INFO(name);
+    std::vector<float> out(256);
+    decode(codes.data(), 0, nullptr, scale, 256, out.data());
+    int wrong = 0;
+    for (int i = 0; i < 256; ++i) {
+      const float want = kvsim::codec::e4m3_to_float(std::uint8_t(i)) * scale;
+      const bool same = std::isnan(want) ? std::isnan(out[std::size_t(i)]) : out[std::size_t(i)] == want;
+      wrong += same ? 0 : 1;
+    }
+    CHECK(wrong == 0);
+  }
 }

@@ -2,9 +2,8 @@
 // One stored row of head_dim values (element e onwards) decoded to floats, with its scales
 // applied, for the host decode-attention kernel: decode_row<D>(data, e, group_scales,
 // head_scale, head_dim, out). A row's values and its group scales are consecutive in every
-// layout. Each value equals Codec<D>::decode's (same conversion, one rounding for the scale),
-// except that the AVX2 fp8 path maps the NaN code 0x7f to 480 · scale: the encoder saturates, so
-// the cache holds 0x7f only where its input was NaN.
+// layout. Each value equals Codec<D>::decode's (same conversion, one rounding for the scale);
+// fp8's NaN codes (0x7f, 0xff) decode to NaN on every path, as the twin does.
 //
 // host_portable: plain loops over the bit-exact twins (float_formats.hpp), written so GCC
 // vectorises them with SSE2. host_avx2: F16C conversions, sign/zero extension and a per-lane
@@ -81,9 +80,13 @@ inline void decode_row(const unsigned char* data, std::int64_t e, const std::uin
     // the scale (exact).
     const __m256 f = _mm256_set1_ps(hscale * 256.0f);
     const __m128i em = _mm_set1_epi16(0x3f80), sign = _mm_set1_epi16(short(0x8000));
+    const __m128i low7 = _mm_set1_epi16(0x7f), half_nan = _mm_set1_epi16(0x7e00);
     for (std::int64_t j = 0; j < hd; j += 8) {
       const __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(data + e + j)));
-      const __m128i h = _mm_or_si128(_mm_and_si128(_mm_slli_epi16(b, 7), em), _mm_and_si128(_mm_slli_epi16(b, 8), sign));
+      // e4m3 has no infinities: S.1111.111 is NaN, which the shift would make 1.875 * 2^8.
+      const __m128i nan = _mm_and_si128(_mm_cmpeq_epi16(_mm_and_si128(b, low7), low7), half_nan);
+      const __m128i h = _mm_or_si128(
+          _mm_or_si128(_mm_and_si128(_mm_slli_epi16(b, 7), em), _mm_and_si128(_mm_slli_epi16(b, 8), sign)), nan);
       _mm256_storeu_ps(out + j, _mm256_mul_ps(_mm256_cvtph_ps(h), f));
     }
   } else if constexpr (D == DType::int8) {
@@ -140,10 +143,13 @@ inline void decode_row(const unsigned char* data, std::int64_t e, const std::uin
     // As host_avx2's: the code shifted into a half is 2^-8 of the value.
     const __m512 f = _mm512_set1_ps(hscale * 256.0f);
     const __m256i em = _mm256_set1_epi16(0x3f80), sign = _mm256_set1_epi16(short(0x8000));
+    const __m256i low7 = _mm256_set1_epi16(0x7f), half_nan = _mm256_set1_epi16(0x7e00);
     for (std::int64_t j = 0; j < hd; j += 16) {
       const __m256i b = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(data + e + j)));
-      const __m256i h =
-          _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi16(b, 7), em), _mm256_and_si256(_mm256_slli_epi16(b, 8), sign));
+      const __m256i nan = _mm256_and_si256(_mm256_cmpeq_epi16(_mm256_and_si256(b, low7), low7), half_nan);
+      const __m256i h = _mm256_or_si256(
+          _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi16(b, 7), em), _mm256_and_si256(_mm256_slli_epi16(b, 8), sign)),
+          nan);
       _mm512_storeu_ps(out + j, _mm512_mul_ps(_mm512_cvtph_ps(h), f));
     }
   } else if constexpr (D == DType::int8) {
