@@ -2,6 +2,7 @@
 #include <limits>
 
 #include "experiment/experiment.hpp"
+#include "kvsim/attention/prefill_kernel.hpp"
 #include "kvsim/core/timing.hpp"
 
 namespace kvsim {
@@ -23,7 +24,7 @@ void apply_ceilings(PointResult& r, const CopyBandwidth& bw) {
   // The probe is an fp32 gemm: a ceiling of the gemm kernel only. The flash kernel runs fp16
   // tensor-core products, which that probe does not bound; it gets no fraction until a
   // tensor-core probe measures one.
-  if (!r.prefill_seconds.empty() && r.prefill_kernel == "gemm") r.prefill_fraction_of_gemm = of(r.prefill_TFLOPs, r.gemm_TFLOPs);
+  if (!r.prefill_seconds.empty() && r.prefill_kernel == prefill_kernel_name(PrefillKernel::gemm)) r.prefill_fraction_of_gemm = of(r.prefill_TFLOPs, r.gemm_TFLOPs);
   static const std::pair<const char*, double PointResult::*> fractions[] = {
       {"fill_fraction_of_copy", &PointResult::fill_fraction_of_copy},
       {"fill_fraction_of_roofline", &PointResult::fill_fraction_of_roofline},

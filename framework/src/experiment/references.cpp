@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "experiment/experiment.hpp"
+#include "kvsim/attention/prefill_kernel.hpp"
 #include "kvsim/core/error.hpp"
 #include "kvsim/core/synthetic.hpp"
 #include "kvsim/precision/codecs.hpp"
@@ -59,7 +60,7 @@ void check_error_bounds(const ExperimentConfig& c, const PointResult& r, std::in
     }
   };
   if (r.attention_rel_err >= 0) check("decode attention", r.attention_rel_err, false, false);
-  if (r.prefill_rel_err >= 0) check("prefill attention", r.prefill_rel_err, true, r.prefill_kernel == "flash");
+  if (r.prefill_rel_err >= 0) check("prefill attention", r.prefill_rel_err, true, r.prefill_kernel == prefill_kernel_name(PrefillKernel::flash));
 }
 
 }  // namespace kvsim

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "metrics/timed_metrics.hpp"
+#include "kvsim/attention/prefill_kernel.hpp"
 #include "kvsim/core/timing.hpp"
 
 namespace kvsim {
@@ -80,7 +81,7 @@ void print_point(std::ostream& os, std::size_t i, const ExperimentConfig& c, con
     os << "  prefill   " << timed(r, "prefill_ms") << " per chunk of " << c.prefill_chunk << " over every layer, "
        << r.prefill_kernel << " kernel ("
        << num(r.prefill_TFLOPs) << " TFLOP/s; "
-       << (r.prefill_kernel == "gemm" ? pct(r.prefill_fraction_of_gemm) + " of" : std::string("beside"))
+       << (r.prefill_kernel == prefill_kernel_name(PrefillKernel::gemm) ? pct(r.prefill_fraction_of_gemm) + " of" : std::string("beside"))
        << " the fp32 gemm probe's " << num(r.gemm_TFLOPs) << " TFLOP/s); rel. error vs float64 " << num(r.prefill_rel_err)
        << "\n";
   for (const SpreadSeries& s : spread_series()) {

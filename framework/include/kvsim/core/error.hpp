@@ -47,3 +47,13 @@ std::string concat(const Parts&... parts) {
   do {                                                                  \
     if (!(cond)) Kokkos::abort("kvsim: device check '" #cond "' failed"); \
   } while (false)
+
+#if defined(KOKKOS_ENABLE_CUDA)
+// Host-side check of a CUDA runtime call kvsim makes itself (streams, graphs): throws with the
+// call's error string.
+#define KVSIM_CUDA_REQUIRE(call, ...)                                                      \
+  do {                                                                                     \
+    const cudaError_t kvsim_cuda_err_ = (call);                                            \
+    KVSIM_REQUIRE(kvsim_cuda_err_ == cudaSuccess, __VA_ARGS__, ": ", cudaGetErrorString(kvsim_cuda_err_)); \
+  } while (false)
+#endif

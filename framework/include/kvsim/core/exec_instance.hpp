@@ -34,8 +34,7 @@ class ExecInstance<Kokkos::Cuda> {
   struct Stream {
     cudaStream_t stream = nullptr;
     Stream() {
-      const cudaError_t e = cudaStreamCreate(&stream);
-      KVSIM_REQUIRE(e == cudaSuccess, "cannot create a CUDA stream: ", cudaGetErrorString(e));
+      KVSIM_CUDA_REQUIRE(cudaStreamCreate(&stream), "cannot create a CUDA stream");
     }
     ~Stream() {
       if (stream) cudaStreamDestroy(stream);

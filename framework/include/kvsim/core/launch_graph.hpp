@@ -43,12 +43,6 @@ class LaunchGraph {
 };
 
 #if defined(KOKKOS_ENABLE_CUDA)
-#define KVSIM_CUDA_GRAPH_CALL(call, what)                                                         \
-  do {                                                                                            \
-    const cudaError_t kvsim_err_ = (call);                                                        \
-    KVSIM_REQUIRE(kvsim_err_ == cudaSuccess, "CUDA graph: ", what, ": ", cudaGetErrorString(kvsim_err_)); \
-  } while (0)
-
 // The instance's stream is captured (relaxed mode: Kokkos' launch path queries function
 // attributes and occupancy, which are not stream work) and the graph instantiated once; the
 // instance must own a stream of its own (ExecInstance), since the legacy default stream cannot
@@ -80,7 +74,7 @@ class LaunchGraph<Kokkos::Cuda> {
     const cudaStream_t stream = space.cuda_stream();
     KVSIM_REQUIRE(stream != nullptr, "CUDA graph: the execution space instance has no stream of its own to capture");
     space.fence();  // nothing of earlier work may join the capture
-    KVSIM_CUDA_GRAPH_CALL(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed), "begin capture");
+    KVSIM_CUDA_REQUIRE(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed), "CUDA graph: begin capture");
     try {
       launches();
     } catch (...) {
@@ -89,12 +83,12 @@ class LaunchGraph<Kokkos::Cuda> {
       if (partial) cudaGraphDestroy(partial);
       throw;
     }
-    KVSIM_CUDA_GRAPH_CALL(cudaStreamEndCapture(stream, &graph_), "end capture");
-    KVSIM_CUDA_GRAPH_CALL(cudaGraphInstantiate(&exec_, graph_, 0), "instantiate");
+    KVSIM_CUDA_REQUIRE(cudaStreamEndCapture(stream, &graph_), "CUDA graph: end capture");
+    KVSIM_CUDA_REQUIRE(cudaGraphInstantiate(&exec_, graph_, 0), "CUDA graph: instantiate");
   }
   bool recorded() const { return exec_ != nullptr; }
   void replay(const Kokkos::Cuda& space) const {
-    KVSIM_CUDA_GRAPH_CALL(cudaGraphLaunch(exec_, space.cuda_stream()), "launch");
+    KVSIM_CUDA_REQUIRE(cudaGraphLaunch(exec_, space.cuda_stream()), "CUDA graph: launch");
   }
 
  private:
@@ -107,7 +101,6 @@ class LaunchGraph<Kokkos::Cuda> {
   cudaGraph_t graph_ = nullptr;
   cudaGraphExec_t exec_ = nullptr;
 };
-#undef KVSIM_CUDA_GRAPH_CALL
 #endif
 
 }  // namespace kvsim
