@@ -369,9 +369,10 @@ TEMPLATE_LIST_TEST_CASE("decode attention matches KokkosBlas::gemv over a dense 
   }
 }
 
-// automatic takes lane groups on a GPU where a row's 16-byte pieces fill a power-of-two part of
-// a warp, the tiled kernel where they do not, and the serial kernel on the host; a kernel that
-// cannot run the shape or the backend is refused, never swapped for another.
+// automatic takes, on a GPU, tensor cores or lane groups by group size (decode_plan.hpp), lane
+// groups where a row's 16-byte pieces fill a power-of-two part of a warp, the tiled kernel where
+// they do not, and the serial kernel on the host; a kernel that cannot run the shape or the
+// backend is refused, never swapped for another.
 TEMPLATE_LIST_TEST_CASE("decode attention kernel choice per backend and shape", "[attention]", kvsim::test::ExecSpaces) {
   using kvsim::AttentionKernel;
   const TestType exec;
@@ -387,12 +388,23 @@ TEMPLATE_LIST_TEST_CASE("decode attention kernel choice per backend and shape", 
     CHECK(error_of([&] { fits.resolve_attention_kernel(AttentionKernel::tiled); }).find("needs a GPU build") !=
           std::string::npos);
   }
-  // head_dim 128: tensor cores on a GPU for 16-bit and narrower formats, lane groups for fp32.
+  // head_dim 128: tensor cores on a GPU for 16-bit and narrower formats from groups of
+  // kMmaMinGroup query heads (here 4 over 1 KV head), lane groups below (2 over 2) and for fp32;
+  // tensor cores also where lane groups do not compile the group (12 over 1).
+  const bool mma = !host && kvsim::mma::device_has_mma<TestType>();
   CacheDesign wide = d;
   wide.head_dim = 128;
+  kvsim::KVCache<TestType> pairs(exec, wide, 1, {8, 8, 8});
+  CHECK(pairs.resolve_attention_kernel(AttentionKernel::automatic) == (host ? AttentionKernel::serial : AttentionKernel::lane_groups));
+  wide.kv_heads = 1;
   kvsim::KVCache<TestType> tc(exec, wide, 1, {8, 8, 8});
   CHECK(tc.resolve_attention_kernel(AttentionKernel::automatic) ==
-        (host ? AttentionKernel::serial : kvsim::mma::device_has_mma<TestType>() ? AttentionKernel::mma : AttentionKernel::lane_groups));
+        (host ? AttentionKernel::serial : mma ? AttentionKernel::mma : AttentionKernel::lane_groups));
+  CacheDesign mqa = wide;
+  mqa.heads = 12;
+  kvsim::KVCache<TestType> twelve(exec, mqa, 1, {8, 8, 8});
+  CHECK(twelve.resolve_attention_kernel(AttentionKernel::automatic) ==
+        (host || !mma ? AttentionKernel::serial : AttentionKernel::mma));
   if (host)
     CHECK(error_of([&] { tc.resolve_attention_kernel(AttentionKernel::mma); }).find("needs a GPU build") != std::string::npos);
   wide.dtype = DType::fp32;

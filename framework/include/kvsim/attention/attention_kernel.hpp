@@ -17,6 +17,10 @@ namespace kvsim {
 
 KVSIM_NAMED_ENUM(AttentionKernel, KVSIM_ATTENTION_KERNELS, all_attention_kernels, attention_kernel_name)
 
+// automatic takes the tensor-core kernel from this many query heads per KV head (decode_plan.hpp
+// resolve_attention_kernel says why).
+inline constexpr std::int64_t kMmaMinGroup = 4;
+
 // False if `s` names no kernel.
 inline bool parse_attention_kernel(const std::string& s, AttentionKernel& k) {
   for (AttentionKernel x : all_attention_kernels())

@@ -44,18 +44,26 @@ void with_group(std::int64_t g, Fn&& fn) {
   }
 }
 
-// The kernel `want` resolves to for this cache on this backend (automatic: tensor cores where
-// the shape and the device (has_mma: compute capability 8.0+) allow, else lane groups, else
-// tiled, else serial; host backends run the serial kernel).
+// The kernel `want` resolves to for this cache on this backend; host backends run the serial
+// kernel. automatic on a GPU: the tensor-core kernel (where the shape and the device, has_mma:
+// compute capability 8.0+, allow) for groups of kMmaMinGroup query heads or more, and lane
+// groups below that, each falling back to the other, then to tiled, then to serial.
+// Measured (H200, 7B, 4,096 positions, batch 1; docs/perf-notes.md): at 8 KV heads (groups of
+// 4) mma beats lane groups in every format (fp16 0.73 vs 0.83 ms a token, int4 0.80 vs 2.39);
+// at 32 KV heads (groups of 1) lane groups beat it in every format (fp16 0.80 vs 1.38).
 inline AttentionKernel resolve_attention_kernel(const CacheDesign& d, AttentionKernel want, bool on_host, bool has_mma) {
   const std::int64_t g = d.query_heads() / d.kv_heads;
   const int bits = codec::bits(d.dtype);
   const auto covers = [&](AttentionKernel k) {
     return attention_kernel_covers(k, bits, d.head_dim, g, !on_host) && (k != AttentionKernel::mma || has_mma);
   };
-  if (want == AttentionKernel::automatic)
-    for (AttentionKernel k : {AttentionKernel::mma, AttentionKernel::lane_groups, AttentionKernel::tiled, AttentionKernel::serial})
+  if (want == AttentionKernel::automatic) {
+    const bool mma_first = g >= kMmaMinGroup;
+    for (AttentionKernel k : {mma_first ? AttentionKernel::mma : AttentionKernel::lane_groups,
+                              mma_first ? AttentionKernel::lane_groups : AttentionKernel::mma, AttentionKernel::tiled,
+                              AttentionKernel::serial})
       if (covers(k)) return k;
+  }
   KVSIM_REQUIRE(covers(want), "decode attention kernel '", attention_kernel_name(want), "' ",
                 on_host && want != AttentionKernel::serial && want != AttentionKernel::automatic
                     ? std::string("needs a GPU build (this one runs on the host)")
