@@ -135,9 +135,9 @@ def write_report(paths, frames, outdir):
     built = plots.build_plots(data)
     made = {p.filename for p in built if isinstance(p, plots.Plot)}
     for name in ALL_PLOT_FILES - made:
-        stale = os.path.join(outdir, name)
-        if os.path.exists(stale):
-            os.remove(stale)
+        for stale in (os.path.join(outdir, name), os.path.join(outdir, os.path.splitext(name)[0] + ".svg")):
+            if os.path.exists(stale):
+                os.remove(stale)
     for plot in built:
         if isinstance(plot, plots.Plot):
             plots.save_png(plot, os.path.join(outdir, plot.filename))
