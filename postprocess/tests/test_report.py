@@ -62,6 +62,14 @@ def test_report_links_every_plot_and_lists_no_skips(full_report):
     assert "None: the data had what every plot needs." in section(md, "Skipped plots")
 
 
+def test_findings_come_first_and_provenance_last(full_report):
+    _, out = full_report
+    md = (out / "report.md").read_text()
+    heads = re.findall(r"^## (.+)$", md, re.M)
+    assert heads[0] in ("Warnings", "Summary") and heads[-1] == "Provenance", heads
+    assert heads.index("Summary") < heads.index("Plots") < heads.index("Provenance")
+
+
 def test_html_is_self_contained(full_report):
     _, out = full_report
     html = (out / "report.html").read_text()
