@@ -76,7 +76,11 @@ def default_columns(df):
               if c in df.columns and (c in DEFAULT_CONFIG or df[c].nunique(dropna=False) > 1)]
     if "max_positions" in config and "positions" in df.columns and (df["max_positions"] == df["positions"]).all():
         config.remove("max_positions")  # a context sweep of full caches: the same column twice
-    return ["point"] + config + [c for c in DEFAULT_METRICS if c in df.columns]
+    # A metric no point measured (tokens_per_s 0 without decode, attention_rel_err -1) is noise.
+    measured = {"tokens_per_s": lambda v: v > 0, "attention_rel_err": lambda v: v >= 0}
+    metrics = [c for c in DEFAULT_METRICS
+               if c in df.columns and (c not in measured or measured[c](df[c].fillna(-1)).any())]
+    return ["point"] + config + metrics
 
 
 def _plain(value):

@@ -281,7 +281,8 @@ def plot_error_vs_bytes(df):
             return Skipped("error_vs_bytes_per_position.png", title, "no 'attention_rel_err' of decode points and no 'recon_rel_l2' column")
         rows = df
     filename = f"{metric}_vs_bytes_per_position.png"
-    title = f"{metric} vs stored bytes per position"
+    name = READABLE[metric]
+    title = f"{name[0].upper()}{name[1:]} vs stored bytes per position"
     positive = rows[rows[metric] > 0]
     notes = []
     if len(positive) < len(rows):
@@ -323,11 +324,22 @@ def _tick_text(v):
     return str(v)
 
 
+def human_bytes(value, binary=False):
+    """4 significant figures with a unit: 2.4 MB (decimal), or 32 KiB for powers of two."""
+    step, units = (1024.0, ("B", "KiB", "MiB", "GiB", "TiB")) if binary else (1000.0, ("B", "kB", "MB", "GB", "TB"))
+    value = float(value)
+    i = 0
+    while abs(value) >= step and i < len(units) - 1:
+        value /= step
+        i += 1
+    return f"{value:.4g} {units[i]}"
+
+
 def draw(plot):
     """The Plot as a matplotlib Figure (Agg canvas: no display, no pyplot global state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import EngFormatter, NullLocator
+    from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
 
     n = len(plot.categories) if plot.categories is not None else 0
     fig = Figure(figsize=(min(40, max(8, 0.3 * n + 2)), 4.8 + (1.2 if n else 0)), dpi=100)  # room for many bars
@@ -375,16 +387,17 @@ def draw(plot):
         step = max(1, n // 60)  # past 60 bars, label every step-th
         ax.set_xticks(np.arange(0, n, step))
         ax.set_xticklabels(plot.categories[::step], rotation=30, ha="right", fontsize=8)
-    elif plot.logx:
+    elif plot.logx and not plot.xbytes:  # byte axes: powers of two, named by human_bytes
         ticks = np.unique(np.concatenate([s.x for s in plot.series]))
         if ticks.size <= 12:
             ax.set_xticks(ticks)
             ax.set_xticklabels([_tick_text(t) for t in ticks])
             ax.xaxis.set_minor_locator(NullLocator())  # x only: y minor ticks label narrow log ranges
-    for bytes_axis, axis in ((plot.xbytes, ax.xaxis), (plot.ybytes, ax.yaxis)):
+    for bytes_axis, axis, log2 in ((plot.xbytes, ax.xaxis, plot.logx), (plot.ybytes, ax.yaxis, False)):
         if bytes_axis:
-            axis.set_major_formatter(EngFormatter(unit="B"))  # 2.4 MB, not 2.4e6 or 10^6
-            axis.set_minor_formatter(EngFormatter(unit="B"))
+            # 2.4 MB, not 2.4e6 or 10^6; a log2 axis ticks at powers of two: 8 KiB, 16 KiB.
+            axis.set_major_formatter(FuncFormatter(lambda v, _pos, log2=log2: human_bytes(v, binary=log2)))
+            axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(plot.xlabel)
     ax.set_ylabel(plot.ylabel)
     ax.set_title(plot.title)

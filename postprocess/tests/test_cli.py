@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from cli_helpers import POSTPROCESS, assert_one_line_error, cells, run_cli
-from make_files import write_full, write_valid
+from make_files import FULL_SUMMARY, changed, write_full, write_valid
 
 
 def test_table_prints_summary(kvsim_file):
@@ -35,6 +35,13 @@ def test_default_table_is_short_and_names_what_varies(full_file):
     full = run_cli("table", full_file, "--columns", "all").stdout.splitlines()
     assert len(cells(full[0])) > 2 * len(head)
     assert max(map(len, lines)) < 320 and len(lines) == len(full)
+
+
+def test_default_table_leaves_out_metrics_no_point_measured(tmp_path):
+    summary = changed(changed(FULL_SUMMARY, "tokens_per_s", [0.0] * 6), "attention_rel_err", [-1.0] * 6)
+    head = cells(run_cli("table", write_full(tmp_path / "nodecode.h5", summary)).stdout.splitlines()[0])
+    assert "tokens_per_s [tokens/s]" not in head and "attention_rel_err" not in head
+    assert "fill_GBps [GB/s]" in head
 
 
 def test_table_csv_and_json_hold_the_raw_numbers(kvsim_file):

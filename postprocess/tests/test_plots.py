@@ -255,3 +255,14 @@ def test_byte_axes_read_in_human_units(full_file):
     labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
     assert labels and all(re.fullmatch(r"-?[\d.]+ ?[kMGT]?B", t.replace("\u2212", "-")) for t in labels), labels
     assert ax.yaxis.get_major_formatter()(2.4e6) == "2.4 MB"
+    assert plots.human_bytes(32768, binary=True) == "32 KiB" and plots.human_bytes(536870912) == "536.9 MB"
+
+
+def test_log_byte_axis_ticks_at_powers_of_two(full_file):
+    plot = by_name(plots.build_plots(data_of(full_file)))["attention_rel_err_vs_bytes_per_position.png"]
+    assert plot.xbytes and plot.logx
+    fig = plots.draw(plot)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert labels and all(re.fullmatch(r"\d+ (B|KiB|MiB)", t) for t in labels), labels
