@@ -27,6 +27,7 @@ apt_packages=(
   catch2 libcli11-dev
   clang libclang-rt-dev libomp-dev
   python3 python3-h5py python3-numpy python3-pandas python3-matplotlib python3-pytest
+  python3-setuptools python3-wheel python3-venv python3-pip
 )
 
 # A private apt configuration derived at run time from the machine's own sources, so the

@@ -4,6 +4,7 @@
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -24,6 +25,30 @@
 #endif
 
 namespace {
+
+// `kvsim --help`'s closing sections (README.md "Environment" and "Exit status" say the same).
+const char* const kHelpFooter = R"(
+ENVIRONMENT
+  OMP_NUM_THREADS, KOKKOS_NUM_THREADS  host threads (or --kokkos-threads=N; they must agree)
+  OMP_PROC_BIND, OMP_PLACES            thread binding. Both unset, kvsim sets OMP_PROC_BIND=false,
+                                       which is OpenMP's own default (threads unbound), so that
+                                       Kokkos does not warn; for steady CPU figures use
+                                       OMP_PROC_BIND=spread OMP_PLACES=threads
+  KOKKOS_DEVICE_ID                     the GPU (or --kokkos-device-id=N; under MPI the node-local
+                                       rank picks it)
+  KOKKOS_PROFILE_LIBRARY               a Kokkos Tools library (Kokkos 4: KOKKOS_TOOLS_LIBS), or
+                                       --kokkos-tools-library=LIB; Kokkos 4's spelling
+                                       --kokkos-tools-libs=LIB is accepted on 3.4 too
+  KVSIM_PRESET_DIR                     model presets searched first (configs/models/ after)
+  KVSIM_HOST_ISA                       cap the host decode kernel's instruction set
+
+EXIT STATUS
+  0    success
+  1    run failure (retrieved data did not verify, the disk filled up, ...)
+  2    bad input: config, flag, Kokkos setting, output path, a damaged file to --resume,
+       a cache larger than the device
+  128+N  stopped by signal N (SIGTERM, SIGINT): finished points kept, continue with --resume
+)";
 
 struct Args {
   std::vector<std::string> kokkos;  // --kokkos-* flags, for Kokkos alone
@@ -67,10 +92,23 @@ int cmd_validate(const std::string& config_path, bool config_given, const std::v
     std::cerr << "kvsim: error: config is required (see kvsim --help)\n";
     return 2;
   }
-  const auto points = kvsim::load_experiment(config_path, load_options(sets));
+  // Checked for any build: a config for the GPU cluster validates on a laptop's host build.
+  std::vector<std::string> gpu_notes;
+  kvsim::LoadOptions options = load_options(sets);
+  options.any_build = true;
+  options.gpu_notes = &gpu_notes;
+  const auto points = kvsim::load_experiment(config_path, options);
   std::cout << config_path << ": ok (" << points.front().name << ", " << points.size() << " point"
             << (points.size() == 1 ? "" : "s") << ")\n";
-  for (std::size_t i = 0; i < points.size() && print; ++i) std::cout << "--- # point " << i << "\n" << kvsim::to_yaml(points[i]);
+  for (std::size_t i = 0; i < points.size() && print; ++i)
+    std::cout << "--- # point " << i + 1 << "\n" << kvsim::to_yaml(points[i]);
+  // validate reads the config only: the device (its memory, its kernels) is `run`'s to check.
+  bool max = false;
+  for (const auto& p : points) max = max || p.cache.max_positions == kvsim::kMaxContext;
+  for (const auto& note : gpu_notes) std::cerr << "kvsim: note: " << config_path << ": " << note << "\n";
+  std::cerr << "kvsim: note: device memory not checked (validate starts no device); `kvsim run` refuses a cache "
+               "larger than the device"
+            << (max ? " and resolves max_positions: max against its free memory" : "") << "\n";
   return 0;
 }
 
@@ -80,11 +118,15 @@ struct RunFlags {
   std::vector<std::string> sets;
   bool resume = false;
   bool force = false;
+  bool quiet = false;
+  bool verbose = false;
+  std::string format = "text";
 };
 
 int dispatch(int argc, char** argv) {
   const Args args = split_args(argc, argv);
   CLI::App app{"kvsim: Kokkos KV-cache simulator", "kvsim"};
+  app.footer(kHelpFooter);
   app.set_version_flag("--version", std::string(kvsim::version()) + " (" + kvsim::git_sha() + ")");
   app.require_subcommand(1);
 
@@ -104,6 +146,10 @@ int dispatch(int argc, char** argv) {
   CLI::Option* resume = run->add_flag("--resume", flags.resume, "run only the points missing from the result file");
   run->add_flag("--force", flags.force, "with --resume: accept a changed config, keeping the unchanged points")->needs(resume);
   add_set(run);
+  run->add_flag("-q,--quiet", flags.quiet, "no progress and no per-point results: warnings, errors and the output path");
+  run->add_flag("-v,--verbose", flags.verbose, "also Kokkos' configuration and each point's resolved config (stderr)");
+  run->add_option("--format", flags.format, "stdout: text (each point as it finishes) or json (one line at the end)")
+      ->check(CLI::IsMember({"text", "json"}));
   CLI::App* validate = app.add_subcommand("validate", "check a config and exit (2 if it is refused)");
   CLI::Option* validate_config = validate->add_option("config", config_path, "experiment YAML (required unless --schema)");
   validate->add_flag("--print", print, "print the resolved config");
@@ -144,6 +190,9 @@ int dispatch(int argc, char** argv) {
     req.resume = flags.resume;
     req.force = flags.force;
     req.command_line = quote_command_line(argc, argv);
+    req.quiet = flags.quiet;
+    req.verbose = flags.verbose;
+    req.json = flags.format == "json";
     return kvsim::run_sweep(req);
   }
   if (validate->parsed()) return cmd_validate(config_path, validate_config->count() > 0, sets, print, schema);
@@ -157,6 +206,10 @@ int dispatch(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Kokkos' OpenMP backend warns in four lines when OMP_PROC_BIND is unset. Unset means false
+  // to OpenMP already (the runtime read it at load time; this changes no binding), so say it.
+  // With OMP_PLACES given, OpenMP binds: left alone.
+  if (!std::getenv("OMP_PROC_BIND") && !std::getenv("OMP_PLACES")) setenv("OMP_PROC_BIND", "false", 0);
   MPI_Init(&argc, &argv);
   kvsim::install_interrupt_handlers();  // after MPI_Init, which may install its own
   int rc = 0;

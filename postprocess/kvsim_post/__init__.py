@@ -1,5 +1,8 @@
 """Post-processing of kvsim HDF5 result files (see docs/hdf5-schema.md)."""
 
+# The kvsim release this package reads (CMakeLists.txt project VERSION; a test holds them equal).
+__version__ = "0.1.0"
+
 # Imported lazily so `python -m kvsim_post` can report a Python that lacks
 # h5py/pandas in one line instead of failing inside this package's import.
 _EXPORTS = {

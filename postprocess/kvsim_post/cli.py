@@ -1,14 +1,15 @@
 """kvsim-post command line: `table` and `info` for kvsim result files."""
 
 import argparse
+import json
 import math
 import os
 import sys
 
 import pandas as pd
 
-from . import metrics, spread
-from .load import KvsimFileError, load_meta, load_summary
+from . import __version__, metrics, spread
+from .load import CONFIG_COLUMNS, KvsimFileError, load_meta, load_summary
 from .table import markdown_table
 
 PROG = "kvsim-post"
@@ -61,12 +62,46 @@ def _select(df, paths, columns):
     return selected, wanted
 
 
+# `table`'s default: what a reader compares first. `--columns all` shows the whole summary.
+DEFAULT_METRICS = ["fill_GBps", "retrieve_GBps", "retrieve_fraction_of_copy", "tokens_per_s",
+                   "attention_rel_err", "kv_cache_bytes", "verified"]
+# Shown by default even when every point has the same value: they name what ran.
+DEFAULT_CONFIG = ["dtype", "layout", "positions"]
+
+
+def default_columns(df):
+    """point, the configuration columns that vary between the rows (or name the design), and
+    the headline metrics the file has."""
+    config = [c for c in CONFIG_COLUMNS + ["attention_kernel"]
+              if c in df.columns and (c in DEFAULT_CONFIG or df[c].nunique(dropna=False) > 1)]
+    if "max_positions" in config and "positions" in df.columns and (df["max_positions"] == df["positions"]).all():
+        config.remove("max_positions")  # a context sweep of full caches: the same column twice
+    # A metric no point measured (tokens_per_s 0 without decode, attention_rel_err -1) is noise.
+    measured = {"tokens_per_s": lambda v: v > 0, "attention_rel_err": lambda v: v >= 0}
+    metrics = [c for c in DEFAULT_METRICS
+               if c in df.columns and (c not in measured or measured[c](df[c].fillna(-1)).any())]
+    return ["point"] + config + metrics
+
+
+def _plain(value):
+    """A JSON value: numpy scalars as Python numbers (shortest repr), NaN as null."""
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def cmd_table(args):
     frames, df = _summaries(args.files, args.allow_incomplete)
+    columns = args.columns if args.columns is not None else ",".join(default_columns(df))
     keep = ()
-    if args.columns is not None:
-        df, keep = _select(df, args.files, args.columns)
-    print(markdown_table(spread.shown(df, keep)))
+    if columns.strip() != "all":
+        df, keep = _select(df, args.files, columns)
+    if args.format == "md":
+        print(markdown_table(spread.shown(df, keep)))
+    elif args.format == "csv":
+        # Raw numbers (the _min/_max columns beside each metric) for a spreadsheet or pandas.
+        sys.stdout.write(df.to_csv(index=False))
+    else:
+        print(json.dumps([{k: _plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")]))
     _warn(args.files, frames)
 
 
@@ -123,12 +158,21 @@ def cmd_compare(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog=PROG, description="Summarise kvsim HDF5 result files.")
+    parser = argparse.ArgumentParser(prog=PROG, description="Summarise kvsim HDF5 result files.",
+                                     epilog="Exit status: 0 success, 1 a regression (compare), 2 bad input "
+                                            "(a file, column or flag). KVSIM_PYTHON picks the interpreter of "
+                                            "the postprocess/kvsim-post wrapper.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    table = sub.add_parser("table", help="print the per-point summary as a markdown table")
+    table = sub.add_parser("table", help="print the per-point summary (markdown, CSV or JSON)")
     table.add_argument("files", nargs="+", metavar="FILE.h5")
-    table.add_argument("--columns", metavar="a,b,c", help="comma-separated summary columns to show")
+    table.add_argument("--columns", metavar="a,b,c",
+                       help="comma-separated summary columns to show, or 'all' (default: point, the "
+                            "configuration columns that vary, and the headline metrics)")
+    table.add_argument("--format", choices=("md", "csv", "json"), default="md",
+                       help="md: aligned markdown, timed metrics as median (min–max); csv, json: raw "
+                            "numbers, one row (JSON: one object) per point (default md)")
     table.add_argument("--allow-incomplete", action="store_true", help=ALLOW_INCOMPLETE_HELP)
     table.set_defaults(func=cmd_table)
 

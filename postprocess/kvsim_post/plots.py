@@ -21,6 +21,19 @@ from .load import CONFIG_COLUMNS
 
 DECODE_PHASES = ("append_ms", "attention_ms", "weights_ms")
 ERROR_BARS = "error bars: min–max over the repetitions"
+# Okabe & Ito's colour-blind-safe palette (blue, orange, green, vermillion, purple, sky blue,
+# yellow, black): a configuration keeps its colour in every file of one plot.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+# The file a series comes from: its marker and line style.
+MARKERS = ("o", "s", "^", "D", "v", "P")
+LINESTYLES = ("-", "--", ":", "-.")
+# Axis names for readers; the units follow once, in brackets (none for plain numbers).
+READABLE = {
+    "positions": "context length", "point": "point", "fill_GBps": "fill bandwidth",
+    "retrieve_GBps": "retrieve bandwidth", "tokens_per_s": "decode throughput", "kv_cache_bytes": "KV-cache size",
+    "bytes_per_position": "stored bytes per position", "attention_rel_err": "attention relative error",
+    "recon_rel_l2": "reconstruction relative L2 error",
+}
 
 
 @dataclass
@@ -28,10 +41,12 @@ class Series:
     label: str
     x: np.ndarray
     y: np.ndarray
-    style: str = "line"  # line | points | bar | stack | ceiling
+    style: str = "line"  # line | points | bar | stack | ceiling (per bar) | level (y[0] across x's span)
     bottom: np.ndarray = None  # stack: where each bar starts
     low: np.ndarray = None  # error bar ends (line, bar): the metric over the fastest and slowest
     high: np.ndarray = None  # repetitions, from the `_min`/`_max` columns (spread.with_spread)
+    key: str = None  # what picks the colour: the configuration, the same in every file (default: label)
+    file: str = None  # what picks the marker and line style, with several files
 
 
 @dataclass
@@ -45,6 +60,8 @@ class Plot:
     logx: bool = False
     logy: bool = False
     notes: list = field(default_factory=list)
+    xbytes: bool = False  # a byte axis: ticks in kB, MB, GB (the label then carries no unit)
+    ybytes: bool = False
 
 
 @dataclass
@@ -80,7 +97,15 @@ def combine(frames, labels):
 
 
 def axis_label(column, units, text=None):
-    return f"{text or column} [{units.get(column) or '1'}]"
+    """`context length [positions]`: a reader's name, the unit once; no brackets for plain
+    numbers (unit 1) or bytes (the ticks carry kB, MB, GB)."""
+    unit = units.get(column) or "1"
+    name = text or READABLE.get(column, column)
+    return name if unit in ("1", "bytes") else f"{name} [{unit}]"
+
+
+def _is_bytes(column, units):
+    return units.get(column) == "bytes"
 
 
 def _present(df, column):
@@ -126,18 +151,18 @@ def _split(df, by):
 
 
 def _groups(df, named, skip):
-    """(label, rows) per series: by `named` columns, then split further by any other
-    configuration column that varies among those rows, so no line joins different configurations."""
+    """(label, rows, colour key, file) per series: by `named` columns, then split further by
+    any other configuration column that varies among those rows, so no line joins different
+    configurations. The key is the label without the file: one configuration, one colour."""
     keys = (["file"] if _several_files(df) else []) + [c for c in named if c in df.columns]
     out = []
     for shown, rows in _split(df, keys):
         extra = _varying(rows, set(keys) | set(skip))
         for more, part in _split(rows, extra):
-            label = " ".join(_value(shown[c]) for c in keys if c != "file")
-            label += "".join(f" {c}={_value(v)}" for c, v in more.items())
-            if "file" in shown:
-                label = f"{shown['file']}: {label.strip()}"
-            out.append((label.strip() or "all points", part))
+            key = " ".join(_value(shown[c]) for c in keys if c != "file")
+            key = (key + "".join(f" {c}={_value(v)}" for c, v in more.items())).strip() or "all points"
+            label = f"{shown['file']}: {key}" if "file" in shown else key
+            out.append((label, part, key, shown.get("file")))
     return out
 
 
@@ -178,21 +203,30 @@ def plot_vs_positions(df, metric, title, decode_only=False):
         return Skipped(filename, title, f"needs more than one distinct positions value (all points have {_value(distinct[0])})")
     groups = _groups(rows, ["dtype", "layout"], skip={"positions", "max_positions"})
     # With several files, configurations run at one context length only would be lone dots.
-    lines = [(label, g) for label, g in groups if g["positions"].nunique() > 1]
+    lines = [g for g in groups if g[1]["positions"].nunique() > 1]
     notes = []
     if len(lines) < len(groups):
         notes.append(f"{len(groups) - len(lines)} configuration(s) run at a single context length are left out")
     series = []
-    for label, group in lines:
+    for label, group, key, file in lines:
         group = group.sort_values("positions", kind="stable")
         low, high = _range(group, metric)
-        series.append(Series(label, group["positions"].to_numpy(float), group[metric].to_numpy(float), low=low, high=high))
+        series.append(Series(label, group["positions"].to_numpy(float), group[metric].to_numpy(float), low=low, high=high,
+                             key=key, file=file))
     if not series:
         return Skipped(filename, title, "no configuration was run at more than one context length")
-    shown = pd.concat([g for _, g in lines])
-    return Plot(filename, title, axis_label("positions", units, "context length (positions)"),
-                axis_label(metric, units), series, logx=_wide(shown["positions"]), logy=_wide(shown[metric]),
-                notes=notes + _error_note(series))
+    shown = pd.concat([g for _, g, _, _ in lines])
+    if units.get(metric) == units.get("copy_GBps") and _present(shown, "copy_GBps"):
+        # A bandwidth: the file's measured copy ceiling, across the context lengths drawn.
+        span = np.array([shown["positions"].min(), shown["positions"].max()], dtype=float)
+        several = _several_files(df)
+        for file, ceiling in shown.groupby("file", sort=False)["copy_GBps"].first().items():
+            if np.isfinite(ceiling):
+                series.append(Series(f"copy ceiling ({file})" if several else "copy ceiling", span,
+                                     np.array([ceiling]), style="level", file=file if several else None))
+    return Plot(filename, title, axis_label("positions", units), axis_label(metric, units), series,
+                logx=_wide(shown["positions"]), logy=_wide(shown[metric]), notes=notes + _error_note(series),
+                ybytes=_is_bytes(metric, units))
 
 
 def plot_bandwidth_vs_copy(df):
@@ -247,7 +281,8 @@ def plot_error_vs_bytes(df):
             return Skipped("error_vs_bytes_per_position.png", title, "no 'attention_rel_err' of decode points and no 'recon_rel_l2' column")
         rows = df
     filename = f"{metric}_vs_bytes_per_position.png"
-    title = f"{metric} vs stored bytes per position"
+    name = READABLE[metric]
+    title = f"{name[0].upper()}{name[1:]} vs stored bytes per position"
     positive = rows[rows[metric] > 0]
     notes = []
     if len(positive) < len(rows):
@@ -257,10 +292,11 @@ def plot_error_vs_bytes(df):
     if positive.empty:
         return Skipped(filename, title, f"every {metric} is 0: nothing to draw on a log axis")
     series = []
-    for label, group in _groups(positive, ["dtype"], skip=set(CONFIG_COLUMNS)):
-        series.append(Series(label, group["bytes_per_position"].to_numpy(float), group[metric].to_numpy(float), style="points"))
+    for label, group, key, file in _groups(positive, ["dtype"], skip=set(CONFIG_COLUMNS)):
+        series.append(Series(label, group["bytes_per_position"].to_numpy(float), group[metric].to_numpy(float), style="points",
+                             key=key, file=file))
     return Plot(filename, title, axis_label("bytes_per_position", units), axis_label(metric, units), series,
-                logx=True, logy=True, notes=notes)
+                logx=True, logy=True, notes=notes, xbytes=_is_bytes("bytes_per_position", units))
 
 
 def build_plots(df):
@@ -288,11 +324,22 @@ def _tick_text(v):
     return str(v)
 
 
+def human_bytes(value, binary=False):
+    """4 significant figures with a unit: 2.4 MB (decimal), or 32 KiB for powers of two."""
+    step, units = (1024.0, ("B", "KiB", "MiB", "GiB", "TiB")) if binary else (1000.0, ("B", "kB", "MB", "GB", "TB"))
+    value = float(value)
+    i = 0
+    while abs(value) >= step and i < len(units) - 1:
+        value /= step
+        i += 1
+    return f"{value:.4g} {units[i]}"
+
+
 def draw(plot):
     """The Plot as a matplotlib Figure (Agg canvas: no display, no pyplot global state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import NullLocator
+    from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
 
     n = len(plot.categories) if plot.categories is not None else 0
     fig = Figure(figsize=(min(40, max(8, 0.3 * n + 2)), 4.8 + (1.2 if n else 0)), dpi=100)  # room for many bars
@@ -300,21 +347,32 @@ def draw(plot):
     ax = fig.add_subplot()
     bars = [s for s in plot.series if s.style == "bar"]
     width = 0.8 / max(len(bars), 1)
+    colour, marker, linestyle = styles(plot)
+    files = list(dict.fromkeys(s.file for s in plot.series if s.file is not None))
+
+    def marker_size(s):
+        # Later files' markers hollow and larger: a series equal to another file's shows both.
+        i = files.index(s.file) if s.file in files else 0
+        return dict(fillstyle="full" if i == 0 else "none", markersize=6 + 3 * i)
     for s in plot.series:
         yerr = None if s.low is None else np.nan_to_num(np.vstack([s.y - s.low, s.high - s.y]))
+        look = dict(color=colour(s), marker=marker(s), linestyle=linestyle(s), label=s.label, **marker_size(s))
         if s.style == "line" and yerr is not None:
-            ax.errorbar(s.x, s.y, yerr=yerr, marker="o", capsize=3, label=s.label)
+            ax.errorbar(s.x, s.y, yerr=yerr, capsize=3, **look)
         elif s.style == "line":
-            ax.plot(s.x, s.y, marker="o", label=s.label)
+            ax.plot(s.x, s.y, **look)
         elif s.style == "points":
-            ax.plot(s.x, s.y, linestyle="none", marker="o", label=s.label)
+            ax.plot(s.x, s.y, **dict(look, linestyle="none"))
         elif s.style == "bar":
             offset = (bars.index(s) - (len(bars) - 1) / 2) * width
-            ax.bar(s.x + offset, s.y, width, yerr=yerr, capsize=2, label=s.label)
+            ax.bar(s.x + offset, s.y, width, yerr=yerr, capsize=2, color=colour(s), label=s.label)
         elif s.style == "stack":
-            ax.bar(s.x, s.y, 0.6, bottom=s.bottom, label=s.label)
+            ax.bar(s.x, s.y, 0.6, bottom=s.bottom, color=colour(s), label=s.label)
         elif s.style == "ceiling":
             ax.hlines(s.y, s.x - 0.45, s.x + 0.45, colors="black", linewidths=2, label=s.label)
+        elif s.style == "level":
+            ax.hlines(s.y[:1], s.x.min(), s.x.max(), colors="black", linewidths=1.5, linestyles=linestyle(s),
+                      label=s.label)
         else:
             raise ValueError(f"unknown series style {s.style!r}")
     if plot.logx:
@@ -329,22 +387,26 @@ def draw(plot):
         step = max(1, n // 60)  # past 60 bars, label every step-th
         ax.set_xticks(np.arange(0, n, step))
         ax.set_xticklabels(plot.categories[::step], rotation=30, ha="right", fontsize=8)
-    elif plot.logx:
+    elif plot.logx and not plot.xbytes:  # byte axes: powers of two, named by human_bytes
         ticks = np.unique(np.concatenate([s.x for s in plot.series]))
         if ticks.size <= 12:
             ax.set_xticks(ticks)
             ax.set_xticklabels([_tick_text(t) for t in ticks])
             ax.xaxis.set_minor_locator(NullLocator())  # x only: y minor ticks label narrow log ranges
+    for bytes_axis, axis, log2 in ((plot.xbytes, ax.xaxis, plot.logx), (plot.ybytes, ax.yaxis, False)):
+        if bytes_axis:
+            # 2.4 MB, not 2.4e6 or 10^6; a log2 axis ticks at powers of two: 8 KiB, 16 KiB.
+            axis.set_major_formatter(FuncFormatter(lambda v, _pos, log2=log2: human_bytes(v, binary=log2)))
+            axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(plot.xlabel)
     ax.set_ylabel(plot.ylabel)
     ax.set_title(plot.title)
     ax.grid(True, alpha=0.3)
     legend_title = ERROR_BARS if ERROR_BARS in plot.notes else None  # say what the bars are, on the picture
-    if len(plot.series) > 8:
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title=legend_title,
-                  title_fontsize=7)  # beside the data, not over it
-    else:
-        ax.legend(fontsize=8, title=legend_title, title_fontsize=8)
+    small = 7 if len(plot.series) > 8 else 8
+    # Beside the data, never over it.
+    ax.legend(fontsize=small, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, title=legend_title,
+              title_fontsize=small)
     with warnings.catch_warnings():
         # Many long tick labels can defeat tight_layout; save_png's bbox_inches="tight" still fits them.
         warnings.simplefilter("ignore", UserWarning)
@@ -352,6 +414,35 @@ def draw(plot):
     return fig
 
 
+def styles(plot):
+    """(colour, marker, line style) of a series, as functions: the colour from its key (its
+    configuration) in first-seen order over the palette, so fp16 is one colour in every file;
+    the marker and line style from its file, so identical series of two files stay visible."""
+    keys, files = [], []
+    for s in plot.series:
+        key = s.key or s.label
+        if s.style not in ("ceiling", "level") and key not in keys:
+            keys.append(key)
+        if s.file is not None and s.file not in files:
+            files.append(s.file)
+
+    def colour(s):
+        return PALETTE[keys.index(s.key or s.label) % len(PALETTE)] if s.style not in ("ceiling", "level") else "black"
+
+    def marker(s):
+        return MARKERS[files.index(s.file) % len(MARKERS)] if s.file in files else MARKERS[0]
+
+    def linestyle(s):
+        if s.style == "level" and s.file not in files:
+            return "--"
+        return LINESTYLES[files.index(s.file) % len(LINESTYLES)] if s.file in files else "-"
+
+    return colour, marker, linestyle
+
+
 def save_png(plot, path):
-    draw(plot).savefig(path, format="png", bbox_inches="tight")
+    """The plot as PNG at path and, beside it, as SVG (same name, .svg): for a paper."""
+    fig = draw(plot)
+    fig.savefig(path, format="png", bbox_inches="tight")
+    fig.savefig(os.path.splitext(path)[0] + ".svg", format="svg", bbox_inches="tight")
     return path

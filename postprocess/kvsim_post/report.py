@@ -52,10 +52,6 @@ def build_blocks(paths, frames, data, built):
     if incomplete:
         blocks.append(("p", "Warning: incomplete run(s), only the finished points are shown: "
                             + ", ".join(f"`{p}`" for p in incomplete) + "."))
-    blocks.append(("h2", "Provenance"))
-    for path, label, df in zip(paths, plots.file_labels(paths), frames):
-        blocks += _provenance(path, label, df.attrs["meta"], len(df))
-
     warnings = [line for path, df in zip(paths, frames) for line in spread.warnings(df, str(path))]
     if warnings:
         blocks += [("h2", "Warnings"), ("ul", warnings)]
@@ -81,6 +77,10 @@ def build_blocks(paths, frames, data, built):
         blocks.append(("ul", [f"`{s.filename}` ({s.title}): {s.reason}" for s in skipped]))
     else:
         blocks.append(("p", "None: the data had what every plot needs."))
+    # Findings first; where they came from last.
+    blocks.append(("h2", "Provenance"))
+    for path, label, df in zip(paths, plots.file_labels(paths), frames):
+        blocks += _provenance(path, label, df.attrs["meta"], len(df))
     return blocks
 
 
@@ -135,9 +135,9 @@ def write_report(paths, frames, outdir):
     built = plots.build_plots(data)
     made = {p.filename for p in built if isinstance(p, plots.Plot)}
     for name in ALL_PLOT_FILES - made:
-        stale = os.path.join(outdir, name)
-        if os.path.exists(stale):
-            os.remove(stale)
+        for stale in (os.path.join(outdir, name), os.path.join(outdir, os.path.splitext(name)[0] + ".svg")):
+            if os.path.exists(stale):
+                os.remove(stale)
     for plot in built:
         if isinstance(plot, plots.Plot):
             plots.save_png(plot, os.path.join(outdir, plot.filename))

@@ -229,13 +229,13 @@ def write_flat(path):
 
 # Plot file -> (x label, y label) that the report makes from FULL_SUMMARY: every plot.
 FULL_PLOTS = {
-    "fill_GBps_vs_positions.png": ("context length (positions) [positions]", "fill_GBps [GB/s]"),
-    "retrieve_GBps_vs_positions.png": ("context length (positions) [positions]", "retrieve_GBps [GB/s]"),
-    "tokens_per_s_vs_positions.png": ("context length (positions) [positions]", "tokens_per_s [tokens/s]"),
-    "kv_cache_bytes_vs_positions.png": ("context length (positions) [positions]", "kv_cache_bytes [bytes]"),
-    "bandwidth_achieved_vs_copy.png": ("point [1]", "bandwidth [GB/s]"),
-    "decode_ms_per_token_by_phase.png": ("point [1]", "decode time [ms/token]"),
-    "attention_rel_err_vs_bytes_per_position.png": ("bytes_per_position [bytes]", "attention_rel_err [1]"),
+    "fill_GBps_vs_positions.png": ("context length [positions]", "fill bandwidth [GB/s]"),
+    "retrieve_GBps_vs_positions.png": ("context length [positions]", "retrieve bandwidth [GB/s]"),
+    "tokens_per_s_vs_positions.png": ("context length [positions]", "decode throughput [tokens/s]"),
+    "kv_cache_bytes_vs_positions.png": ("context length [positions]", "KV-cache size"),  # MB on the ticks
+    "bandwidth_achieved_vs_copy.png": ("point", "bandwidth [GB/s]"),
+    "decode_ms_per_token_by_phase.png": ("point", "decode time [ms/token]"),
+    "attention_rel_err_vs_bytes_per_position.png": ("stored bytes per position", "attention relative error"),
 }
 
 

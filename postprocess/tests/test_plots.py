@@ -1,5 +1,7 @@
 """The plots' data and labels, checked on the Plot objects and on the drawn matplotlib axes."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -25,13 +27,23 @@ def test_full_file_makes_every_plot_with_unit_labels(full_file):
 def test_axis_units_come_from_the_file(tmp_path):
     path = write_full(tmp_path / "units.h5", with_units(with_units(FULL_SUMMARY, "fill_GBps", "MB/s"), "positions", "slots"))
     plot = by_name(plots.build_plots(data_of(path)))["fill_GBps_vs_positions.png"]
-    assert (plot.xlabel, plot.ylabel) == ("context length (positions) [slots]", "fill_GBps [MB/s]")
+    assert (plot.xlabel, plot.ylabel) == ("context length [slots]", "fill bandwidth [MB/s]")
+
+
+def lines_of(plot):
+    return [s for s in plot.series if s.style == "line"]
 
 
 @pytest.mark.parametrize("metric", ["fill_GBps", "retrieve_GBps", "tokens_per_s", "kv_cache_bytes"])
 def test_context_lines_hold_the_files_numbers(full_file, metric):
     plot = by_name(plots.build_plots(data_of(full_file)))[f"{metric}_vs_positions.png"]
-    assert [s.label for s in plot.series] == ["fp16 contiguous", "int8 paged"]
+    assert [s.label for s in lines_of(plot)] == ["fp16 contiguous", "int8 paged"]
+    # A bandwidth shows the file's copy ceiling across the context lengths; others do not.
+    levels = [s for s in plot.series if s.style == "level"]
+    if metric.endswith("_GBps"):
+        assert [(s.label, list(s.x), list(s.y)) for s in levels] == [("copy ceiling", [4096, 16384], [2876.5432109])]
+    else:
+        assert levels == []
     values = column(FULL_SUMMARY, metric)
     for series, rows in zip(plot.series, (slice(0, 3), slice(3, 6))):
         np.testing.assert_array_equal(series.x, column(FULL_SUMMARY, "positions")[rows])
@@ -103,8 +115,9 @@ def test_several_files_get_separate_labelled_series(tmp_path):
     b = write_full(tmp_path / "b" / "run.h5", changed(FULL_SUMMARY, "retrieve_GBps", scale=0.5))
     assert plots.file_labels([a, b]) == ["a/run.h5", "b/run.h5"]
     plot = plots.plot_vs_positions(data_of(a, b), "retrieve_GBps", "t")
-    assert [s.label for s in plot.series] == ["a/run.h5: fp16 contiguous", "a/run.h5: int8 paged",
-                                              "b/run.h5: fp16 contiguous", "b/run.h5: int8 paged"]
+    assert [s.label for s in lines_of(plot)] == ["a/run.h5: fp16 contiguous", "a/run.h5: int8 paged",
+                                                 "b/run.h5: fp16 contiguous", "b/run.h5: int8 paged"]
+    assert [s.label for s in plot.series if s.style == "level"] == ["copy ceiling (a/run.h5)", "copy ceiling (b/run.h5)"]
     np.testing.assert_array_equal(plot.series[3].y, np.array(column(FULL_SUMMARY, "retrieve_GBps")[3:]) * 0.5)
 
 
@@ -114,7 +127,7 @@ def test_lines_never_join_different_configurations(tmp_path):
     summary = changed(changed(summary, "dtype", ["fp16"] * 6), "layout", ["contiguous"] * 6)
     path = write_full(tmp_path / "policies.h5", changed(summary, "page_size", [0] * 6))
     plot = plots.plot_vs_positions(data_of(path), "fill_GBps", "t")
-    assert [s.label for s in plot.series] == ["fp16 contiguous policy=ring", "fp16 contiguous policy=h2o"]
+    assert [s.label for s in lines_of(plot)] == ["fp16 contiguous policy=ring", "fp16 contiguous policy=h2o"]
 
 
 def drawn(ax):
@@ -157,7 +170,7 @@ def test_drawn_figures_show_exactly_the_plot_data(tmp_path, full_file, schema):
             # matplotlib keeps a bar as corners, so height = top - bottom: equal to rounding.
             np.testing.assert_allclose(heights, s.y, rtol=1e-12)
             np.testing.assert_allclose(bottoms, s.bottom if s.bottom is not None else 0, rtol=1e-12)
-        want_ceilings = [s for s in plot.series if s.style == "ceiling"]
+        want_ceilings = [s for s in plot.series if s.style in ("ceiling", "level")]
         assert [(label, list(y)) for label, y in ceilings] == [(s.label, list(s.y)) for s in want_ceilings]
         want_errors = {s.label: (s.low, s.high) for s in plot.series if s.low is not None}
         assert sorted(errors) == sorted(want_errors)
@@ -191,3 +204,65 @@ def test_schema1_error_bars_come_from_the_series(full_file):
     # write_full gives points 0, 2, 4 the fill_seconds of POINTS[0]: median 0.0017535, min 0.0017529, max 0.0017541.
     np.testing.assert_allclose(plot.series[0].low[0], column(FULL_SUMMARY, "fill_GBps")[0] * 0.0017535 / 0.0017541)
     np.testing.assert_allclose(plot.series[0].high[0], column(FULL_SUMMARY, "fill_GBps")[0] * 0.0017535 / 0.0017529)
+
+
+def two_files(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = write_full(tmp_path / "a" / "run.h5")
+    # The second file's int8 points have the first file's numbers: identical series must stay visible.
+    b = write_full(tmp_path / "b" / "run.h5", changed(FULL_SUMMARY, "retrieve_GBps", scale=0.5))
+    return data_of(a, b)
+
+
+def test_colour_follows_the_configuration_and_marker_the_file(tmp_path):
+    plot = plots.plot_vs_positions(two_files(tmp_path), "retrieve_GBps", "t")
+    ax = plots.draw(plot).axes[0]
+    look = {}
+    for line in ax.get_lines():
+        if not line.get_label().startswith("_"):
+            look[line.get_label()] = (line.get_color(), line.get_marker(), line.get_linestyle())
+    for c in ax.containers:  # error-bar lines keep their data line inside the container
+        if hasattr(c, "lines") and not c.get_label().startswith("_"):
+            data_line = c.lines[0]
+            look[c.get_label()] = (data_line.get_color(), data_line.get_marker(), data_line.get_linestyle())
+    fp16_a, int8_a = look["a/run.h5: fp16 contiguous"], look["a/run.h5: int8 paged"]
+    fp16_b, int8_b = look["b/run.h5: fp16 contiguous"], look["b/run.h5: int8 paged"]
+    assert fp16_a[0] == fp16_b[0] != int8_a[0] == int8_b[0]  # one colour per configuration, in both files
+    assert fp16_a[1:] == int8_a[1:] != fp16_b[1:] == int8_b[1:]  # one marker and line style per file
+    assert {fp16_a[0].lower(), int8_a[0].lower()} <= {c.lower() for c in plots.PALETTE}  # the colour-blind palette
+    # Each file's ceiling in the file's line style.
+    ceilings = {c.get_label(): c.get_linestyle() for c in ax.collections if c.get_label().startswith("copy ceiling")}
+    assert set(ceilings) == {"copy ceiling (a/run.h5)", "copy ceiling (b/run.h5)"}
+    assert ceilings["copy ceiling (a/run.h5)"] != ceilings["copy ceiling (b/run.h5)"]
+
+
+def test_legend_is_outside_the_data(full_file):
+    for plot in plots.build_plots(data_of(full_file)):
+        fig = plots.draw(plot)
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        legend = ax.get_legend().get_window_extent()
+        assert legend.x0 >= ax.get_window_extent().x1, plot.filename
+
+
+def test_byte_axes_read_in_human_units(full_file):
+    plot = by_name(plots.build_plots(data_of(full_file)))["kv_cache_bytes_vs_positions.png"]
+    assert plot.ybytes and plot.ylabel == "KV-cache size"
+    fig = plots.draw(plot)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert labels and all(re.fullmatch(r"-?[\d.]+ ?[kMGT]?B", t.replace("\u2212", "-")) for t in labels), labels
+    assert ax.yaxis.get_major_formatter()(2.4e6) == "2.4 MB"
+    assert plots.human_bytes(32768, binary=True) == "32 KiB" and plots.human_bytes(536870912) == "536.9 MB"
+
+
+def test_log_byte_axis_ticks_at_powers_of_two(full_file):
+    plot = by_name(plots.build_plots(data_of(full_file)))["attention_rel_err_vs_bytes_per_position.png"]
+    assert plot.xbytes and plot.logx
+    fig = plots.draw(plot)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert labels and all(re.fullmatch(r"\d+ (B|KiB|MiB)", t) for t in labels), labels

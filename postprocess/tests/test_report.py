@@ -48,6 +48,8 @@ def test_full_file_gets_every_plot_as_a_valid_png(full_report):
         image = matplotlib.image.imread(out / name)  # decodes the whole image: fails on a broken PNG
         assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 300, name
         assert np.ptp(image) > 0, f"{name} is blank"
+        svg = (out / name).with_suffix(".svg").read_text()  # beside it, for a paper
+        assert svg.startswith("<?xml") and "<svg" in svg and "</svg>" in svg, name
 
 
 def test_report_links_every_plot_and_lists_no_skips(full_report):
@@ -58,6 +60,14 @@ def test_report_links_every_plot_and_lists_no_skips(full_report):
         assert re.search(rf"!\[[^\]]+\]\({re.escape(name)}\)", md), name
         assert f'<img src="{name}"' in html, name
     assert "None: the data had what every plot needs." in section(md, "Skipped plots")
+
+
+def test_findings_come_first_and_provenance_last(full_report):
+    _, out = full_report
+    md = (out / "report.md").read_text()
+    heads = re.findall(r"^## (.+)$", md, re.M)
+    assert heads[0] in ("Warnings", "Summary") and heads[-1] == "Provenance", heads
+    assert heads.index("Summary") < heads.index("Plots") < heads.index("Provenance")
 
 
 def test_html_is_self_contained(full_report):
@@ -111,6 +121,7 @@ def test_skipped_plots_are_listed_with_reasons(tmp_path, flat_file):
     result, out = report(tmp_path, flat_file)
     assert result.returncode == 0, result.stderr
     assert pngs(out) == FLAT_PLOTS
+    assert {p.name for p in out.glob("*.svg")} == {n.replace(".png", ".svg") for n in FLAT_PLOTS}
     skipped = section((out / "report.md").read_text(), "Skipped plots")
     for name in ("fill_GBps_vs_positions.png", "retrieve_GBps_vs_positions.png", "kv_cache_bytes_vs_positions.png"):
         assert re.search(rf"^- `{re.escape(name)}` .*: needs more than one distinct positions value", skipped, re.M), name
@@ -125,6 +136,7 @@ def test_rerun_into_the_same_folder_leaves_no_stale_plots(tmp_path, full_file, f
     result, out = report(tmp_path, flat_file)
     assert result.returncode == 0, result.stderr
     assert pngs(out) == FLAT_PLOTS
+    assert {p.name for p in out.glob("*.svg")} == {n.replace(".png", ".svg") for n in FLAT_PLOTS}
 
 
 def test_several_files_get_a_file_column_and_provenance_each(tmp_path, full_file, kvsim_file):

@@ -63,7 +63,7 @@ def test_run_writes_complete_file_that_postprocessing_reads(run_kvsim, source_di
     if shutil.which("h5dump"):
         h = subprocess.run(["h5dump", "-H", str(out)], capture_output=True, text=True)
         assert h.returncode == 0 and "/summary" in h.stdout.replace('GROUP "summary"', "/summary")
-    post = subprocess.run([str(source_dir / "postprocess/kvsim-post"), "table", str(out)],
+    post = subprocess.run([str(source_dir / "postprocess/kvsim-post"), "table", str(out), "--columns", "all"],
                           capture_output=True, text=True, env=dict(os.environ, KVSIM_PYTHON=sys.executable))
     assert post.returncode == 0, post.stderr
     assert "fill_positions_per_s" in post.stdout and "| 40 |" in post.stdout.replace(" ", "").replace("|40|", "| 40 |")

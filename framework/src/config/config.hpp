@@ -60,6 +60,10 @@ struct ExperimentConfig {
 struct LoadOptions {
   std::vector<std::string> overrides;    // "dotted.key=value", applied before validation
   std::vector<std::string> preset_dirs;  // searched after $KVSIM_PRESET_DIR and CONFIG_DIR/../configs/models
+  // `kvsim validate`: a kernel only a GPU build has (workload.decode.kernel, prefill.kernel) is
+  // checked as a GPU build checks it and named in *gpu_notes instead of refused; `run` refuses it.
+  bool any_build = false;
+  std::vector<std::string>* gpu_notes = nullptr;
 };
 
 // Every point of the experiment (one unless the file has a sweep).

@@ -14,7 +14,7 @@ ModelShape read_model(const MapReader& top, const std::vector<std::string>& pres
 void read_cache(const MapReader& top, ExperimentConfig& c);
 // Slots each sequence keeps under the point's policy (CacheDesign::capacity).
 std::int64_t resolved_capacity(const ExperimentConfig& c);
-void read_workload(const MapReader& top, ExperimentConfig& c);
+void read_workload(const MapReader& top, ExperimentConfig& c, const LoadOptions& options);
 void read_parallel(const MapReader& top, ExperimentConfig& c);
 // One point from a tree with no sweep left in it.
 ExperimentConfig read_point(const std::string& path, const YAML::Node& root, const Source& src, const LoadOptions& options);

@@ -12,15 +12,27 @@ namespace kvsim::config_detail {
 
 namespace {
 
-void read_decode(const MapReader& w, ExperimentConfig& c) {
+// A GPU-only kernel named in a host build: validate's note (LoadOptions::any_build).
+void note_gpu_only(const LoadOptions& options, const std::string& key, const std::string& kernel) {
+  const std::string note = key + ": '" + kernel + "' checked as a GPU build checks it; it needs a GPU build to run (this one runs on the host)";
+  if (options.gpu_notes && std::find(options.gpu_notes->begin(), options.gpu_notes->end(), note) == options.gpu_notes->end())
+    options.gpu_notes->push_back(note);
+}
+
+void read_decode(const MapReader& w, ExperimentConfig& c, const LoadOptions& options) {
   const Source& src = w.source();
   const MapReader dec = w.map("decode", keys_decode());
   read_keys_decode(dec, c);
   const AttentionKernel kernel = c.decode_kernel;
   const std::string kernel_name = attention_kernel_name(kernel);
-  constexpr bool gpu = !std::is_same<DefaultMemSpace, HostMemSpace>::value;
+  constexpr bool host_build = std::is_same<DefaultMemSpace, HostMemSpace>::value;
+  const bool gpu = !host_build || options.any_build;
   const int bits = int(codec::data_bytes(c.cache.dtype, 8));
-  if (!attention_kernel_covers(kernel, bits, c.model.head_dim, c.model.heads / c.model.kv_heads, gpu))
+  const std::int64_t group = c.model.heads / c.model.kv_heads;
+  if (host_build && gpu && !attention_kernel_covers(kernel, bits, c.model.head_dim, group, false) &&
+      attention_kernel_covers(kernel, bits, c.model.head_dim, group, true))
+    note_gpu_only(options, "workload.decode.kernel", kernel_name);
+  if (!attention_kernel_covers(kernel, bits, c.model.head_dim, group, gpu))
     src.fail(dec.required("kernel"), "workload.decode.kernel",
              !gpu && kernel != AttentionKernel::serial
                  ? "'" + kernel_name + "' needs a GPU build; this one runs on the host (use auto or serial)"
@@ -34,7 +46,7 @@ void read_decode(const MapReader& w, ExperimentConfig& c) {
     src.fail(dec.required("tokens"), "workload.decode.tokens", "needs an explicit cache.max_positions");
 }
 
-void read_prefill(const MapReader& w, ExperimentConfig& c, bool positions_given) {
+void read_prefill(const MapReader& w, ExperimentConfig& c, bool positions_given, const LoadOptions& options) {
   const Source& src = w.source();
   const MapReader pre = w.map("prefill", keys_prefill());
   read_keys_prefill(pre, c);
@@ -54,7 +66,11 @@ void read_prefill(const MapReader& w, ExperimentConfig& c, bool positions_given)
     src.fail(at, "workload.prefill.chunk",
              "chunk " + std::to_string(c.prefill_chunk) + " is longer than the context (" + std::to_string(context) + ")");
   // The compute capability is only known on the device (PrefillAttention::resolve refuses there).
-  constexpr bool gpu = !std::is_same<DefaultMemSpace, HostMemSpace>::value;
+  constexpr bool host_build = std::is_same<DefaultMemSpace, HostMemSpace>::value;
+  const bool gpu = !host_build || options.any_build;
+  if (host_build && gpu && c.prefill_kernel == PrefillKernel::flash &&
+      prefill_flash_covers(c.model.head_dim, c.model.heads, c.model.kv_heads, true))
+    note_gpu_only(options, "workload.prefill.kernel", "flash");
   if (c.prefill_kernel == PrefillKernel::flash && !prefill_flash_covers(c.model.head_dim, c.model.heads, c.model.kv_heads, gpu))
     src.fail(pre.required("kernel"), "workload.prefill.kernel",
              !gpu ? "'flash' needs a GPU build; this one runs on the host (use auto or gemm)"
@@ -93,7 +109,7 @@ void read_lengths(const MapReader& w, ExperimentConfig& c) {
 
 }  // namespace
 
-void read_workload(const MapReader& top, ExperimentConfig& c) {
+void read_workload(const MapReader& top, ExperimentConfig& c, const LoadOptions& options) {
   const Source& src = top.source();
   c.fill = FillSpec{};
   c.fill.positions = c.cache.max_positions;
@@ -124,8 +140,8 @@ void read_workload(const MapReader& top, ExperimentConfig& c) {
     });
   }
   if (w) read_keys_workload(*w, c);
-  if (w && w->has("decode")) read_decode(*w, c);
-  if (w && w->has("prefill")) read_prefill(*w, c, positions_given);
+  if (w && w->has("decode")) read_decode(*w, c, options);
+  if (w && w->has("prefill")) read_prefill(*w, c, positions_given, options);
   c.lengths_follow_capacity = !positions_given && c.cache.max_positions == kMaxContext;
   if (w && w->has("lengths")) {
     if (positions_given)
@@ -175,7 +191,7 @@ ExperimentConfig read_point(const std::string& path, const YAML::Node& root, con
     } else if (key == "cache") {
       read_cache(top, c);
     } else if (key == "workload") {
-      read_workload(top, c);
+      read_workload(top, c, options);
     } else if (key == "parallel") {
       read_parallel(top, c);
     } else if (key == "run") {

@@ -292,7 +292,13 @@ void set_dotted(YAML::Node root, const std::string& key, const YAML::Node& parse
       set_dotted(root, key + "." + it->first.Scalar(), it->second, origin, src);
     return;
   }
-  cur[parts.back()] = parsed;
+  if (parsed.IsNull()) {
+    // KEY=null (or ~): the key is removed, as if the file had not named it; its default applies
+    // (or "missing required key" where it has none).
+    cur.remove(parts.back());
+  } else {
+    cur[parts.back()] = parsed;
+  }
   src.overrides[key] = origin;
 }
 

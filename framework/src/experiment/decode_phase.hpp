@@ -70,6 +70,7 @@ class Decoder {
 
   // Generates every token; records the phase times when `timed`.
   void run(bool timed) {
+    ProfilingRegion region("kvsim::decode");  // as fill, retrieve and prefill have theirs
     double append = 0, attention = 0, comm = 0, weights = 0;
     bytes_ = 0;
     for (std::int64_t t = 0; t < c_.decode_tokens; ++t) {

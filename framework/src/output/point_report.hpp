@@ -14,6 +14,7 @@ namespace kvsim {
 
 std::string point_label(const ExperimentConfig& c);  // "key=value ..." of the point's sweep
 std::string human_bytes(std::int64_t bytes);         // "2.4 MB", 4 significant figures
+// index: the file's point number (from 0); printed from 1, as the progress line counts.
 void print_point(std::ostream& os, std::size_t index, const ExperimentConfig& c, const PointResult& r,
                  const CopyBandwidth& ceilings);
 

@@ -35,6 +35,7 @@ const FlagSpec kFlags[] = {
     {"tools-help", Kind::flag, nullptr, false},
     {"help", Kind::flag, nullptr, false},
     {"tools-library", Kind::text, nullptr, false},
+    {"tools-libs", Kind::text, nullptr, false},  // Kokkos 4's name; given to 3.4 as tools-library
     {"tools-args", Kind::text, nullptr, false},
     {"print-configuration", Kind::flag, nullptr, true},
     {"map-device-id-by", Kind::text, nullptr, true},
@@ -139,6 +140,10 @@ std::vector<std::string> checked_kokkos_args(const std::vector<std::string>& arg
     }
     if (!kKokkos4 && name == "num-threads") {
       out.push_back("--kokkos-threads=" + value);
+      continue;
+    }
+    if (!kKokkos4 && name == "tools-libs") {  // 3.4 would ignore it without a word
+      out.push_back("--kokkos-tools-library=" + value);
       continue;
     }
     out.push_back(arg);

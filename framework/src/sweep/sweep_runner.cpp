@@ -11,6 +11,7 @@
 
 #include "experiment/experiment.hpp"
 #include "kvsim/core/error.hpp"
+#include "output/json_summary.hpp"
 #include "output/point_report.hpp"
 #include "output/result_file.hpp"
 #include "output/resume.hpp"
@@ -142,10 +143,11 @@ int Sweep::interrupted(const Interrupted& e, std::int64_t i, RowExchange& exchan
     prov_.interrupted_by = e.what();
     write(false);
     progress_->message(std::string(e.what()) + " during point " + std::to_string(i + 1) + "/" + std::to_string(points_.size()) +
-                       "; " + std::to_string(rows_.size()) + " finished point(s) kept in " + out_path_ +
-                       " (continue with --resume)");
+                           "; " + std::to_string(rows_.size()) + " finished point(s) kept in " + out_path_ +
+                           " (continue with --resume)",
+                       true);
   } else {
-    std::cerr << "kvsim: rank " << world_.rank << ": " << e.what() << " during point " << i << "\n";
+    std::cerr << "kvsim: rank " << world_.rank << ": " << e.what() << " during point " << i + 1 << "\n";
     exchange.await_root_abort();
   }
   if (world_.size > 1) MPI_Abort(MPI_COMM_WORLD, 128 + e.signal());
@@ -156,7 +158,8 @@ int Sweep::interrupted(const Interrupted& e, std::int64_t i, RowExchange& exchan
 // point gathered so far (complete = 0) for --resume.
 void Sweep::failed(const std::exception& e, std::int64_t i, const ExperimentConfig& c) {
   const std::string label = point_label(c);
-  std::cerr << "kvsim: error: rank " << world_.rank << " failed on point " << i << (label.empty() ? "" : " (" + label + ")")
+  if (progress_) progress_->clear();
+  std::cerr << "kvsim: error: rank " << world_.rank << " failed on point " << i + 1 << (label.empty() ? "" : " (" + label + ")")
             << ": " << e.what() << "; the points gathered so far are kept in " << out_path_ << " (continue with --resume)\n";
   if (root_) write(false);
   MPI_Abort(MPI_COMM_WORLD, dynamic_cast<const InputError*>(&e) ? 2 : 1);
@@ -200,7 +203,7 @@ int Sweep::run() {
   prov_.config_hash = hash_;
   prov_.command_line = req_.command_line;
   const auto done = std::int64_t(rows_.size());
-  progress_ = std::make_unique<Progress>(std::int64_t(points_.size()), done, stderr_is_terminal());
+  progress_ = std::make_unique<Progress>(std::int64_t(points_.size()), done, stderr_is_terminal(), req_.quiet);
   if (root_) {
     std::string where = dev.backend + " (" + dev.name + ")";
     if (world_.size > 1)
@@ -214,18 +217,19 @@ int Sweep::run() {
   BandwidthProbe probe(prov_.copy_probe_bytes);
   prov_.copy = probe.measure(10);
   if (root_ && prov_.copy_probe_bytes < 4 * prov_.last_level_cache_bytes)
-    progress_->message("warning: run.copy_probe_mb (" + std::to_string(points_.front().run.copy_probe_mb) +
+    progress_->warning("run.copy_probe_mb (" + std::to_string(points_.front().run.copy_probe_mb) +
                        " MiB) is less than 4x the device's last-level cache (" +
                        std::to_string(prov_.last_level_cache_bytes >> 20) +
                        " MiB): the ceilings below are cache rates, not memory rates");
   // A group is held to the sum of its ranks' bandwidths.
   CopyBandwidth group_bw = group.sum(prov_.copy);
   if (root_) progress_->message("bandwidth: " + describe(prov_.copy) + (world_.size > 1 ? " (rank 0)" : ""));
+  if (root_ && req_.verbose) progress_->message("Kokkos configuration:\n" + prov_.kokkos_config);
   if (root_ && done == std::int64_t(points_.size())) write(true);
 
   RowExchange exchange(world_, [&](ResultRow row, int from) {
     const std::int64_t point = row.point;
-    keep_row(std::move(row), "point " + std::to_string(point) + " finished on rank " + std::to_string(from));
+    keep_row(std::move(row), "point " + std::to_string(point + 1) + " finished on rank " + std::to_string(from));
   });
   {
     PointQueue queue(world_);
@@ -235,6 +239,7 @@ int Sweep::run() {
       if (i >= std::int64_t(points_.size())) break;
       if (have[std::size_t(i)]) continue;
       const auto& c = points_[std::size_t(i)];
+      if (root_ && req_.verbose) progress_->message("point " + std::to_string(i + 1) + " resolved config:\n" + to_yaml(c));
       if (root_) progress_->begin(i, point_label(c));
       Kokkos::Timer timer;
       PointResult r;
@@ -244,7 +249,10 @@ int Sweep::run() {
       } catch (const Interrupted& e) {
         return interrupted(e, i, exchange);
       } catch (const std::exception& e) {
-        if (world_.size == 1) throw;
+        if (world_.size == 1) {
+          progress_->clear();  // the error line must not run into the live line
+          throw;
+        }
         failed(e, i, c);
       }
       // Re-probed after every point (keeping the best figure), so a ceiling disturbed once does
@@ -260,8 +268,10 @@ int Sweep::run() {
       }
       progress_->end(timer.seconds());
       keep_row(make_row(r), "");
-      print_point(std::cout, std::size_t(i), c, r, prov_.copy);
-      check_stdout();
+      if (!req_.quiet && !req_.json) {
+        print_point(std::cout, std::size_t(i), c, r, prov_.copy);
+        check_stdout();
+      }
       while (exchange.take(false)) {
       }
     }
@@ -274,14 +284,20 @@ int Sweep::run() {
         prov_.interrupted_by = e.what();
         write(false);
         progress_->message(std::string(e.what()) + " while waiting for other ranks; " + std::to_string(rows_.size()) +
-                           " finished point(s) kept in " + out_path_ + " (continue with --resume)");
+                               " finished point(s) kept in " + out_path_ + " (continue with --resume)",
+                           true);
         MPI_Abort(MPI_COMM_WORLD, 128 + sig);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     exchange.wait_sends();
   }
-  if (root_) std::cout << "wrote " << out_path_ << "\n";
+  if (root_ && req_.json) {
+    std::cout << json_summary(out_path_, true, prov_, rows_) << "\n";
+    check_stdout();
+  } else if (root_) {
+    std::cout << "wrote " << out_path_ << "\n";
+  }
   return 0;
 }
 

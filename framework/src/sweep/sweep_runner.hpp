@@ -19,6 +19,9 @@ struct SweepRequest {
   bool resume = false;
   bool force = false;
   std::string command_line;  // stored in the result file
+  bool quiet = false;        // -q: no progress, no per-point results; warnings, errors and the output path
+  bool verbose = false;      // -v: also Kokkos' configuration and each point's resolved config (stderr)
+  bool json = false;         // --format json: stdout is one JSON line at the end (output/json_summary.hpp)
 };
 
 // The process's exit code: 0, 1 (a run failure), 2 (bad input), 128 + signal. Rank 0 throws

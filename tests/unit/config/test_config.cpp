@@ -257,6 +257,53 @@ TEST_CASE("workload.prefill.kernel is checked against the build and the shape", 
   CHECK(contains(refusal(cfg, {"workload.prefill.kernel=fastest"}), "workload.prefill.kernel: unsupported value"));
 }
 
+// `kvsim validate` (LoadOptions::any_build) checks a GPU kernel as a GPU build would, on any
+// build: a host build notes that the kernel needs a GPU build instead of refusing the config,
+// and still refuses a shape the kernel cannot cover.
+TEST_CASE("validate checks GPU kernels as a GPU build does, noting them on a host build", "[config][bad-input]") {
+  const bool host = std::is_same<kvsim::DefaultMemSpace, kvsim::HostMemSpace>::value;
+  const auto load = [](const std::string& cfg, std::vector<std::string> sets, std::vector<std::string>& notes) {
+    kvsim::LoadOptions o = with_presets(std::move(sets));
+    o.any_build = true;
+    o.gpu_notes = &notes;
+    try {
+      kvsim::load_experiment(cfg, o);
+    } catch (const kvsim::InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  std::vector<std::string> notes;
+  CHECK(load(kExperiments + "decode_7b.yaml", {"sweep=null", "workload.decode.kernel=lane_groups"}, notes) == "(accepted)");
+  CHECK(load(kExperiments + "prefill_7b.yaml", {"workload.prefill.kernel=flash"}, notes) == "(accepted)");
+  if (host) {
+    REQUIRE(notes.size() == 2);
+    CHECK(contains(notes[0], "workload.decode.kernel: 'lane_groups'"));
+    CHECK(contains(notes[0], "needs a GPU build"));
+    CHECK(contains(notes[1], "workload.prefill.kernel: 'flash'"));
+  } else {
+    CHECK(notes.empty());
+  }
+  notes.clear();
+  CHECK(load(kExperiments + "decode_7b.yaml", {"sweep=null", "workload.decode.kernel=serial"}, notes) == "(accepted)");
+  CHECK(notes.empty());
+  CHECK(contains(load(kExperiments + "decode_7b.yaml", {"sweep=null", "model.head_dim=96", "workload.decode.kernel=lane_groups"}, notes),
+                 "'lane_groups' does not cover head_dim 96 of fp16"));
+  CHECK(contains(load(kExperiments + "prefill_7b.yaml", {"model.head_dim=96", "workload.prefill.kernel=flash"}, notes),
+                 "'flash' covers head_dim 64 and 128"));
+  // `run` (any_build off) still refuses on a host build.
+  if (host) CHECK(contains(refusal(kExperiments + "prefill_7b.yaml", {"workload.prefill.kernel=flash"}), "needs a GPU build"));
+}
+
+// --set KEY=null removes the key: an optional key's default applies, a required one is missing.
+TEST_CASE("--set KEY=null removes a key", "[config]") {
+  const std::string cfg = kExperiments + "decode_7b.yaml";
+  CHECK(kvsim::load_experiment(cfg, with_presets({"sweep=null"})).front().decode_tokens > 0);
+  CHECK(kvsim::load_experiment(cfg, with_presets({"sweep=null", "workload.decode=null"})).front().decode_tokens == 0);
+  CHECK(kvsim::load_experiment(cfg, with_presets({"sweep=~", "workload.decode=~"})).front().decode_tokens == 0);
+  CHECK(contains(refusal(kGood + "small_wrap.yaml", {"cache.dtype=null"}), "cache.dtype: missing required key"));
+}
+
 TEST_CASE("the committed config schema is the key table's", "[config]") {
   std::ifstream in(KVSIM_SOURCE_DIR "/docs/config-schema.md");
   REQUIRE(in);
