@@ -5,7 +5,7 @@ import h5py
 import numpy as np
 import pytest
 
-FULL = 4098  # cache.max_positions of the points that hold every position
+FULL = 2050  # cache.max_positions of the points that hold every position
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_a_quantisation_error_grows_with_the_outlier_scale(findings, dtype):
 
 def test_b_sinks_keep_what_a_window_loses(findings):
     window, sinks = point(findings, "structured", "window"), point(findings, "structured", "sinks")
-    assert window["capacity"] == sinks["capacity"] == 512
+    assert window["capacity"] == sinks["capacity"] == 256
     assert sinks["attention_mass_kept"] > window["attention_mass_kept"] + 0.1
     assert sinks["attention_topk_recall"] > window["attention_topk_recall"]
 
@@ -93,8 +93,8 @@ def test_d_uniform_data_shows_none_of_these_gaps(findings):
     full, window = point(findings, "uniform", "ring"), point(findings, "uniform", "window")
     sinks, h2o = point(findings, "uniform", "sinks"), point(findings, "uniform", "h2o")
     assert full["attention_top_mass"] < 0.2  # flat: the top 5% of positions hold little more than 5%
-    # Every 512-slot policy keeps about its share of the 4098 positions, whatever it keeps.
+    # Every 256-slot policy keeps about its share of the 2050 positions, whatever it keeps.
     for r in (window, sinks, h2o):
-        assert r["attention_mass_kept"] == pytest.approx(512 / 4098, abs=0.03)
+        assert r["attention_mass_kept"] == pytest.approx(256 / 2050, abs=0.03)
     assert abs(sinks["attention_mass_kept"] - window["attention_mass_kept"]) < 0.02
     assert abs(h2o["attention_mass_kept"] - window["attention_mass_kept"]) < 0.02

@@ -35,10 +35,12 @@
   X(sweep, mapping, "sweep", raw, 0, 0, {}, false, "none", "", "dotted keys to lists: one point per combination") \
   X(zip, mapping, "zip", raw, 0, 0, {}, false, "none", "", "dotted keys to equal-length lists, paired: one more sweep axis")
 
-// docs/data.md gives each default's source. Every key but kind applies to kind: structured only.
+// docs/data.md gives each default's source. Every key but kind and file applies to kind: structured only.
 #define KVSIM_KEYS_data(X)                                                                                            \
   X(kind, data_kind, "kind", opt, 0, 0, DataKind::uniform, true, "", "",                                            \
-    "uniform: a counter hash in [-1, 1); structured: outlier channels, RoPE, sinks, heavy hitters")                \
+    "uniform: a counter hash in [-1, 1); structured: outlier channels, RoPE, sinks, heavy hitters; recorded: data.file") \
+  X(file, text, "file", opt, 0, 0, {}, c.data.kind == DataKind::recorded, "required", "kind: recorded",           \
+    "HDF5 file of a model's K, V and queries, /layer_<l>/{k,v,q,positions}, tiled over the context")              \
   X(outlier_channels, i64, "outlier_channels", opt, 0, 4096, 4, true, "", "kind: structured",                      \
     "key dims (an even number, below head_dim) scaled by outlier_scale")                                           \
   X(outlier_scale, i64, "outlier_scale", opt, 1, 1000, 15, true, "", "kind: structured", "outlier channels' scale over the others") \

@@ -32,7 +32,7 @@ class Decoder {
 
   Decoder(const Exec& exec, const ExperimentConfig& c, Cache& cache, std::int64_t prefill, const Group& group,
           std::int64_t context)
-      : exec_(exec), c_(c), data_(data_source(c)), cache_(cache), prefill_(prefill), group_(group), context_(context),
+      : exec_(exec), c_(c), data_(cache.design().data), cache_(cache), prefill_(prefill), group_(group), context_(context),
         appends_(group.shard() == group.shards() - 1),
         // Shards merge through MPI between layers, so their launches cannot form one graph.
         graphs_(c.decode_launch == LaunchMode::graph && LaunchGraph<Exec>::native && !group.sharded()
@@ -48,11 +48,11 @@ class Decoder {
     q_ = View1D<float, Mem>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::q")),
                             n * c.model.layers * q_len_);
     // Uniform data: queries come from the same counter hash with their own seed; structured:
-    // from the keys' attention directions (DataSource::structured_query). q[token][layer][seq][head][dim].
-    if (data_.structured())
+    // from the keys' attention directions; recorded: the table's. q[token][layer][seq][head][dim].
+    if (data_.has_queries())
       Kokkos::parallel_for("kvsim::decode::make_q", RangePolicy<Exec>(exec, 0, std::int64_t(q_.extent(0))),
                            kernels::GenerateQueries<Mem>{q_, data_, c.seed, c.model.layers, c.batch, c.model.heads,
-                                                         c.model.heads / c.model.kv_heads, c.model.head_dim});
+                                                         c.model.heads / c.model.kv_heads, c.model.head_dim, prefill});
     else
       Kokkos::parallel_for("kvsim::decode::make_q", RangePolicy<Exec>(exec, 0, std::int64_t(q_.extent(0)) / 4),
                            kernels::GenerateSource<Mem>{q_, synthetic::mix64(c.seed ^ 0x5155455259ULL), 1,
@@ -177,13 +177,15 @@ class Decoder {
   // Every layer at the last token against float64 attention over every position of the
   // unquantised source (attention_quality.hpp): the accuracy cost of the storage precision
   // (fp32 storage leaves only fp32 arithmetic error) and of the eviction policy. The reference
-  // runs on the host: per layer, (seq, head) pairs in order while their contexts add up to at
-  // most 2^19 positions (at least one pair), so a million-position context costs seconds.
+  // runs on the host: per layer, (seq, head) pairs in order while their contexts add up to a
+  // share of 2^20 positions (at least 2^15, and at least one pair), so a million-position
+  // context costs seconds.
   void quality(PointResult& r) {
     const std::int64_t t = c_.decode_tokens - 1;
     if (!graphs_.empty()) check_replay(t);
     const std::int64_t hd = c_.model.head_dim, heads = c_.model.heads, g = heads / c_.model.kv_heads;
     AttentionQuality all;
+    const DataSource host_data = data_.on_host();
     for (std::int64_t layer = 0; layer < c_.model.layers; ++layer) {
       cache_.decode_attention(layer, query(t, layer), out_, ws_, lse_);
       if (group_.sharded()) merge_shards();
@@ -191,7 +193,7 @@ class Decoder {
       const auto out = Kokkos::create_mirror_view_and_copy(HostMemSpace(), out_);
       const auto q = Kokkos::create_mirror_view_and_copy(HostMemSpace(), View1D<const float, Mem>(query(t, layer)));
       AttentionQuality lq;
-      std::int64_t budget = std::int64_t(1) << 19;
+      std::int64_t budget = std::max<std::int64_t>(std::int64_t(1) << 15, (std::int64_t(1) << 20) / c_.model.layers);
       for (std::int64_t s = 0; s < c_.batch && budget > 0; ++s) {
         std::vector<std::int64_t> held;
         std::int64_t context = context_;
@@ -207,7 +209,7 @@ class Decoder {
         for (std::int64_t h = 0; h < heads && budget > 0; ++h) {
           budget -= context;
           const std::int64_t off = (s * heads + h) * hd;
-          add_attention_quality(data_, seed, layer, h / g, context, held, hd, &q(off), &out(off), lq);
+          add_attention_quality(host_data, seed, layer, h / g, context, held, hd, &q(off), &out(off), lq);
         }
       }
       r.attention_rel_err_per_layer.push_back(lq.rel_err());
@@ -225,7 +227,7 @@ class Decoder {
 
   Exec exec_;
   const ExperimentConfig& c_;
-  DataSource data_;
+  DataSource data_;  // the cache's (a recorded table in the cache's memory space)
   Cache& cache_;
   std::int64_t prefill_;
   const Group& group_;

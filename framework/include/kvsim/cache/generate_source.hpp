@@ -34,14 +34,15 @@ struct GenerateSource {
   }
 };
 
-// Structured decode queries q[token][layer][seq][head][dim] (DataSource::structured_query),
-// one element per work item; head h reads KV head h / group.
+// Structured or recorded decode queries q[token][layer][seq][head][dim] (DataSource::query) of
+// the tokens at positions first_position + token, one element per work item; head h reads KV
+// head h / group.
 template <class MemSpace>
 struct GenerateQueries {
   View1D<float, MemSpace> q;
   DataSource data;
   std::uint64_t seed;
-  std::int64_t layers, batch, heads, group, head_dim;
+  std::int64_t layers, batch, heads, group, head_dim, first_position;
 
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i) const {
     std::int64_t t = i;
@@ -49,8 +50,8 @@ struct GenerateQueries {
     const std::int64_t h = peel(t, heads);
     const std::int64_t seq = peel(t, batch);
     const std::int64_t layer = peel(t, layers);
-    q(i) = data.structured_query(synthetic::sequence_seed(seed, std::uint64_t(seq)), std::uint32_t(layer), std::uint32_t(h),
-                                 std::uint32_t(h / group), std::uint64_t(t), d);
+    q(i) = data.query(synthetic::sequence_seed(seed, std::uint64_t(seq)), std::uint32_t(layer), std::uint32_t(h),
+                      std::uint32_t(h / group), std::uint64_t(t), std::uint64_t(first_position + t), d);
   }
 };
 

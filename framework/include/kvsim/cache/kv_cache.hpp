@@ -52,7 +52,7 @@ class KVCache {
     group_scales_ = View1D<std::uint16_t, memory_space>(Kokkos::view_alloc(exec_, std::string(m.group_scales.label)),
                                                         m.group_scales.elements());
     head_scales_ = View1D<float, memory_space>(wo(m.head_scales), m.head_scales.elements());
-    if (d_.data.structured()) {
+    if (d_.data.kind != DataKind::uniform) {
       // fp8's static per-head scale maps the data's bound onto E4M3's range (kFp8SyntheticScale
       // is that for uniform data, bound 1).
       auto scales = Kokkos::create_mirror_view(head_scales_);

@@ -2,7 +2,8 @@
 // The K, V and query values a point runs on (config `data:`, docs/data.md). `uniform` is the
 // counter hash of synthetic.hpp; `structured` builds, from the same hash, the properties of
 // real activations that decide what a cache design loses: outlier key channels, RoPE,
-// per-token Gaussian values, attention sinks and heavy hitters, and queries that pick them out.
+// per-token Gaussian values, attention sinks and heavy hitters, and queries that pick them out;
+// `recorded` reads a model's activations from a table the driver loaded (tiled over positions).
 // Every value is a pure function of its coordinates, so the device generator, the device
 // verifier and the host references agree without storing anything. Integer hashing feeds one
 // exact int->float step; the rest is double arithmetic rounded once to float, so backends agree
@@ -18,7 +19,7 @@
 
 namespace kvsim {
 
-#define KVSIM_DATA_KINDS(X) X(uniform, "uniform") X(structured, "structured")
+#define KVSIM_DATA_KINDS(X) X(uniform, "uniform") X(structured, "structured") X(recorded, "recorded")
 KVSIM_NAMED_ENUM(DataKind, KVSIM_DATA_KINDS, all_data_kinds, data_kind_name)
 
 namespace synthetic {
@@ -56,8 +57,41 @@ struct DataSource {
   float heavy_logit = 6.0f;             // a heavy hitter's largest score (its smallest: half)
   float temperature = 1.0f;             // divides every score
   float query_noise = 0.5f;             // per-query Gaussian part of the scores, at temperature 1
+  // recorded: rows [layer][K, V, Q][row][head][dim] (K and V over kv heads, Q over query heads),
+  // position p reading row p % recorded_rows; `recorded` is where the kernels read it (device
+  // memory), `recorded_host` a host copy for the references (on_host()).
+  const float* recorded = nullptr;
+  const float* recorded_host = nullptr;
+  std::int64_t recorded_rows = 0;
+  std::int32_t recorded_kv_heads = 0, recorded_heads = 0;
+  float recorded_bound[2] = {1.0f, 1.0f};  // largest |K|, |V| in the table
 
   KOKKOS_INLINE_FUNCTION bool structured() const { return kind == DataKind::structured; }
+  // Queries of their own (structured, recorded) instead of the counter hash's.
+  KOKKOS_INLINE_FUNCTION bool has_queries() const { return kind != DataKind::uniform; }
+
+  // The same values, read through the host copy of a recorded table.
+  DataSource on_host() const {
+    DataSource d = *this;
+    d.recorded = recorded_host;
+    return d;
+  }
+
+  KOKKOS_INLINE_FUNCTION std::int64_t recorded_layer_base(std::uint32_t layer) const {
+    return std::int64_t(layer) * recorded_rows * (2 * recorded_kv_heads + recorded_heads) * head_dim;
+  }
+  KOKKOS_INLINE_FUNCTION float recorded_value(std::uint32_t layer, synthetic::Tensor t, std::uint64_t position,
+                                              std::uint32_t head, std::uint32_t dim) const {
+    const std::int64_t row = std::int64_t(position % std::uint64_t(recorded_rows));
+    const std::int64_t block = t == synthetic::Tensor::K ? 0 : recorded_rows * recorded_kv_heads * head_dim;
+    return recorded[recorded_layer_base(layer) + block + (row * recorded_kv_heads + head) * head_dim + dim];
+  }
+  KOKKOS_INLINE_FUNCTION float recorded_query(std::uint32_t layer, std::uint32_t head, std::uint64_t position,
+                                              std::int64_t dim) const {
+    const std::int64_t row = std::int64_t(position % std::uint64_t(recorded_rows));
+    return recorded[recorded_layer_base(layer) + 2 * recorded_rows * recorded_kv_heads * head_dim +
+                    (row * recorded_heads + head) * head_dim + dim];
+  }
 
   // Key dim pair i (dims 2i, 2i+1) is an outlier pair: exactly outlier_channels / 2 pairs of
   // each (sequence, layer, head), picked by a hashed rotation of the pair index.
@@ -129,7 +163,8 @@ struct DataSource {
   // Element `dim` of K or V of sequence seed `s` (synthetic::sequence_seed).
   KOKKOS_INLINE_FUNCTION float value(std::uint64_t s, std::uint32_t layer, synthetic::Tensor t, std::uint64_t position,
                                      std::uint32_t head, std::uint32_t dim) const {
-    if (!structured()) return synthetic::value(s, layer, t, position, head, dim);
+    if (kind == DataKind::uniform) return synthetic::value(s, layer, t, position, head, dim);
+    if (kind == DataKind::recorded) return recorded_value(layer, t, position, head, dim);
     return t == synthetic::Tensor::K ? structured_key(s, layer, head, position, dim) : structured_value(s, layer, head, position, dim);
   }
 
@@ -144,9 +179,16 @@ struct DataSource {
     return float(q / (double(temperature) * double(channel_scale(s, layer, kv_head, dim))));
   }
 
+  // The decode query of query head `head` at generated token `token`, position `position`.
+  KOKKOS_INLINE_FUNCTION float query(std::uint64_t s, std::uint32_t layer, std::uint32_t head, std::uint32_t kv_head,
+                                     std::uint64_t token, std::uint64_t position, std::int64_t dim) const {
+    if (kind == DataKind::recorded) return recorded_query(layer, head, position, dim);
+    return structured_query(s, layer, head, kv_head, token, dim);
+  }
+
   // What h2o ranks positions by (its accumulated attention): uniform data, the hash of
   // synthetic::attention_mass; structured, the data's own expected attention order (sinks, then
-  // heavy hitters, then the rest), ties broken by that hash.
+  // heavy hitters, then the rest), ties broken by that hash; recorded, the hash.
   KOKKOS_INLINE_FUNCTION float salience(std::uint64_t seed, std::uint64_t seq, std::uint64_t position) const {
     const float u = synthetic::attention_mass(seed, seq, position);
     if (!structured()) return u;
@@ -156,7 +198,8 @@ struct DataSource {
 
   // A bound on |value| of K (kv 0) or V (kv 1): fp8's per-head scale maps it onto E4M3's range.
   double abs_bound(int kv) const {
-    if (!structured()) return 1.0;
+    if (kind == DataKind::uniform) return 1.0;
+    if (kind == DataKind::recorded) return recorded_bound[kv == 1 ? 1 : 0];
     const double z = 2 * 1.7320508075688772;
     if (kv == 1) return 1.5 * z;
     const double g = sink_logit > heavy_logit ? sink_logit : heavy_logit;
