@@ -370,7 +370,8 @@ def draw(plot):
     bars = [s for s in plot.series if s.style == "bar"]
     width = 0.8 / max(len(bars), 1)
     for s in plot.series:
-        yerr = None if s.low is None else np.nan_to_num(np.vstack([s.y - s.low, s.high - s.y]))
+        # One repetition: the median's rate and the min/max rates round apart by an ulp, either way.
+        yerr = None if s.low is None else np.clip(np.nan_to_num(np.vstack([s.y - s.low, s.high - s.y])), 0, None)
         if s.style == "line" and yerr is not None:
             ax.errorbar(s.x, s.y, yerr=yerr, marker="o", capsize=3, label=s.label)
         elif s.style == "line":

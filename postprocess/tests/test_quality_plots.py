@@ -69,3 +69,13 @@ def test_skipped_without_decode_points_and_absent_for_files_without_quality_colu
     old.attrs["units"] = {}
     names = [p.filename for p in plots.build_plots(old)]
     assert not any("pareto" in n for n in names)
+
+
+def test_error_bars_an_ulp_inside_out_still_draw():
+    # One repetition: kvsim's median rate and its _min/_max round apart (seen on findings.yaml).
+    y = np.array([1.0, 2.0])
+    plot = plots.Plot("bars.png", "bars", "point [1]", "GB/s [GB/s]",
+                      [plots.Series("fill_GBps", np.arange(2.0), y, style="bar", low=y + 1e-16, high=y - 4e-16)],
+                      categories=["#0", "#1"])
+    fig = plots.draw(plot)
+    assert len(fig.axes[0].patches) == 2
