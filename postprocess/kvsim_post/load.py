@@ -32,11 +32,11 @@ SUMMARY_COLUMNS = [
 CONFIG_COLUMNS = [
     "dtype", "layout", "page_size", "policy", "batch", "positions", "max_positions",
     "fill_mode", "chunk", "retrieve_output", "kv_heads", "head_dim", "layers", "decode_tokens",
-    "prefill_chunk", "context_shards", "weight_bytes",
+    "prefill_chunk", "context_shards", "weight_bytes", "data",
 ]
 # Summary columns that hold text; every other column of the schema holds numbers.
 TEXT_COLUMNS = {"dtype", "layout", "policy", "fill_mode", "retrieve_output", "lengths", "sweep",
-                "attention_kernel", "ceiling_exceeded"}
+                "attention_kernel", "ceiling_exceeded", "data"}
 ROOT_ATTRIBUTES = [
     "kvsim_schema", "kvsim_version", "git_sha", "backend", "device",
     "kokkos_version", "config", "config_file", "command_line", "created",

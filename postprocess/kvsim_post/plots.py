@@ -299,6 +299,72 @@ def plot_error_vs_bytes(df):
                 logx=True, logy=True, notes=notes, xbytes=_is_bytes("bytes_per_position", units))
 
 
+QUALITY_PARETO = (("attention_mass_kept", "higher"), ("attention_rel_err", "lower"))
+
+
+def _model_label(row):
+    return f"L{int(row['layers'])} H{int(row['heads'])}/{int(row['kv_heads'])} d{int(row['head_dim'])}"
+
+
+def held_bytes_per_position(rows):
+    """Stored bytes per position of the context at the last token: bytes_per_position times the
+    share of the context the policy holds (capacity slots of positions + decode_tokens)."""
+    context = rows["positions"].to_numpy(float) + rows["decode_tokens"].fillna(0).to_numpy(float)
+    held = np.minimum(rows["capacity"].to_numpy(float), context)
+    return rows["bytes_per_position"].to_numpy(float) * held / context
+
+
+def pareto_front(x, y, better):
+    """Indices of the points no other point beats: no more bytes and a better or equal metric,
+    strictly better in one; in increasing x."""
+    sign = 1.0 if better == "higher" else -1.0
+    order = sorted(range(len(x)), key=lambda i: (x[i], -sign * y[i]))
+    front, best = [], -np.inf
+    for i in order:
+        if sign * y[i] > best:
+            front.append(i)
+            best = sign * y[i]
+    return front
+
+
+def plot_quality_pareto(df, metric, better):
+    """One Plot per model shape: `metric` of every decode point against the bytes it holds per
+    context position, a series per data kind, and each kind's Pareto front as a line."""
+    units = df.attrs["units"]
+    needed = [metric, "bytes_per_position", "capacity", "positions", "layers", "heads", "kv_heads", "head_dim"]
+    missing = [c for c in needed if not _present(df, c)]
+    generic = f"{metric}_pareto.png"
+    title = f"{metric} vs bytes held per context position"
+    if missing:
+        return [Skipped(generic, title, f"no '{missing[0]}' column")]
+    rows = _decode_rows(df)
+    rows = rows[rows[metric] >= 0] if not rows.empty else rows  # -1: not measured
+    if rows.empty:
+        return [Skipped(generic, title, f"no decode points with {metric} measured")]
+    if "data" not in rows.columns:
+        rows = rows.assign(data="uniform")  # files from before data.kind hold uniform data
+    out = []
+    models = rows.apply(_model_label, axis=1)
+    for model in dict.fromkeys(models):
+        part = rows[models == model]
+        x_all = held_bytes_per_position(part)
+        series, notes = [], []
+        for kind in dict.fromkeys(part["data"]):
+            mask = (part["data"] == kind).to_numpy()
+            x, y = x_all[mask], part[metric].to_numpy(float)[mask]
+            series.append(Series(f"{kind}", x, y, style="points"))
+            front = pareto_front(x, y, better)
+            series.append(Series(f"{kind} Pareto front", x[front], y[front], style="line"))
+            designs = part[mask].iloc[front]
+            notes.append(f"{kind} front: " + ", ".join(
+                f"{r['dtype']} {r['policy']}" for _, r in designs.iterrows()))
+        name = model.replace(" ", "_").replace("/", "-")
+        out.append(Plot(f"{metric}_pareto_{name}.png", f"{title}, {model}",
+                        axis_label("bytes_per_position", units, "bytes held per context position"),
+                        axis_label(metric, units), series, logx=_wide(x_all), notes=notes))
+    return out
+
+
 def build_plots(df):
     """Every report plot, each a Plot or a Skipped, in report order."""
     built = [
@@ -310,6 +376,9 @@ def build_plots(df):
         plot_decode_phases(df),
         plot_error_vs_bytes(df),
     ]
+    if "attention_mass_kept" in df.columns:  # files from before the quality metrics have none
+        for metric, better in QUALITY_PARETO:
+            built += plot_quality_pareto(df, metric, better)
     if df.empty:  # an incomplete run before its first point: one reason says it all
         return [Skipped(p.filename, p.title, "no finished points") for p in built]
     return built
@@ -355,7 +424,8 @@ def draw(plot):
         i = files.index(s.file) if s.file in files else 0
         return dict(fillstyle="full" if i == 0 else "none", markersize=6 + 3 * i)
     for s in plot.series:
-        yerr = None if s.low is None else np.nan_to_num(np.vstack([s.y - s.low, s.high - s.y]))
+        # One repetition: the median's rate and the min/max rates round apart by an ulp, either way.
+        yerr = None if s.low is None else np.clip(np.nan_to_num(np.vstack([s.y - s.low, s.high - s.y])), 0, None)
         look = dict(color=colour(s), marker=marker(s), linestyle=linestyle(s), label=s.label, **marker_size(s))
         if s.style == "line" and yerr is not None:
             ax.errorbar(s.x, s.y, yerr=yerr, capsize=3, **look)

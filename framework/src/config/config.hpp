@@ -23,6 +23,10 @@ namespace kvsim {
 #define KVSIM_CONFIG_FIELD_inline(f, t, i)
 #define KVSIM_CONFIG_FIELD_raw(f, t, i)
 
+struct DataSpec {
+  KVSIM_KEYS_data(KVSIM_CONFIG_FIELD)
+};
+
 struct ModelShape {
   KVSIM_KEYS_model(KVSIM_CONFIG_FIELD)
 };
@@ -74,6 +78,8 @@ ExperimentConfig load_config(const std::string& path, const LoadOptions& options
 // The cache the point describes: its model shape, batch and every cache key (a cache key is a
 // CacheDesign field of the same name).
 CacheDesign cache_design(const ExperimentConfig& config);
+// The values the point runs on (`data:`), as the library's generators take them.
+DataSource data_source(const ExperimentConfig& config);
 
 // Resolves `max_positions: max` against the device's free bytes (InputError if nothing fits).
 void resolve_max_context(ExperimentConfig& config, std::int64_t free_bytes);

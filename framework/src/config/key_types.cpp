@@ -52,6 +52,10 @@ const std::vector<PrefillKernel>& prefill_kernels() {
   static const std::vector<PrefillKernel> v(all_prefill_kernels().begin(), all_prefill_kernels().end());
   return v;
 }
+const std::vector<DataKind>& data_kinds() {
+  static const std::vector<DataKind> v(all_data_kinds().begin(), all_data_kinds().end());
+  return v;
+}
 #define KVSIM_ENUM_ITEM_F(n) FillMode::n,
 const std::vector<FillMode>& fill_modes() {
   static const std::vector<FillMode> v{KVSIM_FILL_MODES(KVSIM_ENUM_ITEM_F)};

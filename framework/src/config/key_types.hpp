@@ -10,6 +10,7 @@
 #include "kvsim/attention/attention_kernel.hpp"
 #include "kvsim/attention/prefill_kernel.hpp"
 #include "kvsim/cache/cache_design.hpp"
+#include "kvsim/core/data_source.hpp"
 #include "kvsim/core/launch_graph.hpp"
 #include "kvsim/precision/codecs.hpp"
 
@@ -54,6 +55,7 @@ const std::vector<RetrieveMode>& retrieve_modes();
 const std::vector<AttentionKernel>& kernels();
 const std::vector<LaunchMode>& launches();
 const std::vector<PrefillKernel>& prefill_kernels();
+const std::vector<DataKind>& data_kinds();
 
 const char* dtype_name(codec::DType d);
 
@@ -66,6 +68,7 @@ using retrieve_mode = Choice<RetrieveMode, retrieve_modes, retrieve_mode_name>;
 using kernel = Choice<AttentionKernel, kernels, attention_kernel_name>;
 using launch = Choice<LaunchMode, launches, launch_mode_name>;
 using prefill_kernel = Choice<PrefillKernel, prefill_kernels, prefill_kernel_name>;
+using data_kind = Choice<DataKind, data_kinds, data_kind_name>;
 
 struct i64 { using value_type = std::int64_t; };
 struct u64 { using value_type = std::uint64_t; };

@@ -24,6 +24,8 @@
 #define KVSIM_KEYS_top(X)                                                                                        \
   X(name, text, "name", req, 0, 0, {}, true, "", "", "the experiment's name: letters, digits, '-', '_' and '.'") \
   X(seed, u64, "seed", opt, 0, 0, 0, true, "", "", "seeds the synthetic K/V values and uniform lengths")         \
+  X(data, DataSpec, "data", section, 0, 0, {}, c.data.kind != DataKind::uniform, "kind: uniform", "",                \
+    "the K, V and query values (docs/data.md)")                                                                    \
   X(model, ModelShape, "model", section, 0, 0, {}, true, "", "", "a preset, or all four shape keys")             \
   X(cache, CacheSpec, "cache", section, 0, 0, {}, true, "", "", "the cache design")                              \
   X(workload, none, "workload", inline, 0, 0, {}, true, "", "", "what is filled, retrieved, decoded")            \
@@ -32,6 +34,28 @@
   X(output, text, "output", custom, 0, 0, {}, true, "results/NAME.h5", "", "the result file; `kvsim run -o` overrides") \
   X(sweep, mapping, "sweep", raw, 0, 0, {}, false, "none", "", "dotted keys to lists: one point per combination") \
   X(zip, mapping, "zip", raw, 0, 0, {}, false, "none", "", "dotted keys to equal-length lists, paired: one more sweep axis")
+
+// docs/data.md gives each default's source. Every key but kind and file applies to kind: structured only.
+#define KVSIM_KEYS_data(X)                                                                                            \
+  X(kind, data_kind, "kind", opt, 0, 0, DataKind::uniform, true, "", "",                                            \
+    "uniform: a counter hash in [-1, 1); structured: outlier channels, RoPE, sinks, heavy hitters; recorded: data.file") \
+  X(file, text, "file", opt, 0, 0, {}, c.data.kind == DataKind::recorded, "required", "kind: recorded",           \
+    "HDF5 file of a model's K, V and queries, /layer_<l>/{k,v,q,positions}, tiled over the context")              \
+  X(outlier_channels, i64, "outlier_channels", opt, 0, 4096, 4, true, "", "kind: structured",                      \
+    "key dims (an even number, below head_dim) scaled by outlier_scale")                                           \
+  X(outlier_scale, i64, "outlier_scale", opt, 1, 1000, 15, true, "", "kind: structured", "outlier channels' scale over the others") \
+  X(rope_base, i64, "rope_base", opt, 2, std::int64_t(1) << 31, 10000, true, "", "kind: structured",               \
+    "RoPE theta base (Llama 3: 500000)")                                                                            \
+  X(sinks, i64, "sinks", opt, 0, 1 << 20, 4, true, "", "kind: structured", "first positions every query attends to") \
+  X(sink_logit, i64, "sink_logit", opt, 0, 60, 8, true, "", "kind: structured", "a sink's score above an ordinary position's") \
+  X(heavy_every, i64, "heavy_every", opt, 1, 1 << 20, 32, true, "", "kind: structured",                          \
+    "one heavy-hitter position per block of this many")                                                            \
+  X(heavy_logit, i64, "heavy_logit", opt, 0, 60, 6, true, "", "kind: structured",                                  \
+    "a heavy hitter's largest score above an ordinary position's (its smallest: half)")                            \
+  X(temperature_pct, i64, "temperature_pct", opt, 1, 100000, 100, true, "", "kind: structured",                    \
+    "softmax temperature in percent: every score is divided by it / 100")                                         \
+  X(query_noise_pct, i64, "query_noise_pct", opt, 0, 1000, 50, true, "", "kind: structured",                       \
+    "per-query noise in the scores, percent of an ordinary position's spread")
 
 #define KVSIM_KEYS_model(X)                                                                                           \
   X(preset, text, "preset", custom, 0, 0, {}, !v.empty(), "none", "", "configs/models/NAME.yaml; keys beside it refine it") \
@@ -124,6 +148,7 @@
 // before this table: workload.retrieve after decode and prefill.
 #define KVSIM_CONFIG_SECTIONS(X)                                       \
   X(top, ExperimentConfig, "", c, nullptr)                             \
+  X(data, DataSpec, "data", c.data, nullptr)                           \
   X(model, ModelShape, "model", c.model, nullptr)                      \
   X(cache, CacheSpec, "cache", c.cache, nullptr)                       \
   X(workload, ExperimentConfig, "workload", c, "retrieve")             \

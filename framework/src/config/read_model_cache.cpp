@@ -157,6 +157,7 @@ namespace kvsim {
 
 CacheDesign cache_design(const ExperimentConfig& c) {
   CacheDesign d = config_detail::design_of_cache(c.cache);
+  d.data = data_source(c);
   d.layers = c.model.layers;
   d.heads = c.model.heads;
   d.kv_heads = c.model.kv_heads;

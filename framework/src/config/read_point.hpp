@@ -16,6 +16,9 @@ void read_cache(const MapReader& top, ExperimentConfig& c);
 std::int64_t resolved_capacity(const ExperimentConfig& c);
 void read_workload(const MapReader& top, ExperimentConfig& c, const LoadOptions& options);
 void read_parallel(const MapReader& top, ExperimentConfig& c);
+void read_data(const MapReader& top, ExperimentConfig& c);
+// The data rules that need the model (read after it).
+void check_data(const MapReader& top, const ExperimentConfig& c);
 // One point from a tree with no sweep left in it.
 ExperimentConfig read_point(const std::string& path, const YAML::Node& root, const Source& src, const LoadOptions& options);
 

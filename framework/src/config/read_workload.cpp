@@ -194,6 +194,8 @@ ExperimentConfig read_point(const std::string& path, const YAML::Node& root, con
       read_workload(top, c, options);
     } else if (key == "parallel") {
       read_parallel(top, c);
+    } else if (key == "data") {
+      if (top.has("data")) read_data(top, c);
     } else if (key == "run") {
       if (top.has("run")) read_keys_run(top.map("run", keys_run()), c.run);
     } else if (key == "output") {
@@ -205,6 +207,7 @@ ExperimentConfig read_point(const std::string& path, const YAML::Node& root, con
     }
   });
 
+  check_data(top, c);
   if (c.cache.max_positions != kMaxContext) {
     // Elements of the largest allocation must fit comfortably in int64.
     const long double elements = static_cast<long double>(c.model.layers) * 2 * c.cache.max_positions * c.batch *

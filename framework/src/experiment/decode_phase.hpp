@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "experiment/attention_quality.hpp"
 #include "experiment/references.hpp"
 #include "kvsim/cache/kv_cache.hpp"
 #include "kvsim/core/launch_graph.hpp"
@@ -31,7 +32,7 @@ class Decoder {
 
   Decoder(const Exec& exec, const ExperimentConfig& c, Cache& cache, std::int64_t prefill, const Group& group,
           std::int64_t context)
-      : exec_(exec), c_(c), cache_(cache), prefill_(prefill), group_(group), context_(context),
+      : exec_(exec), c_(c), data_(cache.design().data), cache_(cache), prefill_(prefill), group_(group), context_(context),
         appends_(group.shard() == group.shards() - 1),
         // Shards merge through MPI between layers, so their launches cannot form one graph.
         graphs_(c.decode_launch == LaunchMode::graph && LaunchGraph<Exec>::native && !group.sharded()
@@ -46,11 +47,17 @@ class Decoder {
     q_len_ = c.batch * c.model.heads * c.model.head_dim;
     q_ = View1D<float, Mem>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::q")),
                             n * c.model.layers * q_len_);
-    // Queries come from the same counter hash with their own seed: q[token][layer][seq][head][dim].
-    Kokkos::parallel_for("kvsim::decode::make_q", RangePolicy<Exec>(exec, 0, std::int64_t(q_.extent(0)) / 4),
-                         kernels::GenerateSource<Mem>{q_, synthetic::mix64(c.seed ^ 0x5155455259ULL), 1,
-                                                      n * c.model.layers * c.batch, n * c.model.layers * c.batch,
-                                                      c.model.heads, c.model.head_dim / 4, 0});
+    // Uniform data: queries come from the same counter hash with their own seed; structured:
+    // from the keys' attention directions; recorded: the table's. q[token][layer][seq][head][dim].
+    if (data_.has_queries())
+      Kokkos::parallel_for("kvsim::decode::make_q", RangePolicy<Exec>(exec, 0, std::int64_t(q_.extent(0))),
+                           kernels::GenerateQueries<Mem>{q_, data_, c.seed, c.model.layers, c.batch, c.model.heads,
+                                                         c.model.heads / c.model.kv_heads, c.model.head_dim, prefill});
+    else
+      Kokkos::parallel_for("kvsim::decode::make_q", RangePolicy<Exec>(exec, 0, std::int64_t(q_.extent(0)) / 4),
+                           kernels::GenerateSource<Mem>{q_, synthetic::mix64(c.seed ^ 0x5155455259ULL), 1,
+                                                        n * c.model.layers * c.batch, n * c.model.layers * c.batch,
+                                                        c.model.heads, c.model.head_dim / 4, 0});
     out_ = View1D<float, Mem>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::out")), q_len_);
     if (group_.sharded()) {
       lse_ = View1D<float, Mem>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::lse")),
@@ -131,7 +138,7 @@ class Decoder {
     r.attention_bytes = std::int64_t(double(bytes) / n);
     r.attention_GBps = double(bytes) / median(r.attention_seconds) / 1e9;
     r.weights_GBps = r.weights_ms > 0 ? double(weights_.extent(0)) * sizeof(Float4) / (r.weights_ms * 1e-3) / 1e9 : 0.0;
-    r.attention_rel_err = accuracy();
+    quality(r);
     r.attention_splits = ws_.splits;
     r.attention_kernel = attention_kernel_name(ws_.kernel);
     r.decode_launch = launch_mode_name(graphs_.empty() ? LaunchMode::eager : LaunchMode::graph);
@@ -168,41 +175,60 @@ class Decoder {
     Kokkos::deep_copy(exec_, out_, host_out_);
   }
 
-  // Layer 0 at the last token against float64 attention over the unquantised source: the
-  // accuracy cost of the storage precision (fp32 storage leaves only fp32 arithmetic error).
-  // The reference runs on the host: (seq, head) pairs in order while their positions add up to
-  // at most 2^19 (at least one pair), so a million-position context costs seconds, not hours.
-  double accuracy() {
+  // Every layer at the last token against float64 attention over every position of the
+  // unquantised source (attention_quality.hpp): the accuracy cost of the storage precision
+  // (fp32 storage leaves only fp32 arithmetic error) and of the eviction policy. The reference
+  // runs on the host: per layer, (seq, head) pairs in order while their contexts add up to a
+  // share of 2^20 positions (at least 2^15, and at least one pair), so a million-position
+  // context costs seconds.
+  void quality(PointResult& r) {
     const std::int64_t t = c_.decode_tokens - 1;
     if (!graphs_.empty()) check_replay(t);
-    cache_.decode_attention(0, query(t, 0), out_, ws_, lse_);
-    if (group_.sharded()) merge_shards();
-    if (!group_.leader()) return -1;
-    const auto out = Kokkos::create_mirror_view_and_copy(HostMemSpace(), out_);
-    const auto q = Kokkos::create_mirror_view_and_copy(HostMemSpace(), View1D<const float, Mem>(query(t, 0)));
     const std::int64_t hd = c_.model.head_dim, heads = c_.model.heads, g = heads / c_.model.kv_heads;
-    double err2 = 0, ref2 = 0;
-    std::int64_t budget = std::int64_t(1) << 19;
-    for (std::int64_t s = 0; s < c_.batch && budget > 0; ++s) {
-      std::vector<std::int64_t> positions;
-      if (group_.sharded()) {
-        positions.resize(std::size_t(context_));
-        for (std::int64_t i = 0; i < context_; ++i) positions[std::size_t(i)] = i;
-      } else {
-        positions = cache_.retained_positions(s);
+    AttentionQuality all;
+    const DataSource host_data = data_.on_host();
+    for (std::int64_t layer = 0; layer < c_.model.layers; ++layer) {
+      cache_.decode_attention(layer, query(t, layer), out_, ws_, lse_);
+      if (group_.sharded()) merge_shards();
+      if (!group_.leader()) continue;
+      const auto out = Kokkos::create_mirror_view_and_copy(HostMemSpace(), out_);
+      const auto q = Kokkos::create_mirror_view_and_copy(HostMemSpace(), View1D<const float, Mem>(query(t, layer)));
+      AttentionQuality lq;
+      std::int64_t budget = std::max<std::int64_t>(std::int64_t(1) << 15, (std::int64_t(1) << 20) / c_.model.layers);
+      for (std::int64_t s = 0; s < c_.batch && budget > 0; ++s) {
+        std::vector<std::int64_t> held;
+        std::int64_t context = context_;
+        if (group_.sharded()) {
+          held.resize(std::size_t(context_));
+          for (std::int64_t i = 0; i < context_; ++i) held[std::size_t(i)] = i;
+        } else {
+          held = cache_.retained_positions(s);
+          std::sort(held.begin(), held.end());
+          context = cache_.total(s);
+        }
+        const std::uint64_t seed = synthetic::sequence_seed(c_.seed, std::uint64_t(s));
+        for (std::int64_t h = 0; h < heads && budget > 0; ++h) {
+          budget -= context;
+          const std::int64_t off = (s * heads + h) * hd;
+          add_attention_quality(host_data, seed, layer, h / g, context, held, hd, &q(off), &out(off), lq);
+        }
       }
-      const std::uint64_t seed = synthetic::sequence_seed(c_.seed, std::uint64_t(s));
-      for (std::int64_t h = 0; h < heads && budget > 0; ++h) {
-        budget -= std::int64_t(positions.size());
-        const std::int64_t off = (s * heads + h) * hd;
-        add_attention_error(seed, h / g, positions, hd, &q(off), &out(off), err2, ref2);
-      }
+      r.attention_rel_err_per_layer.push_back(lq.rel_err());
+      r.attention_mass_kept_per_layer.push_back(lq.mass_kept());
+      r.attention_topk_recall_per_layer.push_back(lq.topk_recall());
+      r.attention_top_mass_per_layer.push_back(lq.top_mass_mean());
+      all.add(lq);
     }
-    return ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
+    if (!group_.leader()) return;
+    r.attention_rel_err = all.rel_err();
+    r.attention_mass_kept = all.mass_kept();
+    r.attention_topk_recall = all.topk_recall();
+    r.attention_top_mass = all.top_mass_mean();
   }
 
   Exec exec_;
   const ExperimentConfig& c_;
+  DataSource data_;  // the cache's (a recorded table in the cache's memory space)
   Cache& cache_;
   std::int64_t prefill_;
   const Group& group_;

@@ -81,7 +81,7 @@ void run_prefill(const Exec& exec, const ExperimentConfig& c, KVCache<Exec>& cac
   for (std::int64_t i = 0; i < context; ++i) positions[std::size_t(i)] = i;
   double err2 = 0, ref2 = 0;
   for (std::int64_t h = 0; h < c.model.heads; ++h)
-    add_attention_error(seed, h / g, positions, hd, &hq(0, h, last, 0), &ho(0, h, last, 0), err2, ref2);
+    add_attention_error(cache.design().data.on_host(), seed, h / g, positions, hd, &hq(0, h, last, 0), &ho(0, h, last, 0), err2, ref2);
   r.prefill_rel_err = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
 }
 

@@ -10,6 +10,7 @@
 #include "experiment/experiment.hpp"
 #include "experiment/fill_phase.hpp"
 #include "experiment/prefill_phase.hpp"
+#include "experiment/recorded_data.hpp"
 #include "experiment/references.hpp"
 #include "experiment/retrieve_phase.hpp"
 #include "experiment/staging.hpp"
@@ -34,7 +35,10 @@ PointResult run_point_on(const Exec& exec, const ExperimentConfig& global, std::
   std::vector<std::int64_t> lengths = c.lengths;  // what the cache will have held: prefill + decode
   if (appends_decode)
     for (auto& len : lengths) len += c.decode_tokens;
-  KVCache<Exec> cache(exec, design_of(c), c.seed, lengths);
+  const RecordedValues<MemSpaceOf<Exec>> recorded(exec, c);  // data.kind: recorded only
+  CacheDesign design = design_of(c);
+  recorded.attach(design.data);
+  KVCache<Exec> cache(exec, design, c.seed, lengths);
   if (group.sharded()) cache.set_position_base(shard_range(global, group.shard(), group.shards()).begin);
   const bool retrieves = c.retrieve.mode != RetrieveMode::none;
   auto dense = retrieves ? cache.template make_dense<Out>("kvsim::retrieve_buffer") : View1D<Out, MemSpaceOf<Exec>>();

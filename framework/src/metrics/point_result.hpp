@@ -17,6 +17,7 @@ struct PointResult {
 #define KVSIM_TIMED(name, units, kind, better, series, work, doc) double name = 0;
 #define KVSIM_FIELD(name, type, init, reduce, doc) type name = init;
 #define KVSIM_SERIES(name, phase, always, spread, doc) std::vector<double> name;
+#define KVSIM_LAYERS(name, of, units, doc) std::vector<double> name;
 #include "metrics/metrics.def"
 };
 

@@ -30,6 +30,7 @@ TimedRange timed_range(const TimedMetric& m, const PointResult& r) {
 const std::vector<RepetitionSeries>& repetition_series() {
   static const std::vector<RepetitionSeries> v{
 #define KVSIM_SERIES(name, phase, always, spread, doc) {#name, &PointResult::name, always},
+#define KVSIM_LAYERS(name, of, units, doc) {#name, &PointResult::name, false, units},
 #include "metrics/metrics.def"
   };
   return v;

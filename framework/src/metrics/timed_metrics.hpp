@@ -54,6 +54,7 @@ struct RepetitionSeries {
   const char* name;
   std::vector<double> PointResult::*seconds;
   bool always;  // stored even when empty (fill and retrieve)
+  const char* units = "s";  // per-layer figures (KVSIM_LAYERS) are no seconds
 };
 const std::vector<RepetitionSeries>& repetition_series();
 

@@ -29,6 +29,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// A /points/<n>/ series' units attribute: seconds, or what its KVSIM_LAYERS entry declares.
+const char* series_units(const std::string& name) {
+  for (const RepetitionSeries& s : repetition_series())
+    if (name == s.name) return s.units;
+  return "s";
+}
+
 using I = std::int64_t;
 // 2: user-block checksum, V110 metadata checksums, config_unresolved. 3: every summary column
 // carries `kind` and `series` beside `units` and `better` (metrics.def).
@@ -180,7 +187,7 @@ std::vector<char> snapshot_image(const std::string& name, const RunProvenance& p
       h5::Handle pts = h5::create_group(file, "points");
       for (const auto& r : rows) {
         h5::Handle g = h5::create_group(pts, std::to_string(r.point));
-        for (const auto& [name, values] : r.seconds) h5::write_column(g, name, values, "s");
+        for (const auto& [name, values] : r.seconds) h5::write_column(g, name, values, series_units(name));
         h5::write_column(g, "lengths", r.lengths, "positions");
         if (!r.h2o_evicted.empty()) {
           h5::Handle ev = h5::create_group(g, "h2o_evicted");

@@ -67,6 +67,7 @@ kvsim::PointResult every_field_set() {
 #define KVSIM_TIMED(name, units, kind, better, series, work, doc) set(r.name);
 #define KVSIM_FIELD(name, type, init, reduce, doc) set(r.name);
 #define KVSIM_SERIES(name, phase, always, spread, doc) set(r.name);
+#define KVSIM_LAYERS(name, of, units, doc) set(r.name);
 #include "metrics/metrics.def"
   return r;
 }

@@ -4,6 +4,7 @@
 // holds one choice of each and the sizes they read.
 #include <cstdint>
 
+#include "kvsim/core/data_source.hpp"
 #include "kvsim/layout/registry.hpp"
 #include "kvsim/policy/registry.hpp"
 #include "kvsim/precision/registry.hpp"
@@ -26,6 +27,7 @@ struct CacheDesign {
   std::int64_t sinks = 0;   // sinks: first positions kept for good
   std::int64_t heavy = 0;   // h2o: heavy-hitter slots
   std::int64_t recent = 0;  // h2o: recent positions never evicted
+  DataSource data;          // the K/V values appended (and what h2o ranks by)
 
   // Slots each sequence uses: what the policy keeps (policy/registry.hpp).
   std::int64_t capacity() const { return policy_capacity(policy, *this); }

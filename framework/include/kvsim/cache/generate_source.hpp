@@ -5,7 +5,7 @@
 // stage of a fill writes fewer positions than the buffer holds, at the offsets appends read.
 #include "kvsim/core/kokkos_abstraction.hpp"
 #include "kvsim/core/flat_index.hpp"
-#include "kvsim/core/synthetic.hpp"
+#include "kvsim/core/data_source.hpp"
 
 namespace kvsim::kernels {
 
@@ -14,6 +14,7 @@ struct GenerateSource {
   View1D<float, MemSpace> stage;
   std::uint64_t seed;
   std::int64_t batch, n, stride, kv_heads, head_dim4, begin;
+  DataSource data{};  // queries and uniform K/V: the default
 
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i) const {
     std::int64_t t = i;
@@ -27,9 +28,30 @@ struct GenerateSource {
     const std::uint64_t s = synthetic::sequence_seed(seed, std::uint64_t(seq));
     Float4 out;
     for (int k = 0; k < 4; ++k)
-      out.v[k] = synthetic::value(s, std::uint32_t(layer), synthetic::Tensor(kv), std::uint64_t(begin + j),
+      out.v[k] = data.value(s, std::uint32_t(layer), synthetic::Tensor(kv), std::uint64_t(begin + j),
                                   std::uint32_t(head), std::uint32_t(4 * d4 + k));
     reinterpret_cast<Float4*>(stage.data())[at] = out;
+  }
+};
+
+// Structured or recorded decode queries q[token][layer][seq][head][dim] (DataSource::query) of
+// the tokens at positions first_position + token, one element per work item; head h reads KV
+// head h / group.
+template <class MemSpace>
+struct GenerateQueries {
+  View1D<float, MemSpace> q;
+  DataSource data;
+  std::uint64_t seed;
+  std::int64_t layers, batch, heads, group, head_dim, first_position;
+
+  KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i) const {
+    std::int64_t t = i;
+    const std::int64_t d = peel(t, head_dim);
+    const std::int64_t h = peel(t, heads);
+    const std::int64_t seq = peel(t, batch);
+    const std::int64_t layer = peel(t, layers);
+    q(i) = data.query(synthetic::sequence_seed(seed, std::uint64_t(seq)), std::uint32_t(layer), std::uint32_t(h),
+                      std::uint32_t(h / group), std::uint64_t(t), std::uint64_t(first_position + t), d);
   }
 };
 

@@ -52,7 +52,16 @@ class KVCache {
     group_scales_ = View1D<std::uint16_t, memory_space>(Kokkos::view_alloc(exec_, std::string(m.group_scales.label)),
                                                         m.group_scales.elements());
     head_scales_ = View1D<float, memory_space>(wo(m.head_scales), m.head_scales.elements());
-    Kokkos::deep_copy(exec_, head_scales_, kFp8SyntheticScale);
+    if (d_.data.kind != DataKind::uniform) {
+      // fp8's static per-head scale maps the data's bound onto E4M3's range (kFp8SyntheticScale
+      // is that for uniform data, bound 1).
+      auto scales = Kokkos::create_mirror_view(head_scales_);
+      for (std::size_t i = 0; i < scales.extent(0); ++i) scales(i) = float(d_.data.abs_bound(int((i / std::size_t(d_.kv_heads)) % 2)) / 448.0);
+      Kokkos::deep_copy(exec_, head_scales_, scales);
+      exec_.fence();
+    } else {
+      Kokkos::deep_copy(exec_, head_scales_, kFp8SyntheticScale);
+    }
     lengths_dev_ = View1D<std::int64_t, memory_space>(wo(m.lengths), m.lengths.elements());
     totals_dev_ = View1D<std::int64_t, memory_space>(wo(m.totals), m.totals.elements());
     copy_to_device(exec_, lengths_, lengths_dev_);
@@ -131,7 +140,7 @@ class KVCache {
     const std::int64_t work = d_.layers * 2 * d_.batch * n * d_.kv_heads * (d_.head_dim / 4);
     Kokkos::parallel_for("kvsim::generate_source", RangePolicy<ExecSpace>(exec_, 0, work),
                          kernels::GenerateSource<memory_space>{stage, seed_, d_.batch, n, stride, d_.kv_heads,
-                                                               d_.head_dim / 4, position_base_ + begin});
+                                                               d_.head_dim / 4, position_base_ + begin, d_.data});
   }
 
   // Appends positions [begin, end) of every sequence (each up to its own length). The staging
@@ -143,7 +152,7 @@ class KVCache {
     KVSIM_REQUIRE(end > begin && begin >= stage_begin && end <= stage_begin + stage_n, "append range outside the stage");
     KVSIM_REQUIRE(!map_.table || end == begin + 1, "h2o appends one position per step");
     if (layout_is_paged(d_.layout)) pages_.grow(exec_, d_, lengths_, lengths_dev_, frontier_, end);
-    if (map_.table) h2o_.step(exec_, lengths_dev_, begin, capacity(), d_.recent, seed_);
+    if (map_.table) h2o_.step(exec_, lengths_dev_, begin, capacity(), d_.recent, seed_, d_.data);
     const CacheAddressing<memory_space> addr = addressing();
     const PolicyMap map = map_;
     codec::dispatch(d_.dtype, [&](auto tag) {
@@ -218,7 +227,7 @@ class KVCache {
       constexpr codec::DType D = decltype(tag)::value;
       kernels::VerifyDense<memory_space, D, Out> k{dense,        head_scales_, map_,     totals_dev_,  h2o_.order[h2o_.cur],
                                                    h2o_.slot_position, seed_,  layer,    d_.batch,     dense_rows(),
-                                                   d_.kv_heads,  d_.head_dim, position_base_};
+                                                   d_.kv_heads,  d_.head_dim, position_base_, d_.data};
       Kokkos::parallel_reduce("kvsim::verify_layer", RangePolicy<ExecSpace>(exec_, 0, work), k, tally);
     });
     exec_.fence();

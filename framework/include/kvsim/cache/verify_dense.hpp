@@ -6,7 +6,7 @@
 #include "kvsim/layout/cache_addressing.hpp"
 #include "kvsim/core/flat_index.hpp"
 #include "kvsim/precision/codecs.hpp"
-#include "kvsim/core/synthetic.hpp"
+#include "kvsim/core/data_source.hpp"
 
 namespace kvsim::kernels {
 
@@ -65,6 +65,7 @@ struct VerifyDense {
   std::uint64_t seed;
   std::int64_t layer, batch, max_valid, kv_heads, head_dim;
   std::int64_t position_base;  // a context shard's first position (0 unsharded)
+  DataSource data;
 
   // One work item per codec unit: i -> (kv, seq, logical row, head, unit).
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t w, value_type& acc) const {
@@ -84,7 +85,7 @@ struct VerifyDense {
     const std::int64_t dim0 = u * Codec::unit;
     float src[Codec::unit];
     for (int k = 0; k < Codec::unit; ++k)
-      src[k] = synthetic::value(s, std::uint32_t(layer), tensor, std::uint64_t(position), std::uint32_t(head),
+      src[k] = data.value(s, std::uint32_t(layer), tensor, std::uint64_t(position), std::uint32_t(head),
                                 std::uint32_t(dim0 + k));
     const float scale = Codec::head_scale ? head_scales((layer * 2 + kv) * kv_heads + head) : 1.0f;
     alignas(16) unsigned char enc[Codec::unit * 4];

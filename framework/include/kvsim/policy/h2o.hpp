@@ -9,7 +9,7 @@
 #include <string>
 
 #include "kvsim/core/kokkos_abstraction.hpp"
-#include "kvsim/core/synthetic.hpp"
+#include "kvsim/core/data_source.hpp"
 
 namespace kvsim {
 
@@ -39,7 +39,7 @@ struct PolicyTraits<PolicyKind::h2o> {
           if (held[i].second < held[victim].second) victim = i;
         held.erase(held.begin() + std::ptrdiff_t(victim));
       }
-      held.emplace_back(t, synthetic::attention_mass(seed, std::uint64_t(seq), std::uint64_t(t)));
+      held.emplace_back(t, d.data.salience(seed, std::uint64_t(seq), std::uint64_t(t)));
     }
     std::vector<std::int64_t> keep;
     for (auto& h : held) keep.push_back(h.first);
@@ -73,6 +73,7 @@ struct H2OStep {
   View1D<const std::int64_t, MemSpace> lengths;
   std::int64_t t, capacity, recent;
   std::uint64_t seed;
+  DataSource data;  // what the accumulated mass is (DataSource::salience)
 
   KOKKOS_INLINE_FUNCTION void operator()(const member_type& team) const {
     const std::int64_t seq = team.league_rank();
@@ -81,7 +82,7 @@ struct H2OStep {
       Kokkos::parallel_for(Kokkos::TeamThreadRange(team, cap), [&](const int i) { order_next(seq, i) = order_cur(seq, i); });
       return;
     }
-    const float mass = synthetic::attention_mass(seed, std::uint64_t(seq), std::uint64_t(t));
+    const float mass = data.salience(seed, std::uint64_t(seq), std::uint64_t(t));
     if (t < capacity) {
       Kokkos::parallel_for(Kokkos::TeamThreadRange(team, cap), [&](const int i) {
         order_next(seq, i) = i < t ? order_cur(seq, i) : std::int32_t(i == t ? t : -1);
@@ -145,10 +146,10 @@ struct H2OState {
 
   // Places position t of every sequence (one team per sequence).
   void step(const ExecSpace& exec, const View1D<const std::int64_t, memory_space>& lengths, std::int64_t t,
-            std::int64_t capacity, std::int64_t recent, std::uint64_t seed) {
+            std::int64_t capacity, std::int64_t recent, std::uint64_t seed, const DataSource& data = {}) {
     const std::int64_t batch = std::int64_t(append_slot.extent(0));
     kernels::H2OStep<ExecSpace> step{order[cur], order[1 - cur], slot_position, scores, append_slot, evicted,
-                                     evicted_count, lengths, t, capacity, recent, seed};
+                                     evicted_count, lengths, t, capacity, recent, seed, data};
     Kokkos::parallel_for("kvsim::h2o_step", TeamPolicy<ExecSpace>(exec, batch, Kokkos::AUTO), step);
     cur = 1 - cur;
   }
