@@ -32,7 +32,8 @@ READABLE = {
     "positions": "context length", "point": "point", "fill_GBps": "fill bandwidth",
     "retrieve_GBps": "retrieve bandwidth", "tokens_per_s": "decode throughput", "kv_cache_bytes": "KV-cache size",
     "bytes_per_position": "stored bytes per position", "attention_rel_err": "attention relative error",
-    "recon_rel_l2": "reconstruction relative L2 error",
+    "recon_rel_l2": "reconstruction relative L2 error", "attention_mass_kept": "softmax mass kept",
+    "attention_topk_recall": "top-k recall of attention positions", "attention_top_mass": "softmax mass on the top 5%",
 }
 
 
@@ -334,7 +335,7 @@ def plot_quality_pareto(df, metric, better):
     needed = [metric, "bytes_per_position", "capacity", "positions", "layers", "heads", "kv_heads", "head_dim"]
     missing = [c for c in needed if not _present(df, c)]
     generic = f"{metric}_pareto.png"
-    title = f"{metric} vs bytes held per context position"
+    title = f"{READABLE.get(metric, metric)} vs bytes held per context position"
     if missing:
         return [Skipped(generic, title, f"no '{missing[0]}' column")]
     rows = _decode_rows(df)
