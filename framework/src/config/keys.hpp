@@ -100,7 +100,7 @@
   X(decode_splits, i64, "splits", opt, 0, 1 << 16, 0, v > 0, "", "",                                                \
     "splits of the longest sequence's positions, each as long (0: kvsim picks)")                                   \
   X(decode_kernel, kernel, "kernel", opt, 0, 0, AttentionKernel::automatic, v != AttentionKernel::automatic, "", "", \
-    "decode-attention kernel (lane_groups, tiled: GPU builds)")                                                     \
+    "decode-attention kernel (mma, lane_groups, tiled: GPU builds)")                                                     \
   X(decode_launch, launch, "launch", opt, 0, 0, LaunchMode::graph, v != LaunchMode::graph, "", "",                 \
     "graph: a token's layers replayed from one CUDA graph (GPU builds); eager: launched one by one")
 

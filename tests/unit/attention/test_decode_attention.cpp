@@ -1,4 +1,5 @@
 #include <KokkosBlas2_gemv.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <random>
@@ -10,6 +11,7 @@
 #include "../small_designs.hpp"
 #include "kvsim/attention/host_isa.hpp"
 #include "kvsim/attention/host_row_decode.hpp"
+#include "kvsim/attention/mma_fragments.hpp"
 #include "kvsim/cache/kv_cache.hpp"
 #include "kvsim/core/synthetic.hpp"
 
@@ -70,7 +72,8 @@ CacheDesign attention_design(DType dt, LayoutKind layout, PolicyKind policy) {
 template <class ExecSpace>
 std::vector<kvsim::AttentionKernel> kernels_of() {
   if (std::is_same<typename ExecSpace::memory_space, Kokkos::HostSpace>::value) return {kvsim::AttentionKernel::serial};
-  return {kvsim::AttentionKernel::lane_groups, kvsim::AttentionKernel::tiled, kvsim::AttentionKernel::serial};
+  return {kvsim::AttentionKernel::mma, kvsim::AttentionKernel::lane_groups, kvsim::AttentionKernel::tiled,
+          kvsim::AttentionKernel::serial};
 }
 
 // The kernels of kernels_of<ExecSpace>() that cover design d (the GPU kernels are compiled for
@@ -159,7 +162,7 @@ TEMPLATE_LIST_TEST_CASE("decode attention matches a float64 reference for every 
     for (PolicyKind policy : kvsim::all_policies()) {
       for (LayoutKind layout : kvsim::all_layouts()) {
         const CacheDesign d = attention_design(dt, layout, policy);
-        for (const auto kernel : kernels_of<TestType>())
+        for (const auto kernel : kernels_for<TestType>(d))
         for (const auto isa : isas_of<TestType>()) {
           const ForceIsa force(isa);
           INFO(kvsim::codec::name(dt) << " " << kvsim::layout_name(layout) << " " << kvsim::policy_name(policy) << " "
@@ -267,6 +270,7 @@ TEMPLATE_LIST_TEST_CASE("decode attention: group scales at odd offsets between K
                         kvsim::test::ExecSpaces) {
   for (DType dt : kvsim::codec::all_dtypes())
     for (LayoutKind layout : kvsim::all_layouts())
+      for (const std::int64_t hd : {32, 64})  // one scale a row; two, so also the tensor-core kernel
       for (const auto kernel : kernels_of<TestType>())
       for (const auto isa : isas_of<TestType>()) {
         const ForceIsa force(isa);
@@ -274,11 +278,47 @@ TEMPLATE_LIST_TEST_CASE("decode attention: group scales at odd offsets between K
         CacheDesign d = kvsim::test::small_design(dt, layout, PolicyKind::ring, {1, 41, 1, 41, 0, 0, 0});
         d.kv_heads = 1;
         d.batch = 1;
+        d.head_dim = hd;
+        const auto covered = kernels_for<TestType>(d);
+        if (std::find(covered.begin(), covered.end(), kernel) == covered.end()) continue;
         INFO(kvsim::codec::name(dt) << " " << kvsim::layout_name(layout) << " " << kvsim::attention_kernel_name(kernel));
         const auto r = run_attention<TestType>(d, {37}, 3, 1, 0, 1, kernel);
         const auto ref = reference(d, 3, 0, 1, 0, r.positions[0], r.q.data());
         CHECK(rel_l2(ref, r.out.data(), d.head_dim) < 1e-5);
       }
+}
+
+// The tensor-core kernel's own ground (it runs on GPUs of compute capability 8.0+, at head_dim 64
+// and 128): every 16-bit and narrower format, layout and policy (so every row walk: direct,
+// paged, and the general one of windows, sinks and H2O tables), query-head groups of 1 to 16
+// over two KV heads and MQA with 12 and 32 query heads (teams of 6 and 8 heads), sequences
+// partly filled, full and wrapped, with the automatic split and with more splits than steps.
+TEMPLATE_LIST_TEST_CASE("decode attention on tensor cores: every format, layout, policy and group", "[attention]",
+                        kvsim::test::ExecSpaces) {
+  const std::vector<std::pair<std::int64_t, std::int64_t>> shapes{{2, 2}, {4, 2}, {8, 2}, {16, 2}, {32, 2}, {12, 1}, {32, 1}};
+  for (const std::int64_t hd : {64, 128})
+  for (DType dt : kvsim::codec::all_dtypes())
+    for (PolicyKind policy : kvsim::all_policies())
+      for (LayoutKind layout : kvsim::all_layouts())
+        for (const auto& [heads, kv_heads] : shapes) {
+          if (kvsim::codec::bits(dt) > 16) continue;
+          CacheDesign d = attention_design(dt, layout, policy);
+          d.head_dim = hd;
+          d.heads = heads;
+          d.kv_heads = kv_heads;
+          const auto covered = kernels_for<TestType>(d);
+          if (std::find(covered.begin(), covered.end(), kvsim::AttentionKernel::mma) == covered.end()) continue;
+          for (const std::int64_t splits : {0, 5})
+          for (const std::vector<std::int64_t> lengths : {std::vector<std::int64_t>{9, 40, 97}, std::vector<std::int64_t>{17, 40, 23}}) {
+            INFO(kvsim::codec::name(dt) << " head_dim " << hd << " " << kvsim::layout_name(layout) << " "
+                                        << kvsim::policy_name(policy) << " heads " << heads << " kv_heads " << kv_heads
+                                        << " splits " << splits << " longest " << lengths[2]);
+            const auto r = run_attention<TestType>(d, lengths, 13, 1, splits, 1, kvsim::AttentionKernel::mma);
+            const auto [worst, worst_lse] = worst_errors(d, 13, 1, r.q, r.out, r.lse, r.positions);
+            CHECK(worst < 1e-5);
+            CHECK(worst_lse < 1e-4);
+          }
+        }
 }
 
 // Kokkos Kernels as the second reference: gemv over a dense fp32 retrieve of the same cache.
@@ -347,6 +387,21 @@ TEMPLATE_LIST_TEST_CASE("decode attention kernel choice per backend and shape", 
     CHECK(error_of([&] { fits.resolve_attention_kernel(AttentionKernel::tiled); }).find("needs a GPU build") !=
           std::string::npos);
   }
+  // head_dim 128: tensor cores on a GPU for 16-bit and narrower formats, lane groups for fp32.
+  CacheDesign wide = d;
+  wide.head_dim = 128;
+  kvsim::KVCache<TestType> tc(exec, wide, 1, {8, 8, 8});
+  CHECK(tc.resolve_attention_kernel(AttentionKernel::automatic) ==
+        (host ? AttentionKernel::serial : kvsim::mma::device_has_mma<TestType>() ? AttentionKernel::mma : AttentionKernel::lane_groups));
+  if (host)
+    CHECK(error_of([&] { tc.resolve_attention_kernel(AttentionKernel::mma); }).find("needs a GPU build") != std::string::npos);
+  wide.dtype = DType::fp32;
+  kvsim::KVCache<TestType> wide32(exec, wide, 1, {8, 8, 8});
+  CHECK(wide32.resolve_attention_kernel(AttentionKernel::automatic) ==
+        (host ? AttentionKernel::serial : AttentionKernel::lane_groups));
+  if (!host)
+    CHECK(error_of([&] { wide32.resolve_attention_kernel(AttentionKernel::mma); }).find("does not cover head_dim 128 of fp32") !=
+          std::string::npos);
   d.head_dim = 96;  // fp16: 12 lanes of 8 values, not a power of two
   kvsim::KVCache<TestType> odd(exec, d, 1, {8, 8, 8});
   CHECK(odd.resolve_attention_kernel(AttentionKernel::automatic) ==

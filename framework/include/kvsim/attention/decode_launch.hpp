@@ -8,6 +8,7 @@
 #include "kvsim/attention/decode_attention.hpp"
 #include "kvsim/attention/decode_attention_host.hpp"
 #include "kvsim/attention/decode_attention_lanes.hpp"
+#include "kvsim/attention/decode_attention_mma.hpp"
 #include "kvsim/attention/decode_plan.hpp"
 #include "kvsim/attention/split_merge.hpp"
 #include "kvsim/cache/cache_design.hpp"
@@ -29,6 +30,37 @@ void launch_team_kernel(const ExecSpace& exec, const CacheDesign& d,
   Kokkos::parallel_for("kvsim::decode_attention", policy, kernel);
 }
 
+// The tensor-core kernel: league (head block, seq, kv_head, split), 4 warps a team.
+template <codec::DType D, class ExecSpace>
+void launch_mma(const ExecSpace& exec, const CacheDesign& d, const kernels::AttentionInputs<MemSpaceOf<ExecSpace>>& in,
+                const AttentionWorkspace<MemSpaceOf<ExecSpace>>& ws, const View1D<float, MemSpaceOf<ExecSpace>>& out,
+                const View1D<float, MemSpaceOf<ExecSpace>>& lse, std::int64_t g, kernels::RowWalk walk) {
+  using kernels::RowWalk;
+  using memory_space = MemSpaceOf<ExecSpace>;
+  if constexpr (mma::Operand<D>::covered) {
+    const int rows = kernels::mma_decode_rows(g);
+    const std::int64_t inner = d.batch * d.kv_heads * ws.splits, blocks = g / rows;
+    KVSIM_REQUIRE(blocks * inner < (std::int64_t(1) << 31), "decode attention: ", blocks * inner, " teams exceed a launch");
+    const auto run = [&](auto hd, auto wk) {
+      using Kernel = kernels::DecodeAttentionMma<ExecSpace, D, decltype(hd)::value, decltype(wk)::value>;
+      auto policy = light_weight(typename Kernel::Policy(exec, blocks * inner, ws.team_size));
+      policy.set_scratch_size(0, Kokkos::PerTeam(Kernel::scratch_bytes(ws.splits, rows)));
+      const Kernel kernel{in, kernels::SplitMerge<memory_space>(ws.partials, ws.arrivals, out, lse), rows, int(inner)};
+      Kokkos::parallel_for("kvsim::decode_attention", policy, kernel);
+    };
+    const auto with_walk = [&](auto hd) {
+      if (walk == RowWalk::direct) run(hd, std::integral_constant<RowWalk, RowWalk::direct>{});
+      else if (walk == RowWalk::paged) run(hd, std::integral_constant<RowWalk, RowWalk::paged>{});
+      else run(hd, std::integral_constant<RowWalk, RowWalk::general>{});
+    };
+    KVSIM_REQUIRE(d.head_dim == 64 || d.head_dim == 128, "decode attention kernel mma: head_dim 64 or 128, got ", d.head_dim);
+    if (d.head_dim == 64) with_walk(std::integral_constant<int, 64>{});
+    else with_walk(std::integral_constant<int, 128>{});
+  } else {
+    KVSIM_REQUIRE(false, "decode attention kernel mma does not cover ", codec::name(D));
+  }
+}
+
 // walk: how the kernel instance finds rows (kernels::RowWalk); the tiled kernel has no paged
 // walk of its own and takes the general one there.
 template <codec::DType D, class ExecSpace>
@@ -37,6 +69,7 @@ void launch_gpu(const ExecSpace& exec, const CacheDesign& d, const kernels::Atte
                 const View1D<float, MemSpaceOf<ExecSpace>>& lse, std::int64_t g, kernels::RowWalk walk) {
   using kernels::RowWalk;
   const bool direct = walk == RowWalk::direct;
+  if (ws.kernel == AttentionKernel::mma) return launch_mma<D>(exec, d, in, ws, out, lse, g, walk);
   with_group(g, [&](auto gc) {
     constexpr int G = decltype(gc)::value;
     if (ws.kernel == AttentionKernel::lane_groups) {

@@ -11,6 +11,8 @@
 #include "kvsim/attention/decode_attention.hpp"
 #include "kvsim/attention/host_block.hpp"
 #include "kvsim/attention/decode_attention_lanes.hpp"
+#include "kvsim/attention/decode_attention_mma.hpp"
+#include "kvsim/attention/mma_fragments.hpp"
 #include "kvsim/attention/split_merge.hpp"
 #include "kvsim/cache/cache_design.hpp"
 #include "kvsim/core/error.hpp"
@@ -42,18 +44,23 @@ void with_group(std::int64_t g, Fn&& fn) {
   }
 }
 
-// The kernel `want` resolves to for this cache on this backend (automatic: lane groups where
-// the shape allows, else tiled, else serial; host backends run the serial kernel).
-inline AttentionKernel resolve_attention_kernel(const CacheDesign& d, AttentionKernel want, bool on_host) {
+// The kernel `want` resolves to for this cache on this backend (automatic: tensor cores where
+// the shape and the device (has_mma: compute capability 8.0+) allow, else lane groups, else
+// tiled, else serial; host backends run the serial kernel).
+inline AttentionKernel resolve_attention_kernel(const CacheDesign& d, AttentionKernel want, bool on_host, bool has_mma) {
   const std::int64_t g = d.query_heads() / d.kv_heads;
   const int bits = codec::bits(d.dtype);
-  const auto covers = [&](AttentionKernel k) { return attention_kernel_covers(k, bits, d.head_dim, g, !on_host); };
+  const auto covers = [&](AttentionKernel k) {
+    return attention_kernel_covers(k, bits, d.head_dim, g, !on_host) && (k != AttentionKernel::mma || has_mma);
+  };
   if (want == AttentionKernel::automatic)
-    for (AttentionKernel k : {AttentionKernel::lane_groups, AttentionKernel::tiled, AttentionKernel::serial})
+    for (AttentionKernel k : {AttentionKernel::mma, AttentionKernel::lane_groups, AttentionKernel::tiled, AttentionKernel::serial})
       if (covers(k)) return k;
   KVSIM_REQUIRE(covers(want), "decode attention kernel '", attention_kernel_name(want), "' ",
                 on_host && want != AttentionKernel::serial && want != AttentionKernel::automatic
                     ? std::string("needs a GPU build (this one runs on the host)")
+                : want == AttentionKernel::mma && !has_mma && attention_kernel_covers(want, bits, d.head_dim, g, true)
+                    ? std::string("needs a GPU of compute capability 8.0 or newer")
                     : "does not cover head_dim " + std::to_string(d.head_dim) + " of " + codec::name(d.dtype) +
                           " with " + std::to_string(g) + " query heads per KV head");
   return want;
@@ -68,12 +75,22 @@ AttentionWorkspace<MemSpaceOf<ExecSpace>> make_attention_workspace(const ExecSpa
   using memory_space = MemSpaceOf<ExecSpace>;
   constexpr bool on_host = std::is_same<memory_space, Kokkos::HostSpace>::value;
   AttentionWorkspace<memory_space> ws;
-  ws.kernel = resolve_attention_kernel(d, want, on_host);
+  ws.kernel = resolve_attention_kernel(d, want, on_host, mma::device_has_mma<ExecSpace>());
   const std::int64_t heads = d.query_heads(), g = heads / d.kv_heads;
   const std::int64_t rows = std::max<std::int64_t>(1, dense_rows);
   const std::int64_t sms = std::max<std::int64_t>(1, ExecSpace().concurrency() / 2048);
   std::int64_t auto_splits;
-  if (ws.kernel != AttentionKernel::serial) {
+  if (ws.kernel == AttentionKernel::mma) {
+    using Shape = kernels::MmaDecodeShape;
+    ws.team_size = Shape::team;
+    ws.align = Shape::tile;
+    // As for the other GPU kernels, whole waves of teams (the launch bound's teams a
+    // multiprocessor), up to four for long contexts, but at least two steps a warp.
+    const std::int64_t teams = d.batch * d.kv_heads * (g / kernels::mma_decode_rows(g));
+    const std::int64_t one_wave = std::max<std::int64_t>(1, sms * Shape::min_teams / teams);
+    const std::int64_t waves = std::clamp<std::int64_t>(rows / 512 / one_wave, 1, 4);
+    auto_splits = std::clamp<std::int64_t>(waves * one_wave, 1, (rows + 2 * Shape::tile - 1) / (2 * Shape::tile));
+  } else if (ws.kernel != AttentionKernel::serial) {
     std::int64_t tile = 1, teams_per_sm = 2;
     codec::dispatch(d.dtype, [&](auto tag) {
       constexpr codec::DType D = decltype(tag)::value;
@@ -138,9 +155,10 @@ AttentionWorkspace<MemSpaceOf<ExecSpace>> make_attention_workspace(const ExecSpa
   ws.partials = {View1D<float, memory_space>(wo("kvsim::attention::m"), n),
                  View1D<float, memory_space>(wo("kvsim::attention::l"), n),
                  View1D<float, memory_space>(wo("kvsim::attention::acc"), n * d.head_dim), ws.splits};
-  // Zeroed once; the last team of every (seq, kv_head) sets its counter back to 0.
+  // Zeroed once; the last team of every (seq, kv_head) (the tensor-core kernel: of every block
+  // of query heads) sets its counter back to 0.
   ws.arrivals = View1D<int, memory_space>(Kokkos::view_alloc(exec, std::string("kvsim::attention::arrivals")),
-                                          d.batch * d.kv_heads);
+                                          d.batch * heads);
   return ws;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
-// Warp-level tensor-core pieces for the flash prefill kernel (prefill_flash.hpp):
+// Warp-level tensor-core pieces for the flash prefill kernel (prefill_flash.hpp) and the decode
+// kernel (decode_attention_mma.hpp):
 // mma.sync.aligned.m16n8k16 (f16 x f16 -> f32), ldmatrix and cp.async as inline PTX, and the
 // fragment index math as host-callable functions, so a host unit test holds the math the kernel
 // addresses memory with against the PTX ISA tables ("Matrix Fragments for mma.m16n8k16 with
@@ -25,8 +26,24 @@
 // k must run over keys, so V is loaded .trans.
 #include <Kokkos_Core.hpp>
 #include <cstdint>
+#include <type_traits>
 
 namespace kvsim::mma {
+
+// Whether this process's GPU runs mma.sync, ldmatrix and cp.async (sm_80+): the flash prefill
+// and the tensor-core decode kernels.
+template <class ExecSpace>
+bool device_has_mma() {
+#if defined(KOKKOS_ENABLE_CUDA)
+  if (std::is_same<ExecSpace, Kokkos::Cuda>::value) {
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+      return false;
+    return major >= 8;
+  }
+#endif
+  return false;
+}
 
 struct RowCol {
   int row, col;
@@ -102,6 +119,55 @@ __device__ __forceinline__ std::uint32_t pack_half2(float lo, float hi) {
   std::uint32_t r;
   asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));  // the first source goes high
   return r;
+}
+__device__ __forceinline__ std::uint32_t pack_bf162(float lo, float hi) {
+  std::uint32_t r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+}
+// The two halves of a packed f16x2 / bf16x2 word as floats (exact).
+__device__ __forceinline__ void unpack_half2(std::uint32_t w, float& lo, float& hi) {
+  asm("{.reg .f16 l, h;\n mov.b32 {l, h}, %2;\n cvt.f32.f16 %0, l;\n cvt.f32.f16 %1, h;\n}\n"
+      : "=f"(lo), "=f"(hi)
+      : "r"(w));
+}
+__device__ __forceinline__ void unpack_bf162(std::uint32_t w, float& lo, float& hi) {
+  lo = __uint_as_float(w << 16);
+  hi = __uint_as_float(w & 0xffff0000u);
+}
+// Decode's M side holds at most 8 query heads (rows 0..7): rows 8..15 of A are zero, so C's
+// rows 8..15 enter as constant zeros and leave in registers that die at once. Shared dummy
+// accumulators instead would chain every mma of a step behind the previous one.
+template <bool BF16>
+__device__ __forceinline__ void mma_rows8(float* d, std::uint32_t a0, std::uint32_t a2, std::uint32_t b0,
+                                          std::uint32_t b1) {
+  float j0, j1;
+  if (BF16)
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%10,%10};\n"
+        : "+f"(d[0]), "+f"(d[1]), "=f"(j0), "=f"(j1)
+        : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1), "f"(0.0f));
+  else
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%10,%10};\n"
+        : "+f"(d[0]), "+f"(d[1]), "=f"(j0), "=f"(j1)
+        : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1), "f"(0.0f));
+}
+// x = hi + lo to 22 (f16) or 16 (bf16) significant bits, as two packed pairs: one mma each
+// keeps tensor-core products within the float64 reference tests' 1e-5 where one f16 rounding
+// of q or of the softmax weights (2^-11 relative) would not.
+template <bool BF16>
+__device__ __forceinline__ void split_pair(float x0, float x1, std::uint32_t& hi, std::uint32_t& lo) {
+  float h0, h1;
+  if (BF16) {
+    hi = pack_bf162(x0, x1);
+    unpack_bf162(hi, h0, h1);
+    lo = pack_bf162(x0 - h0, x1 - h1);
+  } else {
+    hi = pack_half2(x0, x1);
+    unpack_half2(hi, h0, h1);
+    lo = pack_half2(x0 - h0, x1 - h1);
+  }
 }
 #endif
 

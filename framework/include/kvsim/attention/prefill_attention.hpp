@@ -78,20 +78,6 @@ struct CausalSoftmax {
 
 }  // namespace kernels
 
-// Whether this process's GPU runs the flash kernel's mma.sync, ldmatrix and cp.async (sm_80+).
-template <class ExecSpace>
-bool prefill_device_has_mma() {
-#if defined(KOKKOS_ENABLE_CUDA)
-  if (std::is_same<ExecSpace, Kokkos::Cuda>::value) {
-    int dev = 0, major = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
-      return false;
-    return major >= 8;
-  }
-#endif
-  return false;
-}
-
 template <class ExecSpace>
 class PrefillAttention {
  public:
@@ -108,7 +94,7 @@ class PrefillAttention {
     constexpr bool cuda = false;
 #endif
     const bool covers = prefill_flash_covers(d.head_dim, d.query_heads(), d.kv_heads, cuda);
-    const bool ok = covers && prefill_device_has_mma<ExecSpace>();
+    const bool ok = covers && mma::device_has_mma<ExecSpace>();
     if (asked == PrefillKernel::flash)
       KVSIM_REQUIRE(ok, "prefill kernel flash ",
                     !cuda     ? "needs the CUDA backend; this execution space runs on the host (use gemm or auto)"

@@ -32,7 +32,7 @@ KOKKOS_INLINE_FUNCTION float load_from_l2(const float* p) {
 template <class MemSpace>
 struct SplitMerge {
   AttentionPartials<MemSpace> out;
-  View1D<int, MemSpace> arrivals;  // [seq][kv_head]: teams done; the last one resets it
+  View1D<int, MemSpace> arrivals;  // per team group (finish: [seq][kv_head]): teams done; the last one resets it
   View1D<float, MemSpace> result;         // [seq][head][dim]
   View1D<float, MemSpace> lse;            // [seq][head]: log of the softmax denominator, or empty
 
@@ -88,12 +88,23 @@ struct SplitMerge {
       }
     }
 
-    // Publish the partial, then count this team in; the last team of the (seq, kv_head) merges.
+    arrive_and_merge(team, sm, nf, seq, seq * kvh + kv_head, head0, heads, nsplit, hd, G);
+  }
+
+  // After a team has written its partials of query heads head0 .. head0 + G - 1: publish them
+  // and count the team in at arrivals(arrival); the last of the nsplit teams counted there
+  // merges every split of those heads into the output. sm: as for finish.
+  template <class Member, class Scratch>
+  KOKKOS_INLINE_FUNCTION void arrive_and_merge(const Member& team, const Scratch& sm, std::size_t nf, std::int64_t seq,
+                                               std::int64_t arrival, std::int64_t head0, std::int64_t heads, int nsplit,
+                                               std::int64_t hd, int G) const {
+    const int T = team.team_size(), id = team.team_rank();
+    const std::int64_t parts = out.parts;
     Kokkos::memory_fence();
     team.team_barrier();
     float& last = sm(nf - 1);
     if (id == 0) {
-      const int before = Kokkos::atomic_fetch_add(&arrivals(seq * kvh + kv_head), 1);
+      const int before = Kokkos::atomic_fetch_add(&arrivals(arrival), 1);
       last = before == nsplit - 1 ? 1.0f : 0.0f;
     }
     team.team_barrier();
@@ -143,7 +154,7 @@ struct SplitMerge {
       const float sum = ((A[0] + A[1]) + (A[2] + A[3])) + ((A[4] + A[5]) + (A[6] + A[7]));
       result((seq * heads + head0 + g) * hd + d) = L > 0.0f ? sum / L : 0.0f;
     }
-    if (id == 0) arrivals(seq * kvh + kv_head) = 0;  // ready for the next launch
+    if (id == 0) arrivals(arrival) = 0;  // ready for the next launch
   }
 };
 

@@ -250,7 +250,8 @@ class KVCache {
 
   // Decode attention (attention/decode_plan.hpp, decode_launch.hpp) over this cache.
   AttentionKernel resolve_attention_kernel(AttentionKernel want) const {
-    return kvsim::resolve_attention_kernel(d_, want, std::is_same<memory_space, Kokkos::HostSpace>::value);
+    return kvsim::resolve_attention_kernel(d_, want, std::is_same<memory_space, Kokkos::HostSpace>::value,
+                                           mma::device_has_mma<ExecSpace>());
   }
   AttentionWorkspace make_attention_workspace(std::int64_t splits_hint = 0,
                                               AttentionKernel want = AttentionKernel::automatic) const {
