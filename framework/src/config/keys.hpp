@@ -119,9 +119,10 @@
     "check every retrieved value against the generator")
 
 #define KVSIM_KEYS_decode(X)                                                                                          \
-  X(decode_tokens, i64, "tokens", req, 1, 1 << 24, 0, true, "", "equal lengths, explicit max_positions",            \
-    "tokens generated: one append of every layer + decode attention each")                                         \
-  X(decode_splits, i64, "splits", opt, 0, 1 << 16, 0, v > 0, "", "", "position splits per sequence (0: kvsim picks)") \
+  X(decode_tokens, i64, "tokens", req, 1, 1 << 24, 0, true, "", "explicit max_positions; h2o: equal lengths",      \
+    "tokens generated: one append of every sequence and layer + decode attention each")                           \
+  X(decode_splits, i64, "splits", opt, 0, 1 << 16, 0, v > 0, "", "",                                                \
+    "splits of the longest sequence's positions, each as long (0: kvsim picks)")                                   \
   X(decode_kernel, kernel, "kernel", opt, 0, 0, AttentionKernel::automatic, v != AttentionKernel::automatic, "", "", \
     "decode-attention kernel (mma, lane_groups, tiled: GPU builds)")                                                     \
   X(decode_launch, launch, "launch", opt, 0, 0, LaunchMode::graph, v != LaunchMode::graph, "", "",                 \

@@ -39,9 +39,17 @@ void read_decode(const MapReader& w, ExperimentConfig& c, const LoadOptions& opt
                  : "'" + kernel_name + "' does not cover head_dim " + std::to_string(c.model.head_dim) + " of " +
                        codec::name(c.cache.dtype) + " with " + std::to_string(c.model.heads / c.model.kv_heads) +
                        " query heads per KV head");
-  if (w.has("lengths"))
-    src.fail(dec.required("tokens"), "workload.decode.tokens",
-             "token generation runs sequences of one length: give workload.fill.positions, not workload.lengths");
+  // Sequences of different lengths generate together (each token appends every sequence's next
+  // position); h2o's step evicts at one position for the whole batch.
+  if (w.has("lengths") && c.decode_tokens > 0 && c.cache.policy == PolicyKind::h2o)
+    src.fail(w.required("lengths"), "workload.lengths",
+             "policy h2o generates tokens over sequences of one length: give workload.fill.positions");
+  // Structured and recorded queries are made for one position per token for the whole batch
+  // (the RoPE angle, the keys they correlate with).
+  if (w.has("lengths") && c.decode_tokens > 0 && c.data.kind != DataKind::uniform)
+    src.fail(w.required("lengths"), "workload.lengths",
+             std::string("data.kind ") + data_kind_name(c.data.kind) +
+                 " generates tokens over sequences of one length: give workload.fill.positions (or data.kind uniform)");
   if (c.cache.max_positions == kMaxContext)
     src.fail(dec.required("tokens"), "workload.decode.tokens", "needs an explicit cache.max_positions");
 }
@@ -217,7 +225,9 @@ ExperimentConfig read_point(const std::string& path, const YAML::Node& root, con
     if (c.cache.layout == LayoutKind::paged && c.cache.pool_pages > 0) {
       std::int64_t need = 0;
       const std::int64_t cap = resolved_capacity(c);
-      for (std::int64_t len : c.lengths) need += (std::min(len, cap) + c.cache.page_size - 1) / c.cache.page_size;
+      // Every sequence also holds the positions token generation appends.
+      for (std::int64_t len : c.lengths)
+        need += (std::min(len + c.decode_tokens, cap) + c.cache.page_size - 1) / c.cache.page_size;
       if (need > c.cache.pool_pages)
         src.fail(root["cache"]["pool_pages"], "cache.pool_pages",
                  "the batch needs " + std::to_string(need) + " pages of " + std::to_string(c.cache.page_size) +

@@ -57,7 +57,7 @@ class Decoder {
       Kokkos::parallel_for("kvsim::decode::make_q", RangePolicy<Exec>(exec, 0, std::int64_t(q_.extent(0)) / 4),
                            kernels::GenerateSource<Mem>{q_, synthetic::mix64(c.seed ^ 0x5155455259ULL), 1,
                                                         n * c.model.layers * c.batch, n * c.model.layers * c.batch,
-                                                        c.model.heads, c.model.head_dim / 4, 0});
+                                                        c.model.heads, c.model.head_dim / 4, 0, {}});
     out_ = View1D<float, Mem>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::out")), q_len_);
     if (group_.sharded()) {
       lse_ = View1D<float, Mem>(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, std::string("kvsim::decode::lse")),

@@ -12,8 +12,8 @@
 
 namespace kvsim {
 
-// Seconds of one fill of positions [0, longest) of every sequence through `stage`, which holds
-// n_stage positions.
+// Seconds of one fill of append steps [0, longest) through `stage`, which holds n_stage steps
+// (a sequence of length n starting at step longest - n when tokens are generated after: KVCache).
 template <class Exec>
 double time_fill(const Exec& exec, const ExperimentConfig& c, KVCache<Exec>& cache,
                  const typename KVCache<Exec>::stage_view& stage, std::int64_t n_stage, std::int64_t longest) {

@@ -52,7 +52,7 @@ void run_prefill(const Exec& exec, const ExperimentConfig& c, KVCache<Exec>& cac
   Kokkos::parallel_for("kvsim::prefill::make_q", RangePolicy<Exec>(exec, 0, std::int64_t(q.span()) / 4),
                        kernels::GenerateSource<Mem>{q1, synthetic::mix64(c.seed ^ 0x5052454649ULL), 1,
                                                     c.batch * c.model.heads, c.batch * c.model.heads, 1,
-                                                    c.model.head_dim / 4, context - c.prefill_chunk});
+                                                    c.model.head_dim / 4, context - c.prefill_chunk, {}});
   std::vector<double> seconds;
   for (std::int64_t rep = 0; rep < c.run.warmup + c.run.repetitions; ++rep) {
     check_interrupt();

@@ -38,7 +38,13 @@ PointResult run_point_on(const Exec& exec, const ExperimentConfig& global, std::
   const RecordedValues<MemSpaceOf<Exec>> recorded(exec, c);  // data.kind: recorded only
   CacheDesign design = design_of(c);
   recorded.attach(design.data);
-  KVCache<Exec> cache(exec, design, c.seed, lengths);
+  const std::int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());  // the prefill
+  // Token generation appends every sequence's next position at the same step (longest + t), so
+  // shorter sequences start their fill later (KVCache's steps); a fill alone starts all at 0.
+  std::vector<std::int64_t> starts(c.lengths.size(), 0);
+  if (c.decode_tokens > 0)
+    for (std::size_t s = 0; s < starts.size(); ++s) starts[s] = longest - c.lengths[s];
+  KVCache<Exec> cache(exec, design, c.seed, lengths, starts);
   if (group.sharded()) cache.set_position_base(shard_range(global, group.shard(), group.shards()).begin);
   const bool retrieves = c.retrieve.mode != RetrieveMode::none;
   auto dense = retrieves ? cache.template make_dense<Out>("kvsim::retrieve_buffer") : View1D<Out, MemSpaceOf<Exec>>();
@@ -51,7 +57,6 @@ PointResult run_point_on(const Exec& exec, const ExperimentConfig& global, std::
   r.kv_cache_bytes = r.per_rank_cache_bytes = cache.allocated_bytes();
   r.bytes_per_position = cache.bytes_per_position();
   r.device_memory_used_bytes = device_memory_used_bytes();
-  const std::int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());  // the prefill
   const std::int64_t context = global.fill.positions + global.decode_tokens;
   Decoder<Exec> decoder(exec, c, cache, longest, group, context);
 

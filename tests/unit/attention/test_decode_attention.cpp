@@ -449,3 +449,186 @@ TEST_CASE("host row decoders: every fp8 code as the bit-exact twin decodes it", 
     CHECK(wrong == 0);
   }
 }
+
+namespace {
+
+// A ragged batch as token generation runs it: every sequence filled to its own length (shorter
+// ones starting at later steps, KVCache's starts), then `tokens` steps that append every
+// sequence's next position, then decode attention over `layer`. Also returns every split's
+// partial sum l, [seq][head][split], and the positions a split holds (the plan's, from the
+// longest sequence).
+template <class ExecSpace>
+struct RaggedRun {
+  AttentionRun<ExecSpace> run;
+  std::vector<float> l;
+  std::int64_t splits = 0, per = 0, longest = 0;
+  std::vector<std::int64_t> totals;
+};
+
+template <class ExecSpace>
+RaggedRun<ExecSpace> run_ragged(const CacheDesign& d, const std::vector<std::int64_t>& fill, std::int64_t tokens,
+                                std::uint64_t seed, std::int64_t splits, kvsim::AttentionKernel kernel) {
+  const ExecSpace exec;
+  const std::int64_t longest = *std::max_element(fill.begin(), fill.end());
+  std::vector<std::int64_t> lengths, starts;
+  for (const std::int64_t n : fill) lengths.push_back(n + tokens), starts.push_back(longest - n);
+  kvsim::KVCache<ExecSpace> cache(exec, d, seed, lengths, starts);
+  REQUIRE(cache.steps() == longest + tokens);
+  auto stage = cache.make_stage(cache.steps());
+  cache.generate_source(stage, 0, cache.steps());
+  cache.append(stage, 0, 0, longest);  // the fill, in one launch
+  for (std::int64_t t = 0; t < tokens; ++t) cache.append(stage, 0, longest + t, longest + t + 1);
+  RaggedRun<ExecSpace> out;
+  AttentionRun<ExecSpace>& r = out.run;
+  const std::int64_t n = d.batch * d.query_heads() * d.head_dim;
+  std::mt19937 gen{std::uint32_t(seed)};
+  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+  kvsim::View1D<float, kvsim::HostMemSpace> hq("kvsim::test::q", n);
+  for (std::int64_t i = 0; i < n; ++i) r.q.push_back(hq(i) = dist(gen));
+  auto q = Kokkos::create_mirror_view_and_copy(typename ExecSpace::memory_space(), hq);
+  kvsim::View1D<float, typename ExecSpace::memory_space> o("kvsim::test::out", n);
+  kvsim::View1D<float, typename ExecSpace::memory_space> lse("kvsim::test::lse", d.batch * d.query_heads());
+  const auto ws = cache.make_attention_workspace(splits, kernel);
+  cache.decode_attention(1, q, o, ws, lse);
+  const auto ho = Kokkos::create_mirror_view_and_copy(kvsim::HostMemSpace(), o);
+  const auto hl = Kokkos::create_mirror_view_and_copy(kvsim::HostMemSpace(), lse);
+  const auto pl = Kokkos::create_mirror_view_and_copy(kvsim::HostMemSpace(), ws.partials.l);
+  const auto dev_longest = Kokkos::create_mirror_view_and_copy(kvsim::HostMemSpace(), cache.stored().longest);
+  for (std::int64_t i = 0; i < d.batch * d.query_heads(); ++i) r.lse.push_back(hl(i));
+  for (std::int64_t i = 0; i < n; ++i) r.out.push_back(ho(i));
+  for (std::int64_t i = 0; i < std::int64_t(pl.extent(0)); ++i) out.l.push_back(pl(i));
+  for (std::int64_t s = 0; s < d.batch; ++s) r.positions.push_back(cache.retained_positions(s));
+  for (std::int64_t s = 0; s < d.batch; ++s) out.totals.push_back(cache.total(s));
+  out.splits = ws.splits;
+  out.longest = dev_longest(0);
+  std::int64_t longest_valid = 0;
+  for (std::int64_t s = 0; s < d.batch; ++s) longest_valid = std::max(longest_valid, cache.valid(s));
+  const std::int64_t even = (longest_valid + ws.splits - 1) / ws.splits;
+  out.per = (even + ws.align - 1) / ws.align * ws.align;
+  return out;
+}
+
+}  // namespace
+
+// Sequences of 1, 131, 13 and 45 positions (none a multiple of a page, a tile, a host block or a
+// vector; one ten times the others) generate 3 tokens together. Every sequence's next position
+// goes in at its own length, attention matches the float64 reference over exactly the positions
+// each holds, and the work is split by positions: every split of every sequence holds the
+// longest sequence's share, so a short sequence fills only its first splits and the rest write
+// empty partials (l = 0) that the merge drops.
+TEMPLATE_LIST_TEST_CASE("decode attention over ragged batches: split by positions, every design", "[attention]",
+                        kvsim::test::ExecSpaces) {
+  const std::vector<std::int64_t> fill{1, 131, 13, 45};
+  const std::int64_t tokens = 3;
+  // Groups of 1, 2, 4, 8 over 2 KV heads, and MQA (8 query heads on one KV head).
+  const std::vector<std::pair<std::int64_t, std::int64_t>> shapes{{2, 2}, {4, 2}, {8, 2}, {16, 2}, {8, 1}};
+  for (const auto& [heads, kv_heads] : shapes)
+    for (DType dt : kvsim::codec::all_dtypes())
+      // ring: nothing evicted; window and sinks + window: the long sequence keeps its last 60.
+      for (PolicyKind policy : {PolicyKind::ring, PolicyKind::window, PolicyKind::sinks}) {
+        // The reference depends on the precision, the shape and the positions held, not on the
+        // layout, kernel or split: computed once per policy for all of them.
+        std::vector<std::vector<double>> ref, ref_lse;
+        std::vector<std::vector<std::int64_t>> ref_positions;
+        for (LayoutKind layout : kvsim::all_layouts()) {
+          const bool windowed = policy != PolicyKind::ring;
+          CacheDesign d = kvsim::test::small_design(dt, layout, policy, {heads, 256, 8, windowed ? 60 : 256, 4, 0, 0});
+          d.kv_heads = kv_heads;
+          d.batch = std::int64_t(fill.size());
+          // 2 splits: the long sequence's share (67 positions, 96 on the host's 32-row blocks)
+          // holds all 48 of the fourth, which splits sized by its own length would halve.
+          for (const std::int64_t splits : {0, 2, 5})
+          for (const auto kernel : kernels_for<TestType>(d))
+          for (const auto isa : isas_of<TestType>()) {
+            const ForceIsa force(isa);
+            INFO(kvsim::codec::name(dt) << " heads " << heads << " kv_heads " << kv_heads << " "
+                                        << kvsim::layout_name(layout) << " " << kvsim::policy_name(policy) << " splits "
+                                        << splits << " " << kvsim::attention_kernel_name(kernel) << " "
+                                        << kvsim::kernels::host_isa_name(isa));
+            const auto rr = run_ragged<TestType>(d, fill, tokens, 9, splits, kernel);
+            const auto& r = rr.run;
+            if (ref.empty()) {
+              ref_positions = r.positions;
+              for (std::int64_t s = 0; s < d.batch; ++s)
+                for (std::int64_t h = 0; h < d.query_heads(); ++h) {
+                  const float* q = &r.q[std::size_t((s * d.query_heads() + h) * d.head_dim)];
+                  ref.push_back(reference(d, 9, s, 1, h, r.positions[std::size_t(s)], q));
+                  ref_lse.push_back({kvsim::test::reference_lse(d, 9, s, 1, h, r.positions[std::size_t(s)], q)});
+                }
+            }
+            REQUIRE(r.positions == ref_positions);  // and the queries are the seed's
+            double worst = 0, worst_lse = 0;
+            for (std::int64_t sh = 0; sh < d.batch * d.query_heads(); ++sh) {
+              worst = std::max(worst, rel_l2(ref[std::size_t(sh)], &r.out[std::size_t(sh * d.head_dim)], d.head_dim));
+              worst_lse = std::max(worst_lse, std::abs(double(r.lse[std::size_t(sh)]) - ref_lse[std::size_t(sh)][0]));
+            }
+            CHECK(worst < 1e-5);
+            CHECK(worst_lse < 1e-4);
+            for (std::int64_t s = 0; s < d.batch; ++s) {
+              const std::int64_t total = fill[std::size_t(s)] + tokens;
+              const auto& pos = r.positions[std::size_t(s)];
+              CHECK(rr.totals[std::size_t(s)] == total);
+              CHECK(std::int64_t(pos.size()) == std::min(total, d.capacity()));
+              CHECK(pos.back() == total - 1);
+              const std::int64_t used = (std::int64_t(pos.size()) + rr.per - 1) / rr.per;
+              for (std::int64_t h = 0; h < d.query_heads(); ++h)
+                for (std::int64_t split = 0; split < rr.splits; ++split) {
+                  const float l = rr.l[std::size_t((s * d.query_heads() + h) * rr.splits + split)];
+                  if (split < used) CHECK(l > 0.0f);
+                  else CHECK(l == 0.0f);
+                }
+            }
+            CHECK(rr.longest == fill[1] + tokens);
+          }
+        }
+      }
+}
+
+// The split arithmetic on its own: whatever the batch's lengths, every split holds at most
+// ceil(longest valid / splits) positions rounded up to the kernel's step, a sequence's splits
+// cover its positions in order without a gap, and it fills ceil(valid / per) of them.
+TEST_CASE("decode attention splits hold at most the longest sequence's share of positions", "[attention]") {
+  using Host = Kokkos::HostSpace;
+  for (const std::vector<std::int64_t> totals :
+       {std::vector<std::int64_t>{1, 1000, 7, 333}, std::vector<std::int64_t>{64, 64, 64}, std::vector<std::int64_t>{5, 2},
+        std::vector<std::int64_t>{4099, 1, 17, 4096, 31}})
+    for (const PolicyKind policy : {PolicyKind::ring, PolicyKind::sinks}) {
+      const CacheDesign d = kvsim::test::small_design(DType::fp16, LayoutKind::contiguous, policy,
+                                                      {4, 5000, 8, policy == PolicyKind::sinks ? 900 : 5000, 4, 0, 0});
+      kvsim::kernels::AttentionInputs<Host> in{};
+      in.cache.map = kvsim::PolicyMap::of(d);
+      kvsim::View1D<std::int64_t, Host> t("kvsim::test::totals", totals.size()), longest("kvsim::test::longest", 1);
+      std::int64_t most = 0, most_valid = 0;
+      for (std::size_t s = 0; s < totals.size(); ++s) {
+        t(s) = totals[s];
+        most = std::max(most, totals[s]);
+        most_valid = std::max(most_valid, in.cache.map.valid(totals[s]));
+      }
+      longest(0) = most;
+      in.cache.totals = t;
+      in.cache.longest = longest;
+      for (const std::int64_t splits : {1, 3, 8, 33, 2000})
+        for (const std::int64_t align : {1, 16, 32, 64}) {
+          in.splits = splits;
+          in.align = align;
+          const std::int64_t even = (most_valid + splits - 1) / splits;
+          const std::int64_t bound = (even + align - 1) / align * align;
+          INFO("policy " << kvsim::policy_name(policy) << " longest " << most << " splits " << splits << " align " << align);
+          CHECK(in.split_positions() == bound);
+          for (const std::int64_t total : totals) {
+            const std::int64_t valid = in.cache.map.valid(total);
+            std::int64_t next = 0, filled = 0;
+            for (std::int64_t split = 0; split < splits; ++split) {
+              std::int64_t begin = -1, end = -1;
+              in.split_range(valid, split, begin, end);
+              CHECK(end - begin <= bound);
+              CHECK(begin == std::min(next, valid));
+              next = end;
+              filled += end > begin ? 1 : 0;
+            }
+            CHECK(next == valid);
+            CHECK(filled == (valid + bound - 1) / bound);
+          }
+        }
+    }
+}

@@ -122,3 +122,47 @@ TEMPLATE_LIST_TEST_CASE("decode attention replayed from a launch graph equals it
     }
   }
 }
+
+// A ragged batch's splits are sized by its longest sequence, read on the device when the
+// launch runs: one graph recorded while the longest sequence holds 20 positions, replayed as
+// it grows to 150 (a single split, so a size baked in at record would drop every later
+// position), gives the bits of the eager launches at each length.
+TEMPLATE_LIST_TEST_CASE("decode attention over a ragged batch reads the longest length at replay", "[attention]",
+                        kvsim::test::ExecSpaces) {
+  using Mem = typename TestType::memory_space;
+  const kvsim::ExecInstance<TestType> instance;
+  const TestType& exec = instance.space();
+  for (const LayoutKind layout : {LayoutKind::contiguous, LayoutKind::paged}) {
+    INFO(kvsim::layout_name(layout));
+    const CacheDesign d = kvsim::test::small_design(DType::fp16, layout, PolicyKind::ring, {4, 160, 8, 160, 0, 0, 0});
+    kvsim::KVCache<TestType> cache(exec, d, 3, {150, 140, 145}, {0, 10, 5});
+    auto stage = cache.make_stage(cache.steps());
+    cache.generate_source(stage, 0, cache.steps());
+    std::int64_t step = 20;
+    cache.append(stage, 0, 0, step);
+    const std::int64_t n = d.batch * d.query_heads() * d.head_dim;
+    kvsim::View1D<float, kvsim::HostMemSpace> hq("kvsim::test::q", n);
+    std::mt19937 gen{4};
+    std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+    for (std::int64_t i = 0; i < n; ++i) hq(i) = dist(gen);
+    const auto q = Kokkos::create_mirror_view_and_copy(Mem(), hq);
+    kvsim::View1D<float, Mem> out("kvsim::test::out", n);
+    const auto ws = cache.make_attention_workspace(1);
+    kvsim::LaunchGraph<TestType> graph;
+    graph.record(exec, [&] { cache.decode_attention(1, q, out, ws); });
+    std::int64_t differing = 0;
+    for (; step < cache.steps(); step += 13) {
+      cache.append(stage, 0, step, std::min(step + 13, cache.steps()));
+      Kokkos::deep_copy(out, 0.0f);
+      graph.replay(exec);
+      exec.fence();
+      const auto replayed = to_host<TestType>(out);
+      Kokkos::deep_copy(out, 0.0f);
+      cache.decode_attention(1, q, out, ws);
+      exec.fence();
+      const auto eager = to_host<TestType>(out);
+      differing += std::memcmp(replayed.data(), eager.data(), eager.size() * sizeof(float)) != 0 ? 1 : 0;
+    }
+    CHECK(differing == 0);
+  }
+}

@@ -30,11 +30,19 @@ struct AttentionInputs {
   std::int64_t layer, heads, splits;
   float scale;          // 1 / sqrt(head_dim)
   std::int64_t align;   // splits start at multiples of this (the tiled kernel's tile)
+  // Positions of every split: the longest sequence's valid positions over `splits`, rounded up
+  // to whole steps. The same for every sequence of the batch, so work is divided by positions:
+  // a sequence of n positions fills ceil(n / per) splits and its later splits are empty (their
+  // partials drop out of the merge), instead of one long sequence's splits each holding many
+  // times a short one's. Read from the device (StoredCache::longest), never baked into a launch.
+  KOKKOS_INLINE_FUNCTION std::int64_t split_positions() const {
+    const std::int64_t even = (cache.longest_valid() + splits - 1) / splits;
+    return (even + align - 1) / align * align;
+  }
   // Positions [begin, end) of split `split` of a sequence holding `valid` positions.
   KOKKOS_INLINE_FUNCTION void split_range(std::int64_t valid, std::int64_t split, std::int64_t& begin,
                                           std::int64_t& end) const {
-    const std::int64_t even = (valid + splits - 1) / splits;
-    const std::int64_t per = (even + align - 1) / align * align;
+    const std::int64_t per = split_positions();
     begin = split * per < valid ? split * per : valid;
     end = begin + per < valid ? begin + per : valid;
   }

@@ -25,7 +25,9 @@ struct AppendEncode {
   CacheAddressing<MemSpace> addr;
   PolicyMap map;
   View1D<const std::int64_t, MemSpace> lengths;
-  View1D<std::int64_t, MemSpace> totals;  // advanced here, so reads need no host copy
+  View1D<const std::int64_t, MemSpace> starts;  // the step of each sequence's position 0
+  View1D<std::int64_t, MemSpace> totals;   // advanced here, so reads need no host copy
+  View1D<std::int64_t, MemSpace> longest;  // [1]: the largest total, advanced here too
   View1D<const std::int32_t, MemSpace> append_slot;  // h2o: the slot chosen for this position
   std::int64_t begin, end, batch;
   std::int64_t lanes;  // per row: row values / (unit * K)
@@ -34,23 +36,25 @@ struct AppendEncode {
     const std::int64_t lane = w % lanes;
     std::int64_t r = w / lanes;
     const std::int64_t rows = end - begin;
-    const std::int64_t p = begin + r % rows;
+    const std::int64_t step = begin + r % rows;
     r /= rows;
     const std::int64_t seq = r % batch;
     r /= batch;
     const std::int64_t kv = r % 2;
     const std::int64_t layer = r / 2;
-    const std::int64_t len = lengths(seq);
+    const std::int64_t len = lengths(seq), start = starts(seq);
+    const std::int64_t p = step - start;  // this sequence's position
+    const std::int64_t stop = end - start < len ? end - start : len;
     // One item per sequence (its first row's first lane) advances the sequence's length.
-    if (p == begin && layer == 0 && kv == 0 && lane == 0) {
-      const std::int64_t stop = end < len ? end : len;
-      if (stop > totals(seq)) totals(seq) = stop;
+    if (step == begin && layer == 0 && kv == 0 && lane == 0 && stop > totals(seq)) {
+      totals(seq) = stop;
+      (void)Kokkos::atomic_fetch_max(&longest(0), stop);
     }
-    if (p >= len) return;
-    if (!map.table && !map.kept_after(p, end < len ? end : len)) return;
+    if (p < 0 || p >= len) return;
+    if (!map.table && !map.kept_after(p, stop)) return;
     const std::int64_t slot = map.table ? std::int64_t(append_slot(seq)) : map.slot_of_position(p);
     const std::int64_t row_values = addr.kv_heads * addr.head_dim;
-    const float* src = stage.data() + (((layer * 2 + kv) * batch + seq) * stage_n + (p - stage_begin)) * row_values;
+    const float* src = stage.data() + (((layer * 2 + kv) * batch + seq) * stage_n + (step - stage_begin)) * row_values;
     const std::int64_t base = addr.index(layer, kv, seq, slot, 0, 0);
     const int count = K > 0 ? K : int(row_values / Codec::unit);  // K = 0: the whole row (host backends)
     const std::int64_t stride = K > 0 ? lanes : 1;

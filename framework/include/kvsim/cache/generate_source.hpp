@@ -14,6 +14,8 @@ struct GenerateSource {
   View1D<float, MemSpace> stage;
   std::uint64_t seed;
   std::int64_t batch, n, stride, kv_heads, head_dim4, begin;
+  // Per sequence, subtracted from begin + j (KVCache's append steps); empty: none.
+  View1D<const std::int64_t, MemSpace> starts;
   DataSource data{};  // queries and uniform K/V: the default
 
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i) const {
@@ -26,9 +28,11 @@ struct GenerateSource {
     const std::int64_t layer = t;
     const std::int64_t at = ((((layer * 2 + kv) * batch + seq) * stride + j) * kv_heads + head) * head_dim4 + d4;
     const std::uint64_t s = synthetic::sequence_seed(seed, std::uint64_t(seq));
+    // Steps before a sequence's start hold nothing an append reads.
+    const std::int64_t position = begin + j - (starts.extent(0) > 0 ? starts(seq) : 0);
     Float4 out;
     for (int k = 0; k < 4; ++k)
-      out.v[k] = data.value(s, std::uint32_t(layer), synthetic::Tensor(kv), std::uint64_t(begin + j),
+      out.v[k] = data.value(s, std::uint32_t(layer), synthetic::Tensor(kv), std::uint64_t(position),
                                   std::uint32_t(head), std::uint32_t(4 * d4 + k));
     reinterpret_cast<Float4*>(stage.data())[at] = out;
   }

@@ -7,6 +7,11 @@
 //
 // Kernels are functors (cache/, attention/); this class owns the Views and the host-side
 // bookkeeping that needs no device round trip: every sequence's length is known up front.
+//
+// Appends go by step: sequence s receives its position p at step starts[s] + p (by default
+// every sequence starts at step 0, so steps are positions). A batch of different lengths that
+// generates tokens together starts its shorter sequences later, so that every sequence's next
+// position is appended at the same step: the decode's token t is step longest + t for all.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -31,10 +36,21 @@ class KVCache {
   using stage_view = View1D<float, memory_space>;
   using AttentionWorkspace = kvsim::AttentionWorkspace<memory_space>;
 
-  KVCache(const ExecSpace& exec, const CacheDesign& design, std::uint64_t seed, std::vector<std::int64_t> lengths)
-      : exec_(exec), d_(design), seed_(seed), lengths_(std::move(lengths)), map_(PolicyMap::of(design)) {
+  KVCache(const ExecSpace& exec, const CacheDesign& design, std::uint64_t seed, std::vector<std::int64_t> lengths,
+          std::vector<std::int64_t> starts = {})
+      : exec_(exec), d_(design), seed_(seed), lengths_(std::move(lengths)), starts_(std::move(starts)),
+        map_(PolicyMap::of(design)) {
     KVSIM_REQUIRE(std::int64_t(lengths_.size()) == d_.batch, "one length per sequence expected, got ", lengths_.size(),
                   " for batch ", d_.batch);
+    if (starts_.empty()) starts_.assign(std::size_t(d_.batch), 0);
+    KVSIM_REQUIRE(std::int64_t(starts_.size()) == d_.batch, "one start step per sequence expected, got ", starts_.size(),
+                  " for batch ", d_.batch);
+    for (std::int64_t s = 0; s < d_.batch; ++s) {
+      KVSIM_REQUIRE(starts_[s] >= 0, "sequence ", s, " starts at step ", starts_[s]);
+      // The h2o step evicts at one position for the whole batch.
+      KVSIM_REQUIRE(!map_.table || starts_[s] == 0, "h2o appends every sequence from step 0");
+      steps_ = std::max(steps_, starts_[s] + lengths_[s]);
+    }
     KVSIM_REQUIRE(d_.head_dim % codec::unit_values(d_.dtype) == 0, "head_dim ", d_.head_dim, " is not a multiple of ",
                   codec::unit_values(d_.dtype), " (", codec::name(d_.dtype), ")");
     KVSIM_REQUIRE(capacity() > 0, "empty cache");
@@ -64,7 +80,9 @@ class KVCache {
     }
     lengths_dev_ = View1D<std::int64_t, memory_space>(wo(m.lengths), m.lengths.elements());
     totals_dev_ = View1D<std::int64_t, memory_space>(wo(m.totals), m.totals.elements());
-    copy_to_device(exec_, lengths_, lengths_dev_);
+    std::vector<std::int64_t> lengths_starts = lengths_;
+    lengths_starts.insert(lengths_starts.end(), starts_.begin(), starts_.end());
+    copy_to_device(exec_, lengths_starts, lengths_dev_);
     Kokkos::deep_copy(exec_, totals_dev_, std::int64_t(0));
     pages_.allocate(exec_, m);
     if (map_.table) h2o_.allocate(d_.batch, capacity(), m.h2o_evicted.extent1);
@@ -83,7 +101,10 @@ class KVCache {
   const CacheDesign& design() const { return d_; }
   std::uint64_t seed() const { return seed_; }
   const std::vector<std::int64_t>& lengths() const { return lengths_; }
+  const std::vector<std::int64_t>& starts() const { return starts_; }
   std::int64_t max_length() const { return max_length_; }
+  // Append steps that fill every sequence: the last sequence's start plus its length.
+  std::int64_t steps() const { return steps_; }
   std::int64_t capacity() const { return d_.capacity(); }
   std::int64_t total(std::int64_t seq) const { return totals_[seq]; }
   std::int64_t valid(std::int64_t seq) const { return map_.valid(totals_[seq]); }
@@ -140,40 +161,43 @@ class KVCache {
     const std::int64_t work = d_.layers * 2 * d_.batch * n * d_.kv_heads * (d_.head_dim / 4);
     Kokkos::parallel_for("kvsim::generate_source", RangePolicy<ExecSpace>(exec_, 0, work),
                          kernels::GenerateSource<memory_space>{stage, seed_, d_.batch, n, stride, d_.kv_heads,
-                                                               d_.head_dim / 4, position_base_ + begin, d_.data});
+                                                               d_.head_dim / 4, position_base_ + begin, starts_dev(),
+                                                               d_.data});
   }
 
-  // Appends positions [begin, end) of every sequence (each up to its own length). The staging
-  // buffer, laid out by generate_source, holds positions from stage_begin at its own capacity's
-  // stride. Positions go in order.
+  // Appends steps [begin, end): positions [begin - start, end - start) of every sequence, each
+  // up to its own length. The staging buffer, laid out by generate_source, holds steps from
+  // stage_begin at its own capacity's stride. Steps go in order.
   void append(const stage_view& stage, std::int64_t stage_begin, std::int64_t begin, std::int64_t end) {
     const std::int64_t stage_n = stage_capacity(stage);
-    KVSIM_REQUIRE(begin == frontier_, "positions must be appended in order: expected ", frontier_, ", got ", begin);
+    KVSIM_REQUIRE(begin == frontier_, "steps must be appended in order: expected ", frontier_, ", got ", begin);
     KVSIM_REQUIRE(end > begin && begin >= stage_begin && end <= stage_begin + stage_n, "append range outside the stage");
     KVSIM_REQUIRE(!map_.table || end == begin + 1, "h2o appends one position per step");
-    if (layout_is_paged(d_.layout)) pages_.grow(exec_, d_, lengths_, lengths_dev_, frontier_, end);
-    if (map_.table) h2o_.step(exec_, lengths_dev_, begin, capacity(), d_.recent, seed_, d_.data);
+    if (layout_is_paged(d_.layout)) pages_.grow(exec_, d_, lengths_, starts_, lengths_view(), starts_dev(), frontier_, end);
+    if (map_.table) h2o_.step(exec_, lengths_view(), begin, capacity(), d_.recent, seed_, d_.data);
     const CacheAddressing<memory_space> addr = addressing();
     const PolicyMap map = map_;
     codec::dispatch(d_.dtype, [&](auto tag) {
       constexpr codec::DType D = decltype(tag)::value;
       with_append_lanes<ExecSpace, D>(d_.row_values(), [&](auto k, std::int64_t lanes) {
         kernels::AppendEncode<ExecSpace, D, decltype(k)::value> kernel{
-            stage, stage_begin, stage_n, data_, group_scales_, head_scales_, addr, map, lengths_dev_, totals_dev_,
-            h2o_.append_slot, begin, end, d_.batch, lanes};
+            stage, stage_begin, stage_n, data_, group_scales_, head_scales_, addr, map, lengths_view(), starts_dev(),
+            totals_view(), longest_view(), h2o_.append_slot, begin, end, d_.batch, lanes};
         Kokkos::parallel_for("kvsim::append_encode",
                              light_weight(RangePolicy<ExecSpace>(exec_, 0, d_.layers * 2 * d_.batch * (end - begin) * lanes)),
                              kernel);
       });
     });
     for (std::int64_t s = 0; s < d_.batch; ++s) {
-      const std::int64_t stop = std::min(end, lengths_[s]);
-      if (stop <= begin) continue;
-      // Rows written: all of [begin, stop) but those a later row of the launch overwrites
-      // (see PolicyMap::kept_after), which lie in [max(begin, sinks), stop - ring).
+      // This sequence's positions [from, stop).
+      const std::int64_t stop = std::min(end - starts_[s], lengths_[s]);
+      const std::int64_t from = std::max<std::int64_t>(0, begin - starts_[s]);
+      if (stop <= from) continue;
+      // Rows written: all of [from, stop) but those a later row of the launch overwrites
+      // (see PolicyMap::kept_after), which lie in [max(from, sinks), stop - ring).
       const std::int64_t skipped =
-          map_.table ? 0 : std::max<std::int64_t>(0, (stop - map_.ring) - std::max(begin, map_.sinks));
-      rows_appended_ += stop - begin - skipped;
+          map_.table ? 0 : std::max<std::int64_t>(0, (stop - map_.ring) - std::max(from, map_.sinks));
+      rows_appended_ += stop - from - skipped;
       totals_[s] = std::max(totals_[s], stop);
     }
     frontier_ = end;
@@ -225,7 +249,7 @@ class KVCache {
     kernels::VerifyTally tally;
     codec::dispatch(d_.dtype, [&](auto tag) {
       constexpr codec::DType D = decltype(tag)::value;
-      kernels::VerifyDense<memory_space, D, Out> k{dense,        head_scales_, map_,     totals_dev_,  h2o_.order[h2o_.cur],
+      kernels::VerifyDense<memory_space, D, Out> k{dense,        head_scales_, map_,     totals_view(), h2o_.order[h2o_.cur],
                                                    h2o_.slot_position, seed_,  layer,    d_.batch,     dense_rows(),
                                                    d_.kv_heads,  d_.head_dim, position_base_, d_.data};
       Kokkos::parallel_reduce("kvsim::verify_layer", RangePolicy<ExecSpace>(exec_, 0, work), k, tally);
@@ -267,9 +291,20 @@ class KVCache {
     return map_.table ? h2o_.evicted_of(seq) : std::vector<std::int64_t>{};
   }
 
- private:
+  // What the attention and gather kernels read of the cache (tests read its device scalars).
   StoredCache<memory_space> stored() const {
-    return StoredCache<memory_space>{data_, group_scales_, head_scales_, addressing(), map_, totals_dev_, h2o_.order[h2o_.cur]};
+    return StoredCache<memory_space>{data_, group_scales_, head_scales_, addressing(), map_, totals_view(), h2o_.order[h2o_.cur],
+                                     longest_view()};
+  }
+
+ private:
+  // lengths_dev_ holds the lengths, then the starts; totals_dev_ the totals, then their largest.
+  View1D<std::int64_t, memory_space> lengths_view() const { return part(lengths_dev_, 0, d_.batch); }
+  View1D<std::int64_t, memory_space> starts_dev() const { return part(lengths_dev_, d_.batch, 2 * d_.batch); }
+  View1D<std::int64_t, memory_space> totals_view() const { return part(totals_dev_, 0, d_.batch); }
+  View1D<std::int64_t, memory_space> longest_view() const { return part(totals_dev_, d_.batch, d_.batch + 1); }
+  static View1D<std::int64_t, memory_space> part(const View1D<std::int64_t, memory_space>& v, std::int64_t a, std::int64_t b) {
+    return Kokkos::subview(v, Kokkos::make_pair(a, b));
   }
   CacheAddressing<memory_space> addressing() const {
     return CacheAddressing<memory_space>::make(d_, page_shift_, pool_pages_, pages_.block_table);
@@ -285,6 +320,8 @@ class KVCache {
   std::uint64_t seed_;
   std::int64_t position_base_ = 0;
   std::vector<std::int64_t> lengths_;
+  std::vector<std::int64_t> starts_;  // the step of every sequence's position 0
+  std::int64_t steps_ = 0;
   PolicyMap map_;
   std::int64_t max_length_ = 0;
   std::vector<std::int64_t> totals_;  // host copy; the append kernel keeps totals_dev_ in step

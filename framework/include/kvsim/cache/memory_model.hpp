@@ -87,8 +87,10 @@ inline MemoryModel memory_model(const CacheDesign& d, const std::vector<std::int
   m.data = {"kvsim::kv_cache::data", codec::data_bytes(d.dtype, m.elements), 1, 1};
   m.group_scales = {"kvsim::kv_cache::group_scales", codec::group_scale_count(d.dtype, m.elements), 1, 2};
   m.head_scales = {"kvsim::kv_cache::head_scales", d.layers * 2 * d.kv_heads, 1, 4, codec::needs_head_scale(d.dtype)};
-  m.lengths = {"kvsim::kv_cache::lengths", d.batch, 1, 8, false};
-  m.totals = {"kvsim::kv_cache::totals", d.batch, 1, 8, false};
+  // Every sequence's length, then the append step of its position 0 (KVCache).
+  m.lengths = {"kvsim::kv_cache::lengths", 2 * d.batch, 1, 8, false};
+  // Every sequence's total, then the largest of them (StoredCache::longest).
+  m.totals = {"kvsim::kv_cache::totals", d.batch + 1, 1, 8, false};
   m.block_table = {"kvsim::kv_cache::block_table", d.batch, paged ? d.pages_per_sequence() : 0, 4};
   m.free_pages = {"kvsim::kv_cache::free_pages", m.pool_pages, 1, 4};
   m.pages_held = {"kvsim::kv_cache::pages_held", d.batch, 1, 8, paged};

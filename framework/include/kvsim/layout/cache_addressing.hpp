@@ -62,6 +62,12 @@ struct StoredCache {
   PolicyMap map;
   View1D<const std::int64_t, MemSpace> totals;  // positions appended per sequence
   View2D<const std::int32_t, MemSpace> order;   // h2o: logical index -> slot
+  // [1]: the largest of totals, kept by the append on the device, so a kernel replayed from a
+  // launch graph sizes its splits by the batch's longest sequence at the time it runs.
+  View1D<const std::int64_t, MemSpace> longest;
+
+  // Positions the longest sequence holds.
+  KOKKOS_INLINE_FUNCTION std::int64_t longest_valid() const { return map.valid(longest(0)); }
 
   KOKKOS_INLINE_FUNCTION std::int64_t slot_of(std::int64_t seq, std::int64_t i, std::int64_t total) const {
     return map.table ? std::int64_t(order(seq, i)) : map.slot_of_position(map.position_of_logical(i, total));

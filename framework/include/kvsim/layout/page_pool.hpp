@@ -21,12 +21,15 @@ struct AllocatePages {
   View1D<std::int64_t, MemSpace> held;       // [seq]: pages in its block table
   View1D<std::int64_t, MemSpace> stack_top;  // [1]
   View1D<const std::int64_t, MemSpace> lengths;
+  View1D<const std::int64_t, MemSpace> starts;  // the step of each sequence's position 0
   std::int64_t end, capacity, page_size, batch;
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t) const {
     std::int64_t top = stack_top(0);
     for (std::int64_t seq = 0; seq < batch; ++seq) {
-      std::int64_t slots = end < lengths(seq) ? end : lengths(seq);
+      const std::int64_t upto = end - starts(seq);
+      std::int64_t slots = upto < lengths(seq) ? upto : lengths(seq);
       slots = slots < capacity ? slots : capacity;
+      slots = slots > 0 ? slots : 0;
       const std::int64_t want = (slots + page_size - 1) / page_size;
       for (std::int64_t lp = held(seq); lp < want; ++lp) {
         if (top <= 0) Kokkos::abort("kvsim: page pool exhausted");  // the host sizes the pool so this cannot happen
@@ -99,13 +102,18 @@ struct PagePool {
 
   // Gives every sequence the pages its slots up to position `end` need (positions up to `from`
   // already have theirs), in one launch, and only when some sequence crosses into a new page.
+  // Steps [from, end) appended (KVCache: sequence s holds positions up to step - starts[s]).
   void grow(const ExecSpace& exec, const CacheDesign& d, const std::vector<std::int64_t>& lengths,
-            const View1D<const std::int64_t, memory_space>& lengths_dev, std::int64_t from, std::int64_t end) const {
+            const std::vector<std::int64_t>& starts, const View1D<const std::int64_t, memory_space>& lengths_dev,
+            const View1D<const std::int64_t, memory_space>& starts_dev, std::int64_t from, std::int64_t end) const {
     bool grows = false;
-    for (std::int64_t s = 0; s < d.batch && !grows; ++s) grows = pages_for(d, lengths[s], end) > pages_for(d, lengths[s], from);
+    const auto pages = [&](std::int64_t s, std::int64_t step) {
+      return pages_for(d, lengths[s], std::max<std::int64_t>(0, step - starts[s]));
+    };
+    for (std::int64_t s = 0; s < d.batch && !grows; ++s) grows = pages(s, end) > pages(s, from);
     if (!grows) return;
     Kokkos::parallel_for("kvsim::allocate_pages", RangePolicy<ExecSpace>(exec, 0, 1),
-                         kernels::AllocatePages<memory_space>{block_table, free_stack, held, stack_top, lengths_dev, end,
+                         kernels::AllocatePages<memory_space>{block_table, free_stack, held, stack_top, lengths_dev, starts_dev, end,
                                                               d.capacity(), d.page_size, d.batch});
   }
 
