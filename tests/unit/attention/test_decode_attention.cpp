@@ -30,6 +30,19 @@ struct AttentionRun {
   std::vector<std::vector<std::int64_t>> positions;
 };
 
+// Random queries [seq][head][dim] in [-2, 2) from `seed`: appended to `keep` (the reference's
+// copy) and returned in ExecSpace's memory.
+template <class ExecSpace>
+kvsim::View1D<float, typename ExecSpace::memory_space> random_queries(const CacheDesign& d, std::uint64_t seed,
+                                                                      std::vector<float>& keep) {
+  const std::int64_t n = d.batch * d.query_heads() * d.head_dim;
+  std::mt19937 gen{std::uint32_t(seed)};
+  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+  kvsim::View1D<float, kvsim::HostMemSpace> hq("kvsim::test::q", n);
+  for (std::int64_t i = 0; i < n; ++i) keep.push_back(hq(i) = dist(gen));
+  return Kokkos::create_mirror_view_and_copy(typename ExecSpace::memory_space(), hq);
+}
+
 // Fills a cache token by token and runs decode attention over `layer` with random queries.
 template <class ExecSpace>
 AttentionRun<ExecSpace> run_attention(const CacheDesign& d, const std::vector<std::int64_t>& lengths, std::uint64_t seed,
@@ -43,11 +56,7 @@ AttentionRun<ExecSpace> run_attention(const CacheDesign& d, const std::vector<st
   for (std::int64_t p = 0; p < cache.max_length(); ++p) cache.append(stage, 0, p, p + 1);
   AttentionRun<ExecSpace> r;
   const std::int64_t n = d.batch * d.query_heads() * d.head_dim;
-  std::mt19937 gen{std::uint32_t(seed)};
-  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
-  kvsim::View1D<float, kvsim::HostMemSpace> hq("kvsim::test::q", n);
-  for (std::int64_t i = 0; i < n; ++i) r.q.push_back(hq(i) = dist(gen));
-  auto q = Kokkos::create_mirror_view_and_copy(typename ExecSpace::memory_space(), hq);
+  const auto q = random_queries<ExecSpace>(d, seed, r.q);
   kvsim::View1D<float, typename ExecSpace::memory_space> out("kvsim::test::out", n);
   kvsim::View1D<float, typename ExecSpace::memory_space> lse("kvsim::test::lse", d.batch * d.query_heads());
   auto ws = cache.make_attention_workspace(splits, kernel);
@@ -481,11 +490,7 @@ RaggedRun<ExecSpace> run_ragged(const CacheDesign& d, const std::vector<std::int
   RaggedRun<ExecSpace> out;
   AttentionRun<ExecSpace>& r = out.run;
   const std::int64_t n = d.batch * d.query_heads() * d.head_dim;
-  std::mt19937 gen{std::uint32_t(seed)};
-  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
-  kvsim::View1D<float, kvsim::HostMemSpace> hq("kvsim::test::q", n);
-  for (std::int64_t i = 0; i < n; ++i) r.q.push_back(hq(i) = dist(gen));
-  auto q = Kokkos::create_mirror_view_and_copy(typename ExecSpace::memory_space(), hq);
+  const auto q = random_queries<ExecSpace>(d, seed, r.q);
   kvsim::View1D<float, typename ExecSpace::memory_space> o("kvsim::test::out", n);
   kvsim::View1D<float, typename ExecSpace::memory_space> lse("kvsim::test::lse", d.batch * d.query_heads());
   const auto ws = cache.make_attention_workspace(splits, kernel);
