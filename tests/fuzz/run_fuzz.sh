@@ -25,7 +25,9 @@ esac
 
 command -v "$cxx" >/dev/null || { echo "run_fuzz: $cxx not found (scripts/setup.sh packages installs clang)" >&2; exit 1; }
 # Headers only: src/config/*.cpp reach Kokkos_Core.hpp through error.hpp and the codec headers, and
-# calls nothing compiled in Kokkos, so the target needs no Kokkos library.
+# calls nothing compiled in Kokkos, so the target needs no Kokkos library. The loader opens a
+# recorded data file (data.kind: recorded) to check its shape: recorded_data.cpp, the HDF5
+# writer it reads with, and HDF5.
 deps=$("$root/scripts/setup.sh" cpu | tail -n1)
 mkdir -p "$build/corpus" "$build/artifacts"
 echo "run_fuzz: building $build/fuzz_config" >&2
@@ -34,7 +36,10 @@ nice -n 10 "$cxx" -std=c++17 -g -O1 -fno-omit-frame-pointer -fopenmp \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I"$root/framework/include" -I"$root/framework/src" -isystem "$deps/install/cpu/include" \
   -DKVSIM_FUZZ_PRESET_DIR="\"$root/configs/models\"" \
-  "$here/fuzz_config.cpp" "$root"/framework/src/config/*.cpp -lyaml-cpp -o "$build/fuzz_config.new"
+  -isystem /usr/include/hdf5/serial \
+  "$here/fuzz_config.cpp" "$root"/framework/src/config/*.cpp "$root/framework/src/experiment/recorded_data.cpp" \
+  "$root/framework/src/output/hdf5_writer.cpp" \
+  -lyaml-cpp -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -o "$build/fuzz_config.new"
 mv "$build/fuzz_config.new" "$build/fuzz_config"
 
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
