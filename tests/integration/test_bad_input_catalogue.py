@@ -16,7 +16,6 @@ CATALOGUE = {
     "data_kind_unknown.yaml": ("data_kind_unknown.yaml:5:", "data.kind"),
     "data_outlier_channels_odd.yaml": ("data_outlier_channels_odd.yaml:6:", "data.outlier_channels"),
     "decode_lengths_h2o.yaml": ("decode_lengths_h2o.yaml:6:", "workload.lengths"),
-    "decode_lengths_structured.yaml": ("decode_lengths_structured.yaml:7:", "workload.lengths"),
     "decode_pool_too_small.yaml": ("decode_pool_too_small.yaml:3:", "cache.pool_pages"),
     "decode_kernel_unknown.yaml": ("decode_kernel_unknown.yaml:6:", "workload.decode.kernel"),
     "duplicate_key.yaml": ("duplicate_key.yaml:7:", "cache.max_positions"),

@@ -49,3 +49,19 @@ def test_ragged_decode_that_cannot_run_is_one_line(run_kvsim, tmp_path):
     assert len(lines) == 1, p.stderr
     assert f"{cfg}:7:" in lines[0] and "workload.lengths" in lines[0], lines[0]
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_ragged_decode_on_structured_data_matches_float64(run_kvsim, tmp_path):
+    # Structured queries of a ragged batch sit at each sequence's own position; fp32 storage
+    # leaves only float32 arithmetic against the float64 reference.
+    cfg = tmp_path / "ragged_structured.yaml"
+    cfg.write_text(CONFIG.replace("dtype: fp16", "dtype: fp32").replace("LAYOUT", "paged").replace(
+        "model:", "data: {kind: structured}\nmodel:"))
+    out = tmp_path / "ragged_structured.h5"
+    p = run_kvsim("run", cfg, "-o", out)
+    assert p.returncode == 0, p.stderr
+    with h5py.File(out, "r") as f:
+        s = f["summary"]
+        assert s["data"][0].decode() == "structured"
+        assert s["verified"][0] == 1
+        assert 0 <= s["attention_rel_err"][0] < 1e-5

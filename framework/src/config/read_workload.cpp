@@ -44,12 +44,6 @@ void read_decode(const MapReader& w, ExperimentConfig& c, const LoadOptions& opt
   if (w.has("lengths") && c.decode_tokens > 0 && c.cache.policy == PolicyKind::h2o)
     src.fail(w.required("lengths"), "workload.lengths",
              "policy h2o generates tokens over sequences of one length: give workload.fill.positions");
-  // Structured and recorded queries are made for one position per token for the whole batch
-  // (the RoPE angle, the keys they correlate with).
-  if (w.has("lengths") && c.decode_tokens > 0 && c.data.kind != DataKind::uniform)
-    src.fail(w.required("lengths"), "workload.lengths",
-             std::string("data.kind ") + data_kind_name(c.data.kind) +
-                 " generates tokens over sequences of one length: give workload.fill.positions (or data.kind uniform)");
   if (c.cache.max_positions == kMaxContext)
     src.fail(dec.required("tokens"), "workload.decode.tokens", "needs an explicit cache.max_positions");
 }

@@ -4,6 +4,7 @@
 
 #include "../catch_compat.hpp"
 #include "../exec_spaces.hpp"
+#include "kvsim/cache/generate_source.hpp"
 #include "kvsim/core/data_source.hpp"
 #include "kvsim/core/kokkos_abstraction.hpp"
 
@@ -140,4 +141,40 @@ TEST_CASE("structured queries score sinks and heavy hitters above the rest", "[s
   CHECK(spread > 0.8);
   CHECK(spread < 1.6);
   CHECK(d.salience(5, 1, 0) > d.salience(5, 1, 40));
+}
+
+// A ragged batch generates token t of sequence s at position first + t - start(s): a recorded
+// table whose query rows hold their own row number shows which position each query read.
+TEMPLATE_LIST_TEST_CASE("recorded decode queries sit at each sequence's own position", "[synthetic]", kvsim::test::ExecSpaces) {
+  using Mem = typename TestType::memory_space;
+  const std::int64_t layers = 2, kv_heads = 1, heads = 2, head_dim = 4, rows = 64, tokens = 3, batch = 3, first = 40;
+  const std::vector<std::int64_t> starts = {0, 25, 39};
+  std::vector<float> table(std::size_t(layers * rows * (2 * kv_heads + heads) * head_dim), -1.0f);
+  kvsim::DataSource data;
+  data.kind = kvsim::DataKind::recorded;
+  data.head_dim = std::int32_t(head_dim);
+  data.recorded_rows = rows;
+  data.recorded_kv_heads = std::int32_t(kv_heads);
+  data.recorded_heads = std::int32_t(heads);
+  for (std::int64_t l = 0; l < layers; ++l)
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t h = 0; h < heads; ++h)
+        for (std::int64_t d = 0; d < head_dim; ++d)
+          table[std::size_t(data.recorded_layer_base(std::uint32_t(l)) + 2 * rows * kv_heads * head_dim +
+                            (r * heads + h) * head_dim + d)] = float(r);
+  kvsim::View1D<float, Mem> table_dev("kvsim::test::recorded", table.size());
+  kvsim::View1D<std::int64_t, Mem> starts_dev("kvsim::test::starts", starts.size());
+  kvsim::copy_to_device(TestType(), table, table_dev);
+  kvsim::copy_to_device(TestType(), starts, starts_dev);
+  TestType().fence();
+  data.recorded = table_dev.data();
+  const std::int64_t n = tokens * layers * batch * heads * head_dim;
+  const kvsim::kernels::GenerateQueries<Mem> gen{kvsim::View1D<float, Mem>("kvsim::test::q", n), data, 7, layers, batch, heads,
+                                                 heads / kv_heads, head_dim, first, starts_dev};
+  Kokkos::parallel_for("kvsim::test::queries", kvsim::RangePolicy<TestType>(TestType(), 0, n), gen);
+  const auto q = Kokkos::create_mirror_view_and_copy(kvsim::HostMemSpace(), gen.q);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t seq = (i / (heads * head_dim)) % batch, t = i / (layers * batch * heads * head_dim);
+    REQUIRE(q(i) == float(first + t - starts[std::size_t(seq)]));
+  }
 }

@@ -35,9 +35,12 @@ struct AttentionInputs {
   // a sequence of n positions fills ceil(n / per) splits and its later splits are empty (their
   // partials drop out of the merge), instead of one long sequence's splits each holding many
   // times a short one's. Read from the device (StoredCache::longest), never baked into a launch.
+  // 32-bit: every team computes it, and 64-bit division is a software routine on GPUs; a
+  // sequence holds at most 2^31 slots (kMaxPositions), splits and align are small.
   KOKKOS_INLINE_FUNCTION std::int64_t split_positions() const {
-    const std::int64_t even = (cache.longest_valid() + splits - 1) / splits;
-    return (even + align - 1) / align * align;
+    const auto n = std::uint32_t(splits), a = std::uint32_t(align);
+    const std::uint32_t even = (std::uint32_t(cache.longest_valid()) + n - 1u) / n;
+    return std::int64_t((even + a - 1u) / a * a);
   }
   // Positions [begin, end) of split `split` of a sequence holding `valid` positions.
   KOKKOS_INLINE_FUNCTION void split_range(std::int64_t valid, std::int64_t split, std::int64_t& begin,
@@ -47,6 +50,22 @@ struct AttentionInputs {
     end = begin + per < valid ? begin + per : valid;
   }
 };
+
+// fp8's per-(layer, K|V, kv_head) scale (kv 0: K, 1: V); 1 for formats without one.
+template <codec::DType D, class MemSpace>
+KOKKOS_INLINE_FUNCTION float head_scale(const AttentionInputs<MemSpace>& in, int kv, std::int64_t kv_head) {
+  if constexpr (codec::Codec<D>::head_scale)
+    return in.cache.head_scales((in.layer * 2 + kv) * in.cache.addr.kv_heads + kv_head);
+  else
+    return 1.0f;
+}
+
+// What the GPU team kernels share: a team policy bounded for their shape (threads a team, teams
+// a multiprocessor) and team scratch seen as floats.
+template <class ExecSpace, int Team, int MinTeams>
+using BoundedTeamPolicy = Kokkos::TeamPolicy<ExecSpace, Kokkos::LaunchBounds<Team, MinTeams>>;
+template <class ExecSpace>
+using TeamScratchView = Kokkos::View<float*, typename ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
 
 // How a kernel instance walks a sequence's rows, decided on the host per launch: `direct` rows
 // lie at base + i * stride (not paged, no H2O table, nothing wrapped); `paged` rows are in
@@ -137,9 +156,9 @@ struct DecodeAttentionTiled {
   using Chunk = codec::Chunk8<D>;
   using Raw = typename Chunk::Raw;
   using MemSpace = MemSpaceOf<ExecSpace>;
-  using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::LaunchBounds<256, 2>>;
+  using Policy = BoundedTeamPolicy<ExecSpace, 256, 2>;
   using member_type = typename Policy::member_type;
-  using ScratchView = Kokkos::View<float*, typename ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
+  using ScratchView = TeamScratchView<ExecSpace>;
   static constexpr int W = 8;
   static constexpr int U = TileRows<D, G>::value;
 
@@ -186,8 +205,7 @@ struct DecodeAttentionTiled {
       m[g] = -INFINITY;
       l[g] = 0.0f;
     }
-    const float kscale = codec::Codec<D>::head_scale ? in.cache.head_scales((in.layer * 2 + 0) * kvh + kv_head) : 1.0f;
-    const float vscale = codec::Codec<D>::head_scale ? in.cache.head_scales((in.layer * 2 + 1) * kvh + kv_head) : 1.0f;
+    const float kscale = head_scale<D>(in, 0, kv_head), vscale = head_scale<D>(in, 1, kv_head);
     const unsigned char* data = in.cache.data.data();
     const std::uint16_t* gs = in.cache.group_scales.data();
 
@@ -280,8 +298,7 @@ struct DecodeAttentionSerial {
       acc[d] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
-    const float kscale = Codec::head_scale ? in.cache.head_scales((in.layer * 2 + 0) * kvh + kv_head) : 1.0f;
-    const float vscale = Codec::head_scale ? in.cache.head_scales((in.layer * 2 + 1) * kvh + kv_head) : 1.0f;
+    const float kscale = head_scale<D>(in, 0, kv_head), vscale = head_scale<D>(in, 1, kv_head);
     for (std::int64_t i = begin; i < end; ++i) {
       const std::int64_t slot = in.cache.slot_of(seq, i, total);
       const std::int64_t kbase = in.cache.addr.index(in.layer, 0, seq, slot, kv_head, 0);

@@ -126,9 +126,9 @@ struct DecodeAttentionLanes {
   static constexpr int U = Shape::U;
   static constexpr int S = Shape::S;
   using MemSpace = MemSpaceOf<ExecSpace>;
-  using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::LaunchBounds<Shape::team, Shape::min_teams>>;
+  using Policy = BoundedTeamPolicy<ExecSpace, Shape::team, Shape::min_teams>;
   using member_type = typename Policy::member_type;
-  using ScratchView = Kokkos::View<float*, typename ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
+  using ScratchView = TeamScratchView<ExecSpace>;
 
   AttentionInputs<MemSpace> in;
   SplitMerge<MemSpace> merge;
@@ -155,8 +155,7 @@ struct DecodeAttentionLanes {
     const int n = int(end - begin);  // rows of this split (a split never holds 2^31 rows)
 
     // fp8's per-(layer, K|V, kv_head) scales fold into q and, at the end, into the accumulators.
-    const float kscale = codec::Codec<D>::head_scale ? in.cache.head_scales((in.layer * 2 + 0) * kvh + kv_head) : 1.0f;
-    const float vscale = codec::Codec<D>::head_scale ? in.cache.head_scales((in.layer * 2 + 1) * kvh + kv_head) : 1.0f;
+    const float kscale = head_scale<D>(in, 0, kv_head), vscale = head_scale<D>(in, 1, kv_head);
     float q[G][W], acc[G][W], m[G], l[G];
     for (int g = 0; g < G; ++g) {
       for (int w = 0; w < W; ++w) {

@@ -69,9 +69,9 @@ struct DecodeAttentionMma {
   static_assert(HD == 64 || HD == 128, "head_dim 64 or 128");
   static_assert(Op::covered, "16-bit or narrower formats");
   using MemSpace = MemSpaceOf<ExecSpace>;
-  using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::LaunchBounds<Shape::team, Shape::min_teams>>;
+  using Policy = BoundedTeamPolicy<ExecSpace, Shape::team, Shape::min_teams>;
   using member_type = typename Policy::member_type;
-  using ScratchView = Kokkos::View<float*, typename ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
+  using ScratchView = TeamScratchView<ExecSpace>;
 
   AttentionInputs<MemSpace> in;
   SplitMerge<MemSpace> merge;
@@ -104,8 +104,7 @@ struct DecodeAttentionMma {
     const std::int64_t begin = tr.begin, end = tr.end;
     const int n = int(end - begin);
 
-    const float kscale = Op::head_scale ? in.cache.head_scales((in.layer * 2 + 0) * kvh + kv_head) : 1.0f;
-    const float vscale = Op::head_scale ? in.cache.head_scales((in.layer * 2 + 1) * kvh + kv_head) : 1.0f;
+    const float kscale = head_scale<D>(in, 0, kv_head), vscale = head_scale<D>(in, 1, kv_head);
     // q's A fragment, row grp = head head0 + grp: k step kk pairs 2 (kk % 2) and +1 of K chunk
     // 32 (kk / 2) + 8 quad, as K's B registers hold them. The row enters scaled by a power of
     // two that brings its largest |value| into [1, 2), so its lo halves stay clear of f16

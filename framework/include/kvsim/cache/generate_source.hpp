@@ -38,15 +38,18 @@ struct GenerateSource {
   }
 };
 
-// Structured or recorded decode queries q[token][layer][seq][head][dim] (DataSource::query) of
-// the tokens at positions first_position + token, one element per work item; head h reads KV
-// head h / group.
+// Structured or recorded decode queries q[token][layer][seq][head][dim] (DataSource::query),
+// one element per work item; head h reads KV head h / group. Token t of sequence seq sits at
+// position first_position + t - starts(seq): first_position is the whole context's (every
+// shard builds the same queries), starts are KVCache's steps (empty: all 0), so a ragged
+// batch's shorter sequences query at their own positions.
 template <class MemSpace>
 struct GenerateQueries {
   View1D<float, MemSpace> q;
   DataSource data;
   std::uint64_t seed;
   std::int64_t layers, batch, heads, group, head_dim, first_position;
+  View1D<const std::int64_t, MemSpace> starts;
 
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i) const {
     std::int64_t t = i;
@@ -54,8 +57,9 @@ struct GenerateQueries {
     const std::int64_t h = peel(t, heads);
     const std::int64_t seq = peel(t, batch);
     const std::int64_t layer = peel(t, layers);
+    const std::int64_t position = first_position + t - (starts.extent(0) > 0 ? starts(seq) : 0);
     q(i) = data.query(synthetic::sequence_seed(seed, std::uint64_t(seq)), std::uint32_t(layer), std::uint32_t(h),
-                      std::uint32_t(h / group), std::uint64_t(t), std::uint64_t(first_position + t), d);
+                      std::uint32_t(h / group), std::uint64_t(t), std::uint64_t(position), d);
   }
 };
 

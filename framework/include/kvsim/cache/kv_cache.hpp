@@ -102,6 +102,8 @@ class KVCache {
   std::uint64_t seed() const { return seed_; }
   const std::vector<std::int64_t>& lengths() const { return lengths_; }
   const std::vector<std::int64_t>& starts() const { return starts_; }
+  // The start steps on the device, for kernels that place a step's position per sequence.
+  View1D<const std::int64_t, memory_space> starts_on_device() const { return starts_dev(); }
   std::int64_t max_length() const { return max_length_; }
   // Append steps that fill every sequence: the last sequence's start plus its length.
   std::int64_t steps() const { return steps_; }
