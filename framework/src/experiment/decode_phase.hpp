@@ -53,7 +53,7 @@ class Decoder {
       Kokkos::parallel_for("kvsim::decode::make_q", RangePolicy<Exec>(exec, 0, std::int64_t(q_.extent(0))),
                            kernels::GenerateQueries<Mem>{q_, data_, c.seed, c.model.layers, c.batch, c.model.heads,
                                                          c.model.heads / c.model.kv_heads, c.model.head_dim,
-                                                         context - n, cache.starts_on_device()});
+                                                         context - n, cache.starts_dev()});
     else
       Kokkos::parallel_for("kvsim::decode::make_q", RangePolicy<Exec>(exec, 0, std::int64_t(q_.extent(0)) / 4),
                            kernels::GenerateSource<Mem>{q_, synthetic::mix64(c.seed ^ 0x5155455259ULL), 1,

@@ -102,8 +102,8 @@ class KVCache {
   std::uint64_t seed() const { return seed_; }
   const std::vector<std::int64_t>& lengths() const { return lengths_; }
   const std::vector<std::int64_t>& starts() const { return starts_; }
-  // The start steps on the device, for kernels that place a step's position per sequence.
-  View1D<const std::int64_t, memory_space> starts_on_device() const { return starts_dev(); }
+  // starts() on the device, for kernels that place a step's position per sequence.
+  View1D<std::int64_t, memory_space> starts_dev() const { return part(lengths_dev_, d_.batch, 2 * d_.batch); }
   std::int64_t max_length() const { return max_length_; }
   // Append steps that fill every sequence: the last sequence's start plus its length.
   std::int64_t steps() const { return steps_; }
@@ -302,7 +302,6 @@ class KVCache {
  private:
   // lengths_dev_ holds the lengths, then the starts; totals_dev_ the totals, then their largest.
   View1D<std::int64_t, memory_space> lengths_view() const { return part(lengths_dev_, 0, d_.batch); }
-  View1D<std::int64_t, memory_space> starts_dev() const { return part(lengths_dev_, d_.batch, 2 * d_.batch); }
   View1D<std::int64_t, memory_space> totals_view() const { return part(totals_dev_, 0, d_.batch); }
   View1D<std::int64_t, memory_space> longest_view() const { return part(totals_dev_, d_.batch, d_.batch + 1); }
   static View1D<std::int64_t, memory_space> part(const View1D<std::int64_t, memory_space>& v, std::int64_t a, std::int64_t b) {
