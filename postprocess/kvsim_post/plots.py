@@ -34,6 +34,7 @@ READABLE = {
     "bytes_per_position": "stored bytes per position", "attention_rel_err": "attention relative error",
     "recon_rel_l2": "reconstruction relative L2 error", "attention_mass_kept": "softmax mass kept",
     "attention_topk_recall": "top-k recall of attention positions", "attention_top_mass": "softmax mass on the top 5%",
+    "next_input_rel_err": "next-layer input relative error",
 }
 
 

@@ -24,16 +24,16 @@ def recorded(tmp_path_factory):
                                       attn_implementation="eager")
     model = transformers.LlamaForCausalLM(config).eval()
     ids = torch.randint(0, config.vocab_size, (1, TOKENS))
-    layers, attention = capture.capture(model, ids)
+    layers, attention, after = capture.capture(model, ids)
     path = tmp_path_factory.mktemp("capture") / "tiny_llama.h5"
     capture.write(path, layers)
-    return path, layers, attention
+    return path, layers, attention, after
 
 
 def test_the_file_reproduces_the_models_attention_output(recorded):
     import h5py
 
-    path, _, attention = recorded
+    path, _, attention, _ = recorded
     with h5py.File(path, "r") as f:
         for layer in range(LAYERS):
             g = f[f"layer_{layer}"]
@@ -47,6 +47,22 @@ def test_the_file_reproduces_the_models_attention_output(recorded):
                 w = np.exp(scores - scores.max(axis=1, keepdims=True))
                 out = (w / w.sum(axis=1, keepdims=True)) @ vh
                 np.testing.assert_allclose(out, attention[layer][:, h], rtol=1e-4, atol=1e-5)
+
+
+def test_residual_and_o_proj_give_the_residual_stream_after_attention(recorded):
+    """What next_input_rel_err holds designs to: residual + o_proj(attention) is the model's own
+    residual stream after attention (the input of post_attention_layernorm)."""
+    import h5py
+
+    path, _, attention, after = recorded
+    with h5py.File(path, "r") as f:
+        for layer in range(LAYERS):
+            g = f[f"layer_{layer}"]
+            w, x = g["o_proj"][()].astype(np.float64), g["residual"][()].astype(np.float64)
+            assert w.shape == (HEADS * HEAD_DIM, HEADS * HEAD_DIM) and x.shape == (TOKENS, HEADS * HEAD_DIM)
+            got = x + attention[layer].reshape(TOKENS, -1).astype(np.float64) @ w.T
+            np.testing.assert_allclose(got, after[layer], rtol=1e-4, atol=1e-5)
+            assert np.abs(after[layer] - x).max() > 1e-3  # attention moved the stream: the check has teeth
 
 
 def test_the_file_loads_as_recorded_data(recorded, tmp_path):
@@ -67,3 +83,11 @@ run: {{warmup: 0, repetitions: 1, copy_probe_mb: 16}}
     done = subprocess.run([kvsim, "run", str(cfg), "-o", str(tmp_path / "out.h5")], capture_output=True, text=True,
                           env=dict(os.environ, OMP_PROC_BIND="false"), timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+    import h5py
+
+    with h5py.File(tmp_path / "out.h5", "r") as f:
+        s = f["summary"]
+        # fp32, every position held: what is left is arithmetic rounding, in both figures.
+        assert 0 <= s["attention_rel_err"][0] < 1e-5
+        assert 0 <= s["next_input_rel_err"][0] < 1e-5
+        assert len(f["points/0/next_input_rel_err_per_layer"][()]) == LAYERS

@@ -26,7 +26,7 @@ void AttentionQuality::add(const AttentionQuality& o) {
 
 void add_attention_quality(const DataSource& data, std::uint64_t seed, std::int64_t layer, std::int64_t kv_head,
                            std::int64_t context, const std::vector<std::int64_t>& held, std::int64_t hd, const float* q,
-                           const float* got, AttentionQuality& acc) {
+                           const float* got, AttentionQuality& acc, double* exact) {
   KVSIM_REQUIRE(context > 0 && !held.empty(), "attention quality: empty context");
   const auto source = [&](synthetic::Tensor t, std::int64_t p, std::int64_t d) {
     return double(data.value(seed, std::uint32_t(layer), t, std::uint64_t(p), std::uint32_t(kv_head), std::uint32_t(d)));
@@ -56,6 +56,11 @@ void add_attention_quality(const DataSource& data, std::uint64_t seed, std::int6
     acc.err2 += e * e;
     acc.ref2 += o[std::size_t(d)] * o[std::size_t(d)];
   }
+  if (exact) {
+    std::fill(exact, exact + hd, 0.0);
+    for (std::int64_t p = 0; p < context; ++p)
+      for (std::int64_t d = 0; d < hd; ++d) exact[d] += w[std::size_t(p)] * source(synthetic::Tensor::V, p, d);
+  }
 
   // The k largest weights (ties: the earlier position), and how many of them are held.
   const std::int64_t k = top_k_positions(context);
@@ -75,6 +80,32 @@ void add_attention_quality(const DataSource& data, std::uint64_t seed, std::int6
   acc.top_mass += top;
   acc.recall += double(hits) / double(k);
   acc.queries += 1;
+}
+
+double NextInputQuality::rel_err() const {
+  if (sequences == 0) return -1.0;
+  return ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
+}
+
+void NextInputQuality::add(const NextInputQuality& o) {
+  err2 += o.err2;
+  ref2 += o.ref2;
+  sequences += o.sequences;
+}
+
+void add_next_input_quality(const float* o_proj, const float* residual, std::int64_t hidden, std::int64_t width,
+                            const float* got, const double* exact, NextInputQuality& acc) {
+  for (std::int64_t i = 0; i < hidden; ++i) {
+    const float* row = o_proj + i * width;
+    double delta = 0, ref = double(residual[i]);
+    for (std::int64_t j = 0; j < width; ++j) {
+      delta += double(row[j]) * (double(got[j]) - exact[j]);
+      ref += double(row[j]) * exact[j];
+    }
+    acc.err2 += delta * delta;
+    acc.ref2 += ref * ref;
+  }
+  acc.sequences += 1;
 }
 
 }  // namespace kvsim

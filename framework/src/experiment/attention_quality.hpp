@@ -31,9 +31,27 @@ struct AttentionQuality {
 // positions the design still holds and `got` its output over them. rel_err compares `got` with
 // the exact attention restricted to `held` (what the storage precision costs); mass_kept is
 // the sum of w over `held`; top_mass the sum of the k largest w; topk_recall the share of those
-// k positions in `held` (k = top_k_positions(context)).
+// k positions in `held` (k = top_k_positions(context)). `exact`, where given, receives the
+// exact attention output over every position (head_dim values): what next_input_rel_err
+// compares with.
 void add_attention_quality(const DataSource& data, std::uint64_t seed, std::int64_t layer, std::int64_t kv_head,
                            std::int64_t context, const std::vector<std::int64_t>& held, std::int64_t head_dim, const float* q,
-                           const float* got, AttentionQuality& acc);
+                           const float* got, AttentionQuality& acc, double* exact = nullptr);
+
+// The error of a layer's attention block output where it enters the residual stream (the
+// input of the layer's MLP; docs/data.md): ||W_o (got - exact)|| / ||x + W_o exact||, summed
+// in squares over the sequences added.
+struct NextInputQuality {
+  double err2 = 0, ref2 = 0;
+  std::int64_t sequences = 0;
+  double rel_err() const;
+  void add(const NextInputQuality& o);
+};
+
+// Adds one sequence: `got` and `exact` its attention outputs of every query head (width =
+// heads * head_dim values, head-major), `o_proj` the layer's [hidden][width] output
+// projection, `residual` the hidden values of the query's row.
+void add_next_input_quality(const float* o_proj, const float* residual, std::int64_t hidden, std::int64_t width,
+                            const float* got, const double* exact, NextInputQuality& acc);
 
 }  // namespace kvsim

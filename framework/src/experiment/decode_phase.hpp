@@ -187,7 +187,12 @@ class Decoder {
     if (!graphs_.empty()) check_replay(t);
     const std::int64_t hd = c_.model.head_dim, heads = c_.model.heads, g = heads / c_.model.kv_heads;
     AttentionQuality all;
+    NextInputQuality all_next;
     const DataSource host_data = data_.on_host();
+    // Recorded data with each layer's o_proj and residual: the next-input error, which needs
+    // every head of a sequence (the first sequence is always whole).
+    const std::int64_t hidden = host_data.recorded_hidden, width = heads * hd;
+    std::vector<double> exact(std::size_t(hidden > 0 ? width : 0));
     for (std::int64_t layer = 0; layer < c_.model.layers; ++layer) {
       cache_.decode_attention(layer, query(t, layer), out_, ws_, lse_);
       if (group_.sharded()) merge_shards();
@@ -195,6 +200,7 @@ class Decoder {
       const auto out = Kokkos::create_mirror_view_and_copy(HostMemSpace(), out_);
       const auto q = Kokkos::create_mirror_view_and_copy(HostMemSpace(), View1D<const float, Mem>(query(t, layer)));
       AttentionQuality lq;
+      NextInputQuality ln;
       std::int64_t budget = std::max<std::int64_t>(std::int64_t(1) << 15, (std::int64_t(1) << 20) / c_.model.layers);
       for (std::int64_t s = 0; s < c_.batch && budget > 0; ++s) {
         std::vector<std::int64_t> held;
@@ -208,12 +214,22 @@ class Decoder {
           context = cache_.total(s);
         }
         const std::uint64_t seed = synthetic::sequence_seed(c_.seed, std::uint64_t(s));
-        for (std::int64_t h = 0; h < heads && budget > 0; ++h) {
+        for (std::int64_t h = 0; h < heads && (budget > 0 || (hidden > 0 && s == 0)); ++h) {
           budget -= context;
           const std::int64_t off = (s * heads + h) * hd;
-          add_attention_quality(host_data, seed, layer, h / g, context, held, hd, &q(off), &out(off), lq);
+          add_attention_quality(host_data, seed, layer, h / g, context, held, hd, &q(off), &out(off), lq,
+                                hidden > 0 ? &exact[std::size_t(h * hd)] : nullptr);
+          if (hidden > 0 && h == heads - 1) {
+            // The query of the last token sits at position context - 1: its row's hidden values.
+            const std::int64_t row = (context - 1) % host_data.recorded_rows;
+            add_next_input_quality(host_data.recorded_o_proj_host + layer * hidden * width,
+                                   host_data.recorded_residual_host + (layer * host_data.recorded_rows + row) * hidden, hidden,
+                                   width, &out(s * width), exact.data(), ln);
+          }
         }
       }
+      if (hidden > 0) r.next_input_rel_err_per_layer.push_back(ln.rel_err());
+      all_next.add(ln);
       r.attention_rel_err_per_layer.push_back(lq.rel_err());
       r.attention_mass_kept_per_layer.push_back(lq.mass_kept());
       r.attention_topk_recall_per_layer.push_back(lq.topk_recall());
@@ -225,6 +241,7 @@ class Decoder {
     r.attention_mass_kept = all.mass_kept();
     r.attention_topk_recall = all.topk_recall();
     r.attention_top_mass = all.top_mass_mean();
+    if (hidden > 0) r.next_input_rel_err = all_next.rel_err();
   }
 
   Exec exec_;

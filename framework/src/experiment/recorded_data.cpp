@@ -13,11 +13,11 @@
 namespace kvsim {
 namespace {
 
-// A wanted extent of 0 is any number of rows.
-std::string shape_text(const std::vector<hsize_t>& dims, bool wanted = false) {
+// A wanted extent of 0 is any number, printed as `any`.
+std::string shape_text(const std::vector<hsize_t>& dims, const char* any = nullptr) {
   std::string s = "[";
   for (std::size_t i = 0; i < dims.size(); ++i)
-    s += (i ? ", " : "") + (wanted && dims[i] == 0 ? std::string("rows") : std::to_string(dims[i]));
+    s += (i ? ", " : "") + (any && dims[i] == 0 ? std::string(any) : std::to_string(dims[i]));
   return s + "]";
 }
 
@@ -29,8 +29,12 @@ struct Reader {
     throw InputError(path + ": " + dataset + ": " + what);
   }
 
-  // The dataset's shape, which must be `want` (0: any extent, the first call's rows after).
-  std::vector<hsize_t> shape(const std::string& name, const std::vector<hsize_t>& want, H5T_class_t type_class) const {
+  bool has(const std::string& name) const { return H5Lexists(file, name.c_str(), H5P_DEFAULT) > 0; }
+
+  // The dataset's shape, which must be `want` (0: any extent, named `any`; every extent > 0);
+  // `meaning` names the extents in the message.
+  std::vector<hsize_t> shape(const std::string& name, const std::vector<hsize_t>& want, H5T_class_t type_class,
+                             const char* meaning, const char* any = "rows") const {
     if (H5Lexists(file, name.c_str(), H5P_DEFAULT) <= 0 || H5Oexists_by_name(file, name.c_str(), H5P_DEFAULT) <= 0)
       fail(name, "missing");
     const hid_t id = H5Dopen2(file, name.c_str(), H5P_DEFAULT);
@@ -45,15 +49,19 @@ struct Reader {
     if (rank > 0) H5Sget_simple_extent_dims(space, dims.data(), nullptr);
     bool ok = dims.size() == want.size();
     for (std::size_t i = 0; ok && i < dims.size(); ++i) ok = want[i] == 0 || dims[i] == want[i];
-    if (!ok || (!dims.empty() && dims[0] == 0))
-      fail(name, "has shape " + shape_text(dims) + ", expected " + shape_text(want, true) +
-                     (want.size() == 3 ? " (rows, heads, head_dim; rows > 0)" : " (rows > 0)"));
+    for (std::size_t i = 0; ok && i < dims.size(); ++i) ok = dims[i] > 0;
+    if (!ok) fail(name, "has shape " + shape_text(dims) + ", expected " + shape_text(want, any) + " (" + meaning + ")");
     return dims;
   }
 
   void read_floats(const std::string& name, float* out) const {
     h5::Handle ds = h5::dataset_handle(H5Dopen2(file, name.c_str(), H5P_DEFAULT), name);
     if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) fail(name, "cannot be read");
+  }
+
+  void require_finite(const std::string& name, const float* x, std::size_t n) const {
+    for (std::size_t i = 0; i < n; ++i)
+      if (!std::isfinite(x[i])) fail(name, "holds a value that is not finite at element " + std::to_string(i));
   }
 };
 
@@ -75,16 +83,30 @@ RecordedTable read_recorded(const std::string& path, const ModelShape& m, bool v
   const Reader r{path, file};
   const hsize_t kvh = hsize_t(m.kv_heads), h = hsize_t(m.heads), hd = hsize_t(m.head_dim);
   RecordedTable t;
+  bool next_input = false;
   for (std::int64_t layer = 0; layer < m.layers; ++layer) {
     const std::string g = "/layer_" + std::to_string(layer);
     if (H5Lexists(file, g.c_str(), H5P_DEFAULT) <= 0)
       r.fail(g, "missing: the file records " + std::to_string(layer) + " layers, the model has " + std::to_string(m.layers));
     const hsize_t rows = hsize_t(t.rows);
-    const auto k = r.shape(g + "/k", {rows, kvh, hd}, H5T_FLOAT);
+    const char* per_head = "rows, heads, head_dim; rows > 0";
+    const auto k = r.shape(g + "/k", {rows, kvh, hd}, H5T_FLOAT, per_head);
     if (t.rows == 0) t.rows = std::int64_t(k[0]);
-    r.shape(g + "/v", {hsize_t(t.rows), kvh, hd}, H5T_FLOAT);
-    r.shape(g + "/q", {hsize_t(t.rows), h, hd}, H5T_FLOAT);
-    r.shape(g + "/positions", {hsize_t(t.rows)}, H5T_INTEGER);
+    r.shape(g + "/v", {hsize_t(t.rows), kvh, hd}, H5T_FLOAT, per_head);
+    r.shape(g + "/q", {hsize_t(t.rows), h, hd}, H5T_FLOAT, per_head);
+    r.shape(g + "/positions", {hsize_t(t.rows)}, H5T_INTEGER, "rows > 0");
+    // o_proj and residual: both in every layer, or in none (layer 0 decides).
+    const bool o_proj = r.has(g + "/o_proj"), residual = r.has(g + "/residual");
+    if (layer == 0) next_input = o_proj || residual;
+    for (const auto& [name, present] : {std::pair{"o_proj", o_proj}, std::pair{"residual", residual}})
+      if (present != next_input)
+        r.fail(g + "/" + name, present ? "present, but /layer_0 records no o_proj and residual"
+                                       : std::string("missing (o_proj and residual come together, in every layer)"));
+    if (next_input) {
+      const auto w = r.shape(g + "/o_proj", {hsize_t(t.hidden), h * hd}, H5T_FLOAT, "hidden, heads * head_dim", "hidden");
+      if (t.hidden == 0) t.hidden = std::int64_t(w[0]);
+      r.shape(g + "/residual", {hsize_t(t.rows), hsize_t(t.hidden)}, H5T_FLOAT, "rows, hidden");
+    }
     std::vector<std::int64_t> pos(static_cast<std::size_t>(t.rows));
     {
       h5::Handle ds = h5::dataset_handle(H5Dopen2(file, (g + "/positions").c_str(), H5P_DEFAULT), g + "/positions");
@@ -111,8 +133,19 @@ RecordedTable read_recorded(const std::string& path, const ModelShape& m, bool v
         if (!std::isfinite(x)) r.fail(g + (which ? "/v" : "/k"), "holds a value that is not finite at element " + std::to_string(i));
         t.bound[which] = std::max(t.bound[which], std::fabs(x));
       }
-    for (std::size_t i = 0; i < q; ++i)
-      if (!std::isfinite(base[2 * kv + i])) r.fail(g + "/q", "holds a value that is not finite at element " + std::to_string(i));
+    r.require_finite(g + "/q", base + 2 * kv, q);
+  }
+  if (t.hidden > 0) {
+    const std::size_t w = std::size_t(t.hidden) * h * hd, x = std::size_t(t.rows) * std::size_t(t.hidden);
+    t.o_proj.resize(std::size_t(m.layers) * w);
+    t.residual.resize(std::size_t(m.layers) * x);
+    for (std::int64_t layer = 0; layer < m.layers; ++layer) {
+      const std::string g = "/layer_" + std::to_string(layer);
+      r.read_floats(g + "/o_proj", t.o_proj.data() + std::size_t(layer) * w);
+      r.require_finite(g + "/o_proj", t.o_proj.data() + std::size_t(layer) * w, w);
+      r.read_floats(g + "/residual", t.residual.data() + std::size_t(layer) * x);
+      r.require_finite(g + "/residual", t.residual.data() + std::size_t(layer) * x, x);
+    }
   }
   for (float& b : t.bound) b = b > 0 ? b : 1.0f;
   return t;

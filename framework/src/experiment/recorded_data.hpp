@@ -2,7 +2,10 @@
 // data.kind: recorded (docs/data.md): a model's K, V and queries read from an HDF5 file, one
 // group /layer_<l> per layer with k, v [rows][kv_heads][head_dim], q [rows][heads][head_dim]
 // and positions [rows], then tiled over the configured context (position p reads row
-// p % rows). Read once per point into the point's memory space.
+// p % rows). Read once per point into the point's memory space. Optional, in every layer or
+// none: o_proj [hidden][heads * head_dim] and residual [rows][hidden], the layer's output
+// projection and its input hidden states, from which the quality reference measures the error
+// of the attention block's output (next_input_rel_err).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -16,6 +19,9 @@ struct RecordedTable {
   std::int64_t rows = 0;
   std::vector<float> values;  // [layer][K, V, Q][row][head][dim] (DataSource's layout)
   float bound[2] = {0.0f, 0.0f};
+  std::int64_t hidden = 0;      // o_proj's rows; 0: the file records no o_proj and residual
+  std::vector<float> o_proj;    // [layer][hidden][heads * head_dim]
+  std::vector<float> residual;  // [layer][row][hidden]
 };
 
 // Checks `path` against the model's shape and, with `values`, reads it. Every problem is an
@@ -44,6 +50,9 @@ class RecordedValues {
     d.recorded_rows = table_.rows;
     d.recorded_bound[0] = table_.bound[0];
     d.recorded_bound[1] = table_.bound[1];
+    d.recorded_hidden = table_.hidden;
+    d.recorded_o_proj_host = table_.o_proj.data();
+    d.recorded_residual_host = table_.residual.data();
   }
 
  private:

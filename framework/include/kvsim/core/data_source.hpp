@@ -65,6 +65,12 @@ struct DataSource {
   std::int64_t recorded_rows = 0;
   std::int32_t recorded_kv_heads = 0, recorded_heads = 0;
   float recorded_bound[2] = {1.0f, 1.0f};  // largest |K|, |V| in the table
+  // Host only, for the quality reference (0 and null where the file records none): each
+  // layer's output projection [layer][hidden][heads * head_dim] and input hidden states
+  // [layer][row][hidden], row p % recorded_rows for position p.
+  std::int64_t recorded_hidden = 0;
+  const float* recorded_o_proj_host = nullptr;
+  const float* recorded_residual_host = nullptr;
 
   KOKKOS_INLINE_FUNCTION bool structured() const { return kind == DataKind::structured; }
   // Queries of their own (structured, recorded) instead of the counter hash's.
