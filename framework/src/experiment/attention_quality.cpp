@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "kvsim/core/error.hpp"
+#include "kvsim/core/kokkos_abstraction.hpp"
 
 namespace kvsim {
 
@@ -80,6 +81,28 @@ void add_attention_quality(const DataSource& data, std::uint64_t seed, std::int6
   acc.top_mass += top;
   acc.recall += double(hits) / double(k);
   acc.queries += 1;
+}
+
+void add_attention_queries(const DataSource& data, std::int64_t layer, std::int64_t group, std::int64_t heads,
+                           std::int64_t hd, const ReferenceQueries& rq, const float* q, const float* got, AttentionQuality& acc,
+                           double* exact) {
+  for (std::size_t s = 0; s < rq.held.size(); ++s) {
+    const auto& held = rq.held[s];
+    KVSIM_REQUIRE(!held.empty() && held.front() >= 0 && held.back() < rq.contexts[s],
+                  "attention quality: sequence ", s, " holds no positions or positions outside [0, ", rq.contexts[s], ")");
+  }
+  const std::int64_t n = std::int64_t(rq.seqs.size());
+  std::vector<AttentionQuality> each(static_cast<std::size_t>(n));
+  Kokkos::parallel_for("kvsim::quality::reference", Kokkos::RangePolicy<HostExecSpace>(HostExecSpace(), 0, n),
+                       [&](const std::int64_t i) {
+                         const std::int64_t s = rq.seqs[std::size_t(i)], h = rq.heads[std::size_t(i)];
+                         const std::int64_t off = (s * heads + h) * hd;
+                         add_attention_quality(data, rq.seeds[std::size_t(s)], layer, h / group, rq.contexts[std::size_t(s)],
+                                               rq.held[std::size_t(s)], hd, q + off, got + off, each[std::size_t(i)],
+                                               exact ? exact + i * hd : nullptr);
+                       });
+  HostExecSpace().fence();
+  for (const auto& e : each) acc.add(e);
 }
 
 double NextInputQuality::rel_err() const {

@@ -38,6 +38,21 @@ void add_attention_quality(const DataSource& data, std::uint64_t seed, std::int6
                            std::int64_t context, const std::vector<std::int64_t>& held, std::int64_t head_dim, const float* q,
                            const float* got, AttentionQuality& acc, double* exact = nullptr);
 
+// The queries of one layer's reference, each on a host thread: query i is head heads[i] of
+// sequence seqs[i], whose output and query sit at (seqs[i] * heads + heads[i]) * head_dim in
+// `got` and `q`; contexts[s] and held[s] (sorted, within [0, contexts[s])) are sequence s's,
+// seeds[s] its seed. The sums run in the queries' order, so the figures do not depend on the
+// thread count. `exact`, where given, receives [query][head_dim] (add_attention_quality's).
+struct ReferenceQueries {
+  std::vector<std::int64_t> seqs, heads;
+  std::vector<std::uint64_t> seeds;
+  std::vector<std::int64_t> contexts;
+  std::vector<std::vector<std::int64_t>> held;
+};
+void add_attention_queries(const DataSource& data, std::int64_t layer, std::int64_t group, std::int64_t heads,
+                           std::int64_t head_dim, const ReferenceQueries& queries, const float* q, const float* got,
+                           AttentionQuality& acc, double* exact = nullptr);
+
 // The error of a layer's attention block output where it enters the residual stream (the
 // input of the layer's MLP; docs/data.md): ||W_o (got - exact)|| / ||x + W_o exact||, summed
 // in squares over the sequences added.

@@ -179,8 +179,8 @@ class Decoder {
   // Every layer at the last token against float64 attention over every position of the
   // unquantised source (attention_quality.hpp): the accuracy cost of the storage precision
   // (fp32 storage leaves only fp32 arithmetic error) and of the eviction policy. The reference
-  // runs on the host: per layer, (seq, head) pairs in order while their contexts add up to a
-  // share of 2^20 positions (at least 2^15, and at least one pair), so a million-position
+  // runs on the host threads: per layer, (seq, head) pairs in order while their contexts add up
+  // to a share of 2^20 positions (at least 2^15, and at least one pair), so a million-position
   // context costs seconds.
   void quality(PointResult& r) {
     const std::int64_t t = c_.decode_tokens - 1;
@@ -192,7 +192,30 @@ class Decoder {
     // Recorded data with each layer's o_proj and residual: the next-input error, which needs
     // every head of a sequence (the first sequence is always whole).
     const std::int64_t hidden = host_data.recorded_hidden, width = heads * hd;
-    std::vector<double> exact(std::size_t(hidden > 0 ? width : 0));
+    // The same (sequence, head) pairs in every layer: in order while the budget lasts.
+    ReferenceQueries rq;
+    std::int64_t budget = std::max<std::int64_t>(std::int64_t(1) << 15, (std::int64_t(1) << 20) / c_.model.layers);
+    for (std::int64_t s = 0; s < c_.batch && budget > 0; ++s) {
+      std::vector<std::int64_t> held;
+      std::int64_t context = context_;
+      if (group_.sharded()) {
+        held.resize(std::size_t(context_));
+        for (std::int64_t i = 0; i < context_; ++i) held[std::size_t(i)] = i;
+      } else {
+        held = cache_.retained_positions(s);
+        std::sort(held.begin(), held.end());
+        context = cache_.total(s);
+      }
+      rq.seeds.push_back(synthetic::sequence_seed(c_.seed, std::uint64_t(s)));
+      rq.contexts.push_back(context);
+      rq.held.push_back(std::move(held));
+      for (std::int64_t h = 0; h < heads && (budget > 0 || (hidden > 0 && s == 0)); ++h) {
+        budget -= context;
+        rq.seqs.push_back(s);
+        rq.heads.push_back(h);
+      }
+    }
+    std::vector<double> exact(hidden > 0 ? rq.seqs.size() * std::size_t(hd) : 0);
     for (std::int64_t layer = 0; layer < c_.model.layers; ++layer) {
       cache_.decode_attention(layer, query(t, layer), out_, ws_, lse_);
       if (group_.sharded()) merge_shards();
@@ -200,41 +223,26 @@ class Decoder {
       const auto out = Kokkos::create_mirror_view_and_copy(HostMemSpace(), out_);
       const auto q = Kokkos::create_mirror_view_and_copy(HostMemSpace(), View1D<const float, Mem>(query(t, layer)));
       AttentionQuality lq;
-      NextInputQuality ln;
-      std::int64_t budget = std::max<std::int64_t>(std::int64_t(1) << 15, (std::int64_t(1) << 20) / c_.model.layers);
-      for (std::int64_t s = 0; s < c_.batch && budget > 0; ++s) {
-        std::vector<std::int64_t> held;
-        std::int64_t context = context_;
-        if (group_.sharded()) {
-          held.resize(std::size_t(context_));
-          for (std::int64_t i = 0; i < context_; ++i) held[std::size_t(i)] = i;
-        } else {
-          held = cache_.retained_positions(s);
-          std::sort(held.begin(), held.end());
-          context = cache_.total(s);
-        }
-        const std::uint64_t seed = synthetic::sequence_seed(c_.seed, std::uint64_t(s));
-        for (std::int64_t h = 0; h < heads && (budget > 0 || (hidden > 0 && s == 0)); ++h) {
-          budget -= context;
-          const std::int64_t off = (s * heads + h) * hd;
-          add_attention_quality(host_data, seed, layer, h / g, context, held, hd, &q(off), &out(off), lq,
-                                hidden > 0 ? &exact[std::size_t(h * hd)] : nullptr);
-          if (hidden > 0 && h == heads - 1) {
-            // The query of the last token sits at position context - 1: its row's hidden values.
-            const std::int64_t row = (context - 1) % host_data.recorded_rows;
-            add_next_input_quality(host_data.recorded_o_proj_host + layer * hidden * width,
-                                   host_data.recorded_residual_host + (layer * host_data.recorded_rows + row) * hidden, hidden,
-                                   width, &out(s * width), exact.data(), ln);
-          }
-        }
-      }
-      if (hidden > 0) r.next_input_rel_err_per_layer.push_back(ln.rel_err());
-      all_next.add(ln);
+      add_attention_queries(host_data, layer, g, heads, hd, rq, q.data(), out.data(), lq, hidden > 0 ? exact.data() : nullptr);
+      all.add(lq);
       r.attention_rel_err_per_layer.push_back(lq.rel_err());
       r.attention_mass_kept_per_layer.push_back(lq.mass_kept());
       r.attention_topk_recall_per_layer.push_back(lq.topk_recall());
       r.attention_top_mass_per_layer.push_back(lq.top_mass_mean());
-      all.add(lq);
+      if (hidden == 0) continue;
+      NextInputQuality ln;
+      // Query i with head heads - 1 closes a whole sequence, whose heads are queries i - heads + 1 .. i.
+      for (std::size_t i = 0; i < rq.seqs.size(); ++i) {
+        if (rq.heads[i] != heads - 1) continue;
+        const std::int64_t s = rq.seqs[i];
+        // The query of the last token sits at position context - 1: its row's hidden values.
+        const std::int64_t row = (rq.contexts[std::size_t(s)] - 1) % host_data.recorded_rows;
+        add_next_input_quality(host_data.recorded_o_proj_host + layer * hidden * width,
+                               host_data.recorded_residual_host + (layer * host_data.recorded_rows + row) * hidden, hidden, width,
+                               &out(s * width), &exact[(i + 1 - std::size_t(heads)) * std::size_t(hd)], ln);
+      }
+      r.next_input_rel_err_per_layer.push_back(ln.rel_err());
+      all_next.add(ln);
     }
     if (!group_.leader()) return;
     r.attention_rel_err = all.rel_err();
