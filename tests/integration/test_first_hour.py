@@ -91,6 +91,20 @@ def test_progress_is_cleared_before_results_in_a_terminal(kvsim_bin, source_dir,
     assert shown[-1] == f"wrote {tmp_path / 't.h5'}"
 
 
+def test_the_live_line_names_the_phase_inside_a_point(kvsim_bin, source_dir, tmp_path):
+    rc, raw = run_in_terminal(kvsim_bin, "run", source_dir / SMALL, "-o", tmp_path / "t.h5", "--set", "run.warmup=1",
+                              "--set", "run.repetitions=2", *DECODE)
+    assert rc == 0, raw
+    drawn = re.findall(r"\x1b\[K\[0/1 done\] point 1/1[^\r\n\x1b]*? \u00b7 ([^\r\n\x1b]+?)  ETA", raw)
+    assert drawn == ["fill 1/3 (warm-up)", "decode 1/3 (warm-up)", "fill 2/3", "decode 2/3", "fill 3/3", "decode 3/3",
+                     "retrieve", "verify", "quality reference"], raw
+    shown = screen(raw)
+    assert not [line for line in shown if "done]" in line or "\u00b7" in line], shown  # cleared before the results
+    # A log (no terminal) gets the point's start and finish only.
+    p = run(kvsim_bin, "run", source_dir / SMALL, "-o", tmp_path / "log.h5", *DECODE)
+    assert p.returncode == 0 and "\u00b7" not in p.stderr and "decode 1/" not in p.stderr, p.stderr
+
+
 def test_points_are_numbered_from_1_on_stdout_and_stderr(kvsim_bin, source_dir, tmp_path):
     p = run(kvsim_bin, "run", source_dir / SMALL, "-o", tmp_path / "t.h5", *TINY, *SWEEP)
     assert p.returncode == 0, p.stderr

@@ -2,6 +2,7 @@
 // One experiment point: fill the cache (token, chunk or bulk), retrieve it layer by layer,
 // verify what came back, and report medians over repetitions.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,8 +43,11 @@ ExperimentConfig shard_config(const ExperimentConfig& config, int shard, int sha
 // Runs one point on the default execution space (experiment/run_point.hpp: on any) against the run's measured bandwidths (a
 // group's: summed over its ranks). A group of context shards runs it together; every rank gets
 // the group's figures. Throws RuntimeError if the retrieved data differ from the synthetic values.
+// `phase`, where given, is told each phase as the point enters it ("fill 2/4", "decode 2/4",
+// "retrieve", "verify", "quality reference", "prefill"): a progress line's, on the calling thread.
+using PhaseReport = std::function<void(const std::string&)>;
 PointResult run_point(const ExperimentConfig& config, std::int64_t point, const CopyBandwidth& bandwidth,
-                      const Group& group = Group());
+                      const Group& group = Group(), const PhaseReport& phase = {});
 
 }  // namespace kvsim
 

@@ -6,9 +6,10 @@
 
 namespace kvsim {
 
-PointResult run_point(const ExperimentConfig& c, std::int64_t point, const CopyBandwidth& bw, const Group& group) {
+PointResult run_point(const ExperimentConfig& c, std::int64_t point, const CopyBandwidth& bw, const Group& group,
+                      const PhaseReport& phase) {
   const ExecInstance<DefaultExecSpace> instance;
-  return run_point_on(instance.space(), c, point, bw, group);
+  return run_point_on(instance.space(), c, point, bw, group, phase);
 }
 
 }  // namespace kvsim

@@ -22,8 +22,11 @@ namespace kvsim {
 
 template <class Exec, class Out>
 PointResult run_point_on(const Exec& exec, const ExperimentConfig& global, std::int64_t point, const CopyBandwidth& bw,
-                         const Group& group) {
+                         const Group& group, const PhaseReport& phase) {
   ProfilingRegion region("kvsim::point");
+  const auto enter = [&phase](const std::string& what) {
+    if (phase) phase(what);
+  };
   PointResult r;
   r.point = point;
   r.config = global;
@@ -62,12 +65,18 @@ PointResult run_point_on(const Exec& exec, const ExperimentConfig& global, std::
 
   {
     ProfilingRegion fill_region("kvsim::fill");
-    for (std::int64_t rep = 0; rep < c.run.warmup + c.run.repetitions; ++rep) {
+    const std::int64_t reps = c.run.warmup + c.run.repetitions;
+    for (std::int64_t rep = 0; rep < reps; ++rep) {
       check_interrupt();
+      const std::string of = " " + std::to_string(rep + 1) + "/" + std::to_string(reps) + (rep < c.run.warmup ? " (warm-up)" : "");
+      enter("fill" + of);
       cache.reset();
       const double seconds = time_fill(exec, c, cache, stage, n_stage, longest);
       if (rep >= c.run.warmup) r.fill_seconds.push_back(seconds);
-      if (c.decode_tokens > 0) decoder.run(rep >= c.run.warmup);
+      if (c.decode_tokens > 0) {
+        enter("decode" + of);
+        decoder.run(rep >= c.run.warmup);
+      }
     }
   }
   if (c.decode_tokens > 0) decoder.record(r);
@@ -79,14 +88,21 @@ PointResult run_point_on(const Exec& exec, const ExperimentConfig& global, std::
   for (std::int64_t s = 0; s < c.batch && c.cache.policy == PolicyKind::h2o; ++s) r.h2o_evicted.push_back(cache.h2o_evicted(s));
   ReconError recon;
   if (retrieves) {
+    enter("retrieve");
     r.retrieve_seconds = time_retrieve(exec, c, cache, dense);
     r.retrieve_bytes = c.model.layers * cache.template retrieve_bytes_per_layer<Out>();
     r.retrieve_read_bytes = c.model.layers * cache.retrieve_read_bytes_per_layer();
-    if (c.retrieve.verify) recon = verify_all_layers(exec, c, cache, dense, r);
+    if (c.retrieve.verify) {
+      enter("verify");
+      recon = verify_all_layers(exec, c, cache, dense, r);
+    }
   }
 
   reduce_over_group(r, group);
-  if (c.decode_tokens > 0) decoder.derive(r);
+  if (c.decode_tokens > 0) {
+    enter("quality reference");
+    decoder.derive(r);
+  }
   const double fill_t = median(r.fill_seconds);
   r.fill_positions_per_s = double(r.appended_positions) / fill_t;
   r.fill_GBps = double(r.fill_bytes) / fill_t / 1e9;
@@ -95,7 +111,10 @@ PointResult run_point_on(const Exec& exec, const ExperimentConfig& global, std::
     r.retrieve_ops_per_s = double(c.model.layers) / retrieve_t;
     r.retrieve_GBps = double(r.retrieve_bytes) / retrieve_t / 1e9;
     if (c.retrieve.verify) judge_verification(r, recon, group, point);
-    if (c.prefill_chunk > 0) run_prefill(exec, c, cache, dense, r);
+    if (c.prefill_chunk > 0) {
+      enter("prefill");
+      run_prefill(exec, c, cache, dense, r);
+    }
   }
   check_error_bounds(c, r, point);
   apply_ceilings(r, bw);
@@ -105,9 +124,9 @@ PointResult run_point_on(const Exec& exec, const ExperimentConfig& global, std::
 // The point on `exec`, with the dense retrieve buffer in the config's output precision.
 template <class Exec>
 PointResult run_point_on(const Exec& exec, const ExperimentConfig& c, std::int64_t point, const CopyBandwidth& bw,
-                         const Group& group) {
-  if (c.retrieve.output == codec::DType::fp16) return run_point_on<Exec, std::uint16_t>(exec, c, point, bw, group);
-  return run_point_on<Exec, float>(exec, c, point, bw, group);
+                         const Group& group, const PhaseReport& phase = {}) {
+  if (c.retrieve.output == codec::DType::fp16) return run_point_on<Exec, std::uint16_t>(exec, c, point, bw, group, phase);
+  return run_point_on<Exec, float>(exec, c, point, bw, group, phase);
 }
 
 }  // namespace kvsim

@@ -51,6 +51,12 @@ void Progress::begin(std::int64_t point, const std::string& label) {
   }
 }
 
+void Progress::phase(const std::string& what) {
+  if (quiet_ || !terminal_) return;
+  std::cerr << "\r\033[K[" << done_ << "/" << total_ << " done] " << label_ << " \u00b7 " << what << "  " << eta() << std::flush;
+  live_ = true;
+}
+
 void Progress::end(double seconds) {
   ++done_;
   ++run_;

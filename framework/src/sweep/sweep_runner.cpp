@@ -245,7 +245,8 @@ int Sweep::run() {
       PointResult r;
       try {
         inject_failure(i);
-        r = run_point(c, i, group_bw, group);
+        r = run_point(c, i, group_bw, group,
+                      root_ ? PhaseReport([this](const std::string& what) { progress_->phase(what); }) : PhaseReport());
       } catch (const Interrupted& e) {
         return interrupted(e, i, exchange);
       } catch (const std::exception& e) {
