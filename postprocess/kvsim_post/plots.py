@@ -18,6 +18,7 @@ import pandas as pd
 
 from .metrics import merged_attrs
 from .load import CONFIG_COLUMNS
+from .table import human_bytes
 
 DECODE_PHASES = ("append_ms", "attention_ms", "weights_ms")
 ERROR_BARS = "error bars: min–max over the repetitions"
@@ -393,17 +394,6 @@ def _tick_text(v):
         if v >= size and v % size == 0:
             return f"{v // size}{suffix}"
     return str(v)
-
-
-def human_bytes(value, binary=False):
-    """4 significant figures with a unit: 2.4 MB (decimal), or 32 KiB for powers of two."""
-    step, units = (1024.0, ("B", "KiB", "MiB", "GiB", "TiB")) if binary else (1000.0, ("B", "kB", "MB", "GB", "TB"))
-    value = float(value)
-    i = 0
-    while abs(value) >= step and i < len(units) - 1:
-        value /= step
-        i += 1
-    return f"{value:.4g} {units[i]}"
 
 
 def draw(plot):

@@ -28,6 +28,23 @@ def format_number(value):
     return f"{value:.4g}"
 
 
+def human_bytes(value, binary=False):
+    """4 significant figures with a unit: 2.4 MB (decimal), or 32 KiB for powers of two."""
+    step, units = (1024.0, ("B", "KiB", "MiB", "GiB", "TiB")) if binary else (1000.0, ("B", "kB", "MB", "GB", "TB"))
+    value = float(value)
+    i = 0
+    while abs(value) >= step and i < len(units) - 1:
+        value /= step
+        i += 1
+    return f"{value:.4g} {units[i]}"
+
+
+def _format_bytes(value):
+    if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
+        return format_number(value)
+    return human_bytes(value)
+
+
 def _format_text(value):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -35,23 +52,31 @@ def _format_text(value):
     return " ".join(str(value).split()).replace("|", "\\|")
 
 
+# Units a cell names itself (human_bytes), so the header does not.
+_CELL_UNITS = ("bytes",)
+
+
 def header(name, units):
     unit = units.get(name, "")
-    return f"{name} [{unit}]" if unit not in _SILENT_UNITS else str(name)
+    return f"{name} [{unit}]" if unit not in _SILENT_UNITS + _CELL_UNITS else str(name)
 
 
 def _is_numeric(series):
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
-def _kinds(df, raw_columns):
+def _kinds(df, units, raw_columns):
     """Per column: (right-aligned?, cell formatter). attrs["numeric_text"] names columns of
-    preformatted numbers (spread.shown: `12.3 (11.9–15.0)`, `n/a`)."""
+    preformatted numbers (spread.shown: `12.3 (11.9–15.0)`, `n/a`). Byte counts read as
+    2.147 GB (csv and json keep the exact numbers)."""
     text_numbers = set(df.attrs.get("numeric_text", ()))
     kinds = []
     for c in df.columns:
         numeric = _is_numeric(df[c])
-        fmt = _format_text if c in raw_columns or not numeric else format_number
+        if c in raw_columns or not numeric:
+            fmt = _format_text
+        else:
+            fmt = _format_bytes if units.get(c, "") == "bytes" else format_number
         kinds.append((numeric or c in text_numbers, fmt))
     return kinds
 
@@ -60,7 +85,7 @@ def markdown_table(df, units=None, raw_columns=RAW_COLUMNS):
     """df as a markdown table; units (column -> units) defaults to df.attrs["units"]."""
     units = df.attrs.get("units", {}) if units is None else units
     columns = list(df.columns)
-    numeric, formats = zip(*_kinds(df, raw_columns)) if columns else ((), ())
+    numeric, formats = zip(*_kinds(df, units, raw_columns)) if columns else ((), ())
     heads = [_format_text(header(c, units)) for c in columns]
     cells = [[fmt(v) for v, fmt in zip(row, formats)] for row in df.itertuples(index=False, name=None)]
     widths = [max([len(h), 3] + [len(r[i]) for r in cells]) for i, h in enumerate(heads)]
@@ -79,7 +104,7 @@ def html_table(df, units=None, raw_columns=RAW_COLUMNS):
 
     units = df.attrs.get("units", {}) if units is None else units
     columns = list(df.columns)
-    numeric, formats = zip(*_kinds(df, raw_columns)) if columns else ((), ())
+    numeric, formats = zip(*_kinds(df, units, raw_columns)) if columns else ((), ())
 
     def cell(tag, text, num):
         attr = ' class="num"' if num else ""

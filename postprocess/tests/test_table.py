@@ -48,18 +48,28 @@ def test_table_rows_hold_formatted_values(kvsim_file):
     assert rows[1]["positions [positions]"] == "16,384"
     assert rows[0]["fill_GBps [GB/s]"] == "612.3"
     assert rows[1]["retrieve_fraction_of_copy"] == "0.8487"
-    assert rows[0]["kv_cache_bytes [bytes]"] == "2,147,483,648"
+    assert rows[0]["kv_cache_bytes"] == "2.147 GB"  # the unit in the cell, not the header
     assert rows[0]["checksum"] == str(0xD1B54A32D192ED03)
     assert rows[1]["layout"] == "contiguous"
 
 
 def test_numbers_right_aligned_text_left_aligned():
     df = pd.DataFrame({"name": ["a", "bbbbbb"], "n": [5, 123456]})
-    lines = markdown_table(df, units={"n": "bytes"}).splitlines()
-    assert lines[0] == "| name   | n [bytes] |"
-    assert lines[1] == "| ------ | --------: |"
-    assert lines[2] == "| a      |         5 |"
-    assert lines[3] == "| bbbbbb |   123,456 |"
+    lines = markdown_table(df, units={"n": "positions"}).splitlines()
+    assert lines[0] == "| name   | n [positions] |"
+    assert lines[1] == "| ------ | ------------: |"
+    assert lines[2] == "| a      |             5 |"
+    assert lines[3] == "| bbbbbb |       123,456 |"
+
+
+@pytest.mark.parametrize("value, text", [(5, "5 B"), (2400, "2.4 kB"), (123456, "123.5 kB"), (2147483648, "2.147 GB"),
+                                         (67108864, "67.11 MB")])
+def test_byte_counts_read_in_human_units_in_the_cell(value, text):
+    df = pd.DataFrame({"name": ["a"], "cache": [value]})
+    lines = markdown_table(df, units={"cache": "bytes"}).splitlines()
+    assert cells(lines[0]) == ["name", "cache"]
+    assert cells(lines[2]) == ["a", text]
+    assert lines[1].endswith(": |")  # still a number: right-aligned
 
 
 def test_pipe_in_text_is_escaped():
