@@ -25,6 +25,7 @@ apt_packages=(
   build-essential cmake ninja-build pkg-config patch dpkg-dev
   libyaml-cpp-dev libhdf5-dev hdf5-tools libopenmpi-dev openmpi-bin
   catch2 libcli11-dev
+  slurmctld slurmd slurm-client munge
   clang libclang-rt-dev libomp-dev
   python3 python3-h5py python3-numpy python3-pandas python3-matplotlib python3-pytest
   python3-setuptools python3-wheel python3-venv python3-pip

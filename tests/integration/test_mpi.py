@@ -6,40 +6,16 @@ import subprocess
 
 import h5py
 import pytest
+from results import content as points
 
 MPIRUN = shutil.which("mpirun")
 pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (scripts/setup.sh packages)")
-
-# Not the result's content: what differs between runs or ranks by design.
-VOLATILE = {"rank", "device_memory_used_bytes"}
 
 
 def mpirun(kvsim_bin, n, *args, env_extra=None, cwd=None):
     env = dict(os.environ, OMP_PROC_BIND="false", OMP_NUM_THREADS="1", **(env_extra or {}))
     cmd = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", str(n), kvsim_bin, *map(str, args)]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-
-
-TIMING_SUFFIXES = ("_per_s", "_GBps", "_ms", "_fraction_of_copy", "_fraction_of_roofline", "_fraction_of_read",
-                   "_TFLOPs", "_fraction_of_gemm")
-
-
-def points(path):
-    """{point: {column: value}} of the content columns that a run on any number of ranks must
-    reproduce (timings and the rank column excluded)."""
-    with h5py.File(path, "r") as f:
-        s = f["summary"]
-        # Timings, their ranges (_min/_max), spreads and the ceilings they beat are not content.
-        cols = [c for c in s.keys() if c not in VOLATILE and c != "ceiling_exceeded" and not c.endswith("_spread")
-                and not c.removesuffix("_min").removesuffix("_max").endswith(TIMING_SUFFIXES)]
-        data = {c: s[c][()] for c in cols}
-        out = {}
-        for i, p in enumerate(data["point"]):
-            out[int(p)] = {c: (v[i].decode() if isinstance(v[i], bytes) else v[i].item() if hasattr(v[i], "item") else v[i])
-                           for c, v in data.items()}
-        for p in out:
-            out[p]["config"] = f["points"][str(p)].attrs.get("config", b"")
-    return out
 
 
 def attrs(path):
