@@ -1,4 +1,4 @@
-// kvsim command line: run | validate | info.
+// kvsim command line: run | validate | plan | info.
 // Exit codes: 0 success, 1 run failure, 2 bad input (config, flags, output path, size).
 // The CLI only parses: each command is one call into the driver (src/).
 #include <mpi.h>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "experiment/plan.hpp"
 #include "kvsim/core/error.hpp"
 #include "metrics/result_columns.hpp"
 #include "platform/info_report.hpp"
@@ -156,6 +157,13 @@ int dispatch(int argc, char** argv) {
   bool schema = false;
   validate->add_flag("--schema", schema, "print the config keys' reference (docs/config-schema.md) and exit");
   add_set(validate);
+  CLI::App* plan = app.add_subcommand("plan", "bytes per position, per sequence and in total, and the largest batch and context that fit in --memory");
+  plan->add_option("config", config_path, "experiment YAML")->required();
+  std::string memory;
+  plan->add_option("--memory", memory, "memory for the cache, e.g. 80GiB, 141GB, 8e10 (bytes)")->required();
+  add_set(plan);
+  plan->add_option("--format", flags.format, "stdout: text, or json (one array of every point's plan)")
+      ->check(CLI::IsMember({"text", "json"}));
   CLI::App* info = app.add_subcommand("info", "versions, backend and device");
   bool probe = false;
   std::int64_t probe_mb = 1024;
@@ -196,6 +204,15 @@ int dispatch(int argc, char** argv) {
     return kvsim::run_sweep(req);
   }
   if (validate->parsed()) return cmd_validate(config_path, validate_config->count() > 0, sets, print, schema);
+  if (plan->parsed()) {
+    kvsim::PlanRequest req;
+    req.config_path = config_path;
+    req.load = load_options(flags.sets);
+    req.memory = kvsim::parse_memory_size(memory, "--memory");
+    req.memory_text = memory;
+    req.json = flags.format == "json";
+    return kvsim::print_plan(req, std::cout);
+  }
   if (columns) {
     std::cout << kvsim::summary_columns_markdown();
     return 0;
