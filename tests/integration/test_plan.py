@@ -52,6 +52,8 @@ def paged_config(tmp_path, model, page, context, dtype="fp16"):
     ("llama3-8b", 70, 8192, 16),     # GQA: 32 x 8 x 128
     ("llama2-70b", 40, 4096, 16),    # GQA, 80 layers
     ("mistral-7b", 64, 32768, 64),   # blocks of 64 tokens (TensorRT-LLM: tokens_per_block)
+    ("qwen2.5-7b", 70, 32768, 16),   # GQA, 7 query heads per KV head
+    ("llama3.1-70b", 141, 131072, 32),
 ])
 def test_plan_agrees_with_vllms_kv_cache_size_and_concurrency(run_kvsim, source_dir, tmp_path, model, memory_gib,
                                                              context, block):
