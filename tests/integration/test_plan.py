@@ -142,3 +142,13 @@ def test_a_cache_that_does_not_fit_plans_zero(run_kvsim, source_dir):
     assert r.returncode == 0, r.stderr
     [p] = json.loads(r.stdout)
     assert p["largest_batch"] == 0 and p["total_bytes"] > 1e6
+
+
+@pytest.mark.parametrize("policy", ["ring", "window"])
+def test_max_positions_max_plans_the_most_slots_that_fit(run_kvsim, tmp_path, policy):
+    cfg = tmp_path / "max.yaml"
+    cfg.write_text(f"name: m\nmodel: {{preset: llama2-7b}}\ncache: {{max_positions: max, dtype: fp16, policy: {policy}}}\n")
+    [p] = plan(run_kvsim, cfg, "80GiB")
+    # 80 GiB / (32 layers x 2 x 32 heads x 128 x 2 bytes) positions, all of them held.
+    assert p["context"] == p["held"] == 80 * GIB // 524288
+    assert p["total_bytes"] <= 80 * GIB and p["largest_batch"] == 1

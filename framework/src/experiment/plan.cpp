@@ -74,9 +74,12 @@ int print_plan(const PlanRequest& req, std::ostream& out) {
     CacheDesign d = design_of(c);
     std::int64_t context = 0;
     if (c.cache.max_positions == kMaxContext) {
-      // max_positions: max asks for the longest context that fits: plan at that context.
-      d.max_positions = 1;
-      context = plan_capacity(d, 1, req.memory).largest_context;
+      // max_positions: max asks for the most slots that fit (resolve_max_context's rule, for
+      // the cache alone): found with the slots as a ring, which stores what a window stores.
+      CacheDesign slots = d;
+      slots.policy = PolicyKind::ring;
+      slots.max_positions = 1;
+      context = plan_capacity(slots, 1, req.memory).largest_context;
       if (context < 1)
         throw InputError(req.config_path + ": cache.max_positions: max: not even one position fits in " +
                          human_bytes(req.memory));
