@@ -61,7 +61,7 @@ TERM_LATEST_S = 90
 # The node advertises 3 CPUs (config_overrides): three single-threaded jobs at a time, and beside
 # them the clean run, on however many cores the machine has (CI: 2).
 NODE_CPUS = 3
-SHARED_SPEED = 0.5  # about what each of those four gets on 2 cores, against one alone
+SHARED_SPEED = 0.6  # about what each of them gets on 2 cores (a short task ends early), against one alone
 FINAL_STATES = {"COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
                 "DEADLINE", "PREEMPTED"}
 
@@ -288,9 +288,13 @@ def test_jobs_requeued_at_their_time_limit_resume_to_a_clean_runs_file(cluster, 
     env = {"KVSIM_BIN": kvsim_bin}
     one = cluster.sbatch("one_gpu.sbatch", *TIME_LIMIT, f"--output={tmp_path}/one-%j.log",
                          env={**env, "CONFIG": str(config), "OUT": str(tmp_path / "one.h5")}, cwd=tmp_path)
-    # Two array tasks, each its own file and its own requeues.
+    # Two array tasks: the first ends well inside its limit, the second runs into it. The last
+    # task carries the array's own job id, so a requeue by that id would take the first task
+    # back to the queue as well: each task must requeue itself alone.
+    short = tmp_path / "short.yaml"
+    short.write_text(re.sub(r"repetitions: \d+", "repetitions: 2", config.read_text()))
     listing = tmp_path / "list"
-    listing.write_text(f"# two tasks of one config\n{config} {tmp_path}/task1.h5\n\n{config} {tmp_path}/task2.h5\n")
+    listing.write_text(f"# a short task, then a long one\n{short} {tmp_path}/task1.h5\n\n{config} {tmp_path}/task2.h5\n")
     arr = cluster.sbatch("array.sbatch", *TIME_LIMIT, "--array=1-2", f"--output={tmp_path}/array-%A_%a.log",
                          env={**env, "CONFIG_LIST": str(listing)}, cwd=tmp_path)
 
@@ -298,24 +302,33 @@ def test_jobs_requeued_at_their_time_limit_resume_to_a_clean_runs_file(cluster, 
     with _clean_run(kvsim_bin, config, clean, tmp_path) as straight:
         tasks = cluster.wait([one, arr], timeout=1200)
         assert straight.wait(timeout=600) == 0, pathlib.Path(f"{clean}.log").read_text()
+    clean_short = tmp_path / "clean_short.h5"
+    with _clean_run(kvsim_bin, short, clean_short, tmp_path) as straight:
+        assert straight.wait(timeout=600) == 0, pathlib.Path(f"{clean_short}.log").read_text()
+    by_name = {"one": next(t for t in tasks if "ArrayTaskId" not in t)}
+    by_name.update({f"task{t['ArrayTaskId']}": t for t in tasks if "ArrayTaskId" in t})
     logs = {"one": next(tmp_path.glob("one-*.log")),
             "task1": tmp_path / f"array-{arr}_1.log", "task2": tmp_path / f"array-{arr}_2.log"}
-    expected = content(clean)
-    assert sorted(expected) == list(range(POINTS))
-    for t, (name, log) in zip(sorted(tasks, key=lambda t: t.get("ArrayTaskId", "0")),
-                              [("one", logs["one"]), ("task1", logs["task1"]), ("task2", logs["task2"])]):
-        text, requeues = _restarts_in(log)
+    expected = {"one": content(clean), "task1": content(clean_short), "task2": content(clean)}
+    assert sorted(expected["one"]) == sorted(expected["task1"]) == list(range(POINTS))
+    for name, t in sorted(by_name.items()):
+        text, requeues = _restarts_in(logs[name])
         assert t["JobState"] == "COMPLETED" and t["ExitCode"] == "0:0", f"{name}: {t['JobState']}\n{text}"
-        assert requeues >= 1 and int(t["Restarts"]) == requeues, f"{name} was not requeued at its limit:\n{text}"
+        # Slurm's count of requeues is the trap's: nothing else took the job back to the queue.
+        assert int(t["Restarts"]) == requeues, f"{name}: Restarts={t['Restarts']}, the log requeued {requeues} times\n{text}"
+        if name == "task1":
+            assert requeues == 0, f"the short task was requeued:\n{text}"
+        else:
+            assert requeues >= 1, f"{name} was not requeued at its limit:\n{text}"
         # Each later start resumed: it found the points of the starts before it in the file.
         resumed = [int(n) for n in re.findall(r"(\d+) already in", text)]
         assert len(resumed) == requeues and all(n > 0 for n in resumed) and resumed == sorted(resumed), text
-        assert resumed[-1] < POINTS, text
+        assert not resumed or resumed[-1] < POINTS, text
         out = tmp_path / f"{name}.h5"
         assert _complete(out) == (1, POINTS)
         with h5py.File(out, "r") as f:
             assert int(f.attrs["resumed"]) == requeues  # one resume a requeue
-        assert content(out) == expected, f"{name}: the requeued job's file differs from a clean run's"
+        assert content(out) == expected[name], f"{name}: the job's file differs from a clean run's"
     assert not list(tmp_path.glob("*.partial*")) and not list(tmp_path.glob("*.lock"))
 
 
