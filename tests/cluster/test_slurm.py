@@ -1,13 +1,13 @@
 """The cluster path for real: a one-node Slurm on localhost (Debian's munged, slurmctld and slurmd,
-started here with their own key, ports, spool and logs under the test's directory: nothing of
-the system's is read or written) runs experiments/slurm/*.sbatch on the CPU build. Jobs run into
+started here with their own key, ports, spool and logs under the test's directory: no system
+configuration is read or written) runs experiments/slurm/*.sbatch on the CPU build. Jobs run into
 their time limit in the middle of a sweep, the scripts' TERM trap requeues them, the next start
 resumes the file, and the final file holds what a clean run of the same config holds.
 
 The scripts ask for GPUs in their #SBATCH headers; sbatch's own variables override them, and
 SBATCH_GPUS=0 SBATCH_GPUS_PER_TASK=0 is how a CPU partition runs them (docs/cluster.md). Debian's
-Open MPI needs Slurm's PMIx plugin: SRUN_MPI=pmix. This node has GresTypes=gpu
-and no GPU, so a job that kept the header's request would be refused here."""
+Open MPI needs Slurm's PMIx plugin: SRUN_MPI=pmix. This node has GresTypes=gpu and no GPU, so
+a job that kept the header's request would be refused here."""
 
 import contextlib
 import os
