@@ -152,3 +152,17 @@ def test_max_positions_max_plans_the_most_slots_that_fit(run_kvsim, tmp_path, po
     # 80 GiB / (32 layers x 2 x 32 heads x 128 x 2 bytes) positions, all of them held.
     assert p["context"] == p["held"] == 80 * GIB // 524288
     assert p["total_bytes"] <= 80 * GIB and p["largest_batch"] == 1
+
+
+def test_a_given_pool_is_planned_as_the_run_allocates_it(run_kvsim, tmp_path):
+    cfg = tmp_path / "pool.yaml"
+    cfg.write_text(SMALL.replace("DTYPE", "int8").replace("LAYOUT", "paged").replace("POLICY", "ring")
+                   .replace("page_size: 16", "page_size: 16, pool_pages: 40"))
+    [p] = plan(run_kvsim, cfg, "1GiB")
+    out = tmp_path / "pool.h5"
+    r = run_kvsim("run", cfg, "-o", out)
+    assert r.returncode == 0, r.stderr
+    with h5py.File(out, "r") as f:
+        assert p["total_bytes"] == int(f["summary"]["kv_cache_bytes"][0])
+    # The spare pages are allocated, not a sequence's: they count in the fixed part.
+    assert p["fixed_bytes"] >= (40 - p["pages_per_sequence"]) * 16 * p["bytes_per_position"]

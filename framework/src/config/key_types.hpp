@@ -27,7 +27,6 @@ const char* fill_mode_name(FillMode m);
 const char* retrieve_mode_name(RetrieveMode m);
 
 inline constexpr std::int64_t kMaxContext = -1;             // max_positions: max, until resolved
-inline constexpr std::int64_t kMaxPositions = std::int64_t(1) << 31;  // the most slots a sequence may have
 
 namespace config_type {
 

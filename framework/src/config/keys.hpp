@@ -90,7 +90,7 @@
     "policy: h2o", "recent positions never evicted")
 
 #define KVSIM_KEYS_workload(X)                                                                                        \
-  X(batch, i64, "batch", opt, 1, 1 << 16, 1, true, "", "", "sequences filled together")                             \
+  X(batch, i64, "batch", opt, 1, kMaxBatch, 1, true, "", "", "sequences filled together")                             \
   X(lengths, lengths, "lengths", custom, 1, std::int64_t(1) << 40, {}, c.lengths_spec != "fill.positions",          \
     "fill.positions each", "instead of fill.positions", "one length per sequence, or a mapping (workload.lengths.*)") \
   X(fill, FillSpec, "fill", section, 0, 0, {}, true, "", "", "how the cache is filled")                             \

@@ -97,7 +97,6 @@ int print_plan(const PlanRequest& req, std::ostream& out) {
           << ",\"pages_per_sequence\":" << p.pages_per_sequence << ",\"total_bytes\":" << p.total_bytes
           << ",\"fixed_bytes\":" << p.fixed_bytes << ",\"largest_batch\":" << p.largest_batch
           << ",\"largest_context\":" << p.largest_context
-          << ",\"context_bounded_by_policy\":" << (p.context_bounded_by_policy ? "true" : "false")
           << ",\"pages_that_fit\":" << p.pages_that_fit << ",\"page_concurrency\":" << std::setprecision(17)
           << p.page_concurrency << "}";
       continue;
@@ -114,10 +113,10 @@ int print_plan(const PlanRequest& req, std::ostream& out) {
     out << "  allocated        " << human_bytes(p.total_bytes) << " at batch " << d.batch << " (" << human_bytes(p.fixed_bytes)
         << " of it tables, per-head scales and bookkeeping)\n";
     out << "  largest batch    " << grouped(p.largest_batch) << " sequence" << (p.largest_batch == 1 ? "" : "s") << " of "
-        << grouped(context) << " positions" << (p.largest_batch == kPlanMaxBatch ? " (kvsim's batch limit)" : "") << "\n";
+        << grouped(context) << " positions" << (p.largest_batch == kMaxBatch ? " (kvsim's batch limit)" : "") << "\n";
     out << "  largest context  ";
-    if (p.largest_context == kPlanMaxContext)
-      out << "any context (up to kvsim's " << grouped(kPlanMaxContext) << " positions): the policy holds "
+    if (p.largest_context == kMaxPositions)
+      out << "any context (up to kvsim's " << grouped(kMaxPositions) << " positions): the policy holds "
           << grouped(p.held) << " positions a sequence";
     else
       out << grouped(p.largest_context) << " positions a sequence at batch " << d.batch;

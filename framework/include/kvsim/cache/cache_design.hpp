@@ -11,6 +11,10 @@
 
 namespace kvsim {
 
+// What a design may hold: the config's bounds and the capacity planner's searches.
+inline constexpr std::int64_t kMaxPositions = std::int64_t(1) << 31;  // the most slots a sequence may have
+inline constexpr std::int64_t kMaxBatch = std::int64_t(1) << 16;      // the most sequences in a batch
+
 struct CacheDesign {
   std::int64_t layers = 0;
   std::int64_t heads = 0;  // query heads (decode attention); 0: as many as kv_heads

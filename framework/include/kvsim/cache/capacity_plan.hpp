@@ -11,11 +11,6 @@
 
 namespace kvsim {
 
-// The batch limit of a design (config key workload.batch) and the longest sequence a cache
-// addresses (kMaxPositions elsewhere): the searches below stay inside what a run accepts.
-inline constexpr std::int64_t kPlanMaxBatch = 65536;
-inline constexpr std::int64_t kPlanMaxContext = std::int64_t(1) << 31;
-
 struct CapacityPlan {
   std::int64_t context = 0;             // positions each sequence reaches
   std::int64_t held = 0;                // positions a sequence keeps: min(context, the policy's capacity)
@@ -23,10 +18,9 @@ struct CapacityPlan {
   std::int64_t bytes_per_sequence = 0;  // stored K/V a sequence allocates (whole pages when paged)
   std::int64_t pages_per_sequence = 0;  // paged: pages the held positions take; else 0
   std::int64_t total_bytes = 0;         // everything the cache allocates at this batch
-  std::int64_t fixed_bytes = 0;         // of which: per-tensor scales, bookkeeping, tables
+  std::int64_t fixed_bytes = 0;         // of which: per-head scales, bookkeeping, tables, spare pool pages
   std::int64_t largest_batch = 0;       // sequences of `context` positions that fit in the memory
-  std::int64_t largest_context = 0;     // at this batch (kPlanMaxContext: any context fits)
-  bool context_bounded_by_policy = false;
+  std::int64_t largest_context = 0;     // at this batch (kMaxPositions: any context fits)
   // vLLM's count for a paged cache (KV data of whole pages only, no tables): pages of all layers
   // that fit, and the concurrency they give at `context` positions a sequence.
   std::int64_t pages_that_fit = 0;
@@ -65,30 +59,28 @@ inline CapacityPlan plan_capacity(const CacheDesign& d, std::int64_t context, st
   const bool paged = layout_is_paged(d.layout);
   CapacityPlan p;
   p.context = context;
-  const CacheDesign here = detail::with_batch_context(d, d.batch, context, false);
-  p.held = std::min(context, here.capacity());
+  // At the configured batch, the design as it is (a pool_pages given stays): what a run allocates.
+  p.held = std::min(context, d.capacity());
   p.bytes_per_position = d.layers * 2 * row_storage_bytes(d);
-  p.pages_per_sequence = paged ? pages_for(here, context, context) : 0;
+  p.pages_per_sequence = paged ? pages_for(d, context, context) : 0;
   // What a sequence's stored K/V take: its pages, or every slot of a contiguous sequence.
-  p.bytes_per_sequence = p.bytes_per_position * (paged ? p.pages_per_sequence * d.page_size : here.capacity());
-  p.total_bytes = detail::allocated(here, context);
+  p.bytes_per_sequence = p.bytes_per_position * (paged ? p.pages_per_sequence * d.page_size : d.capacity());
+  p.total_bytes = detail::allocated(d, context);
   p.fixed_bytes = p.total_bytes - d.batch * p.bytes_per_sequence;
 
   auto batch_fits = [&](std::int64_t b) {
     return detail::allocated(detail::with_batch_context(d, b, context, false), context) <= memory;
   };
-  p.largest_batch = batch_fits(1) ? detail::largest(1, kPlanMaxBatch, batch_fits) : 0;
+  p.largest_batch = batch_fits(1) ? detail::largest(1, kMaxBatch, batch_fits) : 0;
 
   // A ring keeps every position up to max_positions, so the context it holds grows with the
   // slots; a window's capacity does not follow max_positions, and only its bookkeeping (h2o's
   // log of evicted positions) grows with the context.
-  const CacheDesign far = detail::with_batch_context(d, d.batch, kPlanMaxContext, true);
-  p.context_bounded_by_policy = far.capacity() < kPlanMaxContext;
-  const bool grow = !p.context_bounded_by_policy;
+  const bool grow = detail::with_batch_context(d, d.batch, kMaxPositions, true).capacity() == kMaxPositions;
   auto context_fits = [&](std::int64_t n) {
     return detail::allocated(detail::with_batch_context(d, d.batch, n, grow), n) <= memory;
   };
-  p.largest_context = context_fits(1) ? detail::largest(1, kPlanMaxContext, context_fits) : 0;
+  p.largest_context = context_fits(1) ? detail::largest(1, kMaxPositions, context_fits) : 0;
 
   if (paged) {
     const std::int64_t page_bytes = p.bytes_per_position * d.page_size;
