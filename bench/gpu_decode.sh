@@ -4,11 +4,7 @@
 # Usage: bench/gpu_decode.sh BUILD_DIR OUT_DIR [--quick]
 set -uo pipefail
 build=${1:?build dir}; out=${2:?output dir}; shift 2
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} OMP_PROC_BIND=false
-py=${KVSIM_PYTHON:-python3}
-kvsim="$build/framework/kvsim"
-mkdir -p "$out"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"  # root, kvsim, py; CUDA libraries on the path; $out made
 "$kvsim" run "$root/experiments/decode_7b.yaml" -o "$out/decode.h5" >"$out/decode.log" 2>&1 || tail -3 "$out/decode.log"
 for d in fp16 int4; do
   "$kvsim" run "$root/experiments/decode_7b.yaml" --set sweep=null --set cache.dtype=$d \

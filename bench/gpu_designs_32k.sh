@@ -4,11 +4,7 @@
 # Usage: bench/gpu_designs_32k.sh BUILD_DIR OUT_DIR
 set -uo pipefail
 build=${1:?build dir}; out=${2:?output dir}
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} OMP_PROC_BIND=false
-py=${KVSIM_PYTHON:-python3}
-kvsim="$build/framework/kvsim"
-mkdir -p "$out"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"  # root, kvsim, py; CUDA libraries on the path; $out made
 for s in decode_32k policy_32k; do
   "$kvsim" run "$root/experiments/sweeps/gpu/$s.yaml" -o "$out/$s.h5" >"$out/$s.log" 2>&1 || { echo "FAILED: $s"; tail -3 "$out/$s.log"; }
 done

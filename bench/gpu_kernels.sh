@@ -5,11 +5,7 @@
 # Usage: bench/gpu_kernels.sh BUILD_DIR OUT_DIR
 set -uo pipefail
 build=${1:?build dir}; out=${2:?output dir}
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} OMP_PROC_BIND=false
-py=${KVSIM_PYTHON:-python3}
-kvsim="$build/framework/kvsim"
-mkdir -p "$out"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"  # root, kvsim, py; CUDA libraries on the path; $out made
 exp="$root/experiments/decode_kernels_7b.yaml"
 "$kvsim" run "$exp" -o "$out/kernels.h5" >"$out/kernels.log" 2>&1 || tail -3 "$out/kernels.log"
 "$kvsim" run "$exp" --set sweep=null --set 'sweep={workload.decode.kernel: [mma], model.kv_heads: [32, 8], cache.dtype: [fp16, int8], workload.decode.splits: [4, 8, 16, 32, 64]}' \

@@ -9,11 +9,7 @@
 #   full run: about 5-6 minutes on an H200 (--budget-s caps the peers' part; default 330 s)
 set -uo pipefail
 build=${1:?build dir}; out=${2:?output dir}; shift 2
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} OMP_PROC_BIND=false
-py=${KVSIM_PYTHON:-python3}
-kvsim="$build/framework/kvsim"
-mkdir -p "$out"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"  # root, kvsim, py; CUDA libraries on the path; $out made
 nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.max.memory,driver_version --format=csv,noheader 2>/dev/null \
   || echo "nvidia-smi: not available"
 [ -x "$kvsim" ] || echo "warning: $kvsim is not an executable: the kvsim columns will read n/a"

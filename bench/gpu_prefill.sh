@@ -7,11 +7,7 @@
 # Usage: bench/gpu_prefill.sh BUILD_DIR OUT_DIR
 set -uo pipefail
 build=${1:?build dir}; out=${2:?output dir}
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} OMP_PROC_BIND=false
-py=${KVSIM_PYTHON:-python3}
-kvsim="$build/framework/kvsim"
-mkdir -p "$out"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"  # root, kvsim, py; CUDA libraries on the path; $out made
 "$build/tests/kvsim_prefill_flash_check" 2>&1 | grep -v "^Kokkos::OpenMP\|^  " | tee "$out/flash_check.log"
 files=()
 run() {  # name kernel chunk context kv_heads

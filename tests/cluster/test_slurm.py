@@ -23,10 +23,11 @@ import time
 import h5py
 import pytest
 
-SOURCE_DIR = pathlib.Path(os.environ.get("KVSIM_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[2]))
-SCRIPTS = SOURCE_DIR / "experiments/slurm"
-sys.path.insert(0, str(SOURCE_DIR / "tests/integration"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "integration"))
+from kvsim_fixtures import SOURCE_DIR, kvsim_bin  # noqa: E402,F401  (the fixture: the built binary)
 from results import content  # noqa: E402  (the content columns a rerun must reproduce)
+
+SCRIPTS = SOURCE_DIR / "experiments/slurm"
 
 NEEDED = ("munged", "munge", "slurmctld", "slurmd", "sbatch", "scontrol", "sinfo")
 
@@ -216,14 +217,6 @@ def cluster(tmp_path_factory):
     finally:
         c.stop()
         signal.signal(signal.SIGTERM, previous)
-
-
-@pytest.fixture(scope="module")
-def kvsim_bin():
-    path = os.environ.get("KVSIM_BIN")
-    if not path or not os.access(path, os.X_OK):
-        pytest.fail("KVSIM_BIN must name the built kvsim executable (ctest sets it)")
-    return path
 
 
 def _seconds(kvsim_bin, cfg, reps, cwd):

@@ -1,23 +1,9 @@
 import os
-import pathlib
 import subprocess
 
 import pytest
 
-SOURCE_DIR = pathlib.Path(os.environ.get("KVSIM_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[2]))
-
-
-@pytest.fixture(scope="session")
-def kvsim_bin():
-    path = os.environ.get("KVSIM_BIN")
-    if not path or not os.access(path, os.X_OK):
-        pytest.fail("KVSIM_BIN must name the built kvsim executable (ctest sets it)")
-    return path
-
-
-@pytest.fixture(scope="session")
-def source_dir():
-    return SOURCE_DIR
+from kvsim_fixtures import SOURCE_DIR, kvsim_bin, source_dir  # noqa: F401 (shared with tests/cluster)
 
 
 @pytest.fixture
